@@ -1,0 +1,49 @@
+# Thin wrapper around meson for a fresh Debian 12 machine. Idempotent; needs
+# no terminal and no input. Run as root or with sudo available.
+#   make demo           install packages, build, train the MLP on Fashion-MNIST
+#   make test           install packages, build, run the whole test suite
+#   make test-sanitize  the same suite under ASan+UBSan (build-asan/)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+# Runtime and build packages; dataset-fashion-mnist is the main job's data,
+# python3-numpy reads our checkpoints back in a test.
+PKGS = meson ninja-build pkg-config gcc libsleef-dev libhwloc-dev zlib1g-dev libpng-dev \
+       dataset-fashion-mnist python3-numpy
+# Only for regenerating reference fixtures and for benchmarks.
+REF_PKGS = python3-torch python3-numpy
+MESON_OPTS ?= --buildtype=release -Dwerror=true
+
+.PHONY: all deps setup demo test test-sanitize refs clean
+
+all: setup
+
+deps:
+	@PKGS="$(PKGS)" sh ./.ci/apt-install
+
+setup: deps
+	@if [ -f $(BUILD)/build.ninja ]; then meson configure $(BUILD) -Dwerror=true >/dev/null; \
+	 else meson setup $(BUILD) $(MESON_OPTS); fi
+	ninja -C $(BUILD)
+
+demo: setup
+	./$(BUILD)/examples/mlp
+
+test: setup
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+
+test-sanitize: deps
+	@if [ ! -f $(ASAN_BUILD)/build.ninja ]; then \
+	   meson setup $(ASAN_BUILD) --buildtype=debugoptimized -Dwerror=true \
+	     -Db_sanitize=address,undefined -Db_lundef=false \
+	     -Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all; fi
+	ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  TG_SANITIZE=1 meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2 --timeout-multiplier 4
+
+refs:
+	@PKGS="$(REF_PKGS)" sh ./.ci/apt-install
+	/usr/bin/python3 test/ref/make_optim_ref.py
+	/usr/bin/python3 test/ref/make_mlp_ref.py
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

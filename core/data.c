@@ -1,0 +1,388 @@
+/* data.c: IDX files (the MNIST layout), raw or gzipped; datasets and batches.
+ *
+ * An IDX file is a 4-byte magic (0x00 0x00, a type code, the rank), rank
+ * big-endian uint32 dimensions, then the elements in row-major order. Only
+ * type code 0x08 (unsigned byte) is read. Nothing in the file is trusted: the
+ * header is checked before anything is allocated, and a gzipped file, whose
+ * uncompressed length is not known in advance, is read into a buffer that
+ * grows only as data actually arrives, so a lying header cannot make us
+ * allocate more than the file really holds (plus a bounded first chunk).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define IDX_TYPE_U8 0x08
+#define IDX_MAX_RANK 4
+#define IDX_MAX_DIM 100000000LL        /* 1e8: larger is surely a corrupt header */
+#define IDX_MAX_BYTES ((int64_t)1 << 40) /* 1 TiB of payload */
+#define IDX_FIRST_CHUNK ((int64_t)1 << 24) /* gz: start with 16 MiB at most */
+
+static uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Reads up to len bytes; returns bytes read (< len only at end of file), or
+ * -1 on a read or decompression error. */
+static int64_t gz_read_all(gzFile gz, unsigned char *buf, int64_t len) {
+    int64_t got = 0;
+    while (got < len) {
+        int64_t want = len - got;
+        if (want > (1 << 30)) want = 1 << 30;
+        int r = gzread(gz, buf + got, (unsigned)want);
+        if (r < 0) return -1;
+        if (r == 0) break;
+        got += r;
+    }
+    return got;
+}
+
+/* The zlib error text for gz, or errno's when zlib says Z_ERRNO. */
+static const char *gz_errtext(gzFile gz) {
+    int zerr = Z_OK;
+    const char *m = gzerror(gz, &zerr);
+    if (zerr == Z_ERRNO) return strerror(errno);
+    return m && m[0] ? m : "unknown error";
+}
+
+static const char *rank_hint(int rank) {
+    switch (rank) {
+    case 1: return " (a label file?)";
+    case 3: return " (an image file?)";
+    default: return "";
+    }
+}
+
+tg_status tg_idx_read(tg_ctx *ctx, const char *path, int expect_rank, tg_idx *out) {
+    if (!out) return tg__error(ctx, TG_EINVAL, "idx: output struct is NULL");
+    memset(out, 0, sizeof *out);
+    if (!path || !path[0]) return tg__error(ctx, TG_EINVAL, "idx: no path given");
+    if (expect_rank < 0 || expect_rank > IDX_MAX_RANK)
+        return tg__error(ctx, TG_EINVAL, "idx: %s: expect_rank %d is outside 0..%d", path, expect_rank,
+                         IDX_MAX_RANK);
+
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return tg__error(ctx, TG_EIO, "idx: %s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return tg__error(ctx, TG_EIO, "idx: %s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return tg__error(ctx, TG_EIO, "idx: %s: not a regular file", path);
+    }
+    gzFile gz = gzdopen(fd, "rb");
+    if (!gz) {
+        close(fd);
+        return tg__error(ctx, TG_ENOMEM, "idx: %s: cannot open a zlib stream (out of memory)", path);
+    }
+    gzbuffer(gz, 1 << 17);
+
+    tg_status status = TG_OK;
+    unsigned char *data = NULL;
+    unsigned char hdr[4 + 4 * IDX_MAX_RANK];
+
+    /* ---- magic ---- */
+    int64_t got = gz_read_all(gz, hdr, 4);
+    if (got < 0) {
+        status = tg__error(ctx, TG_EFORMAT, "idx: %s: gzip stream: %s", path, gz_errtext(gz));
+        goto done;
+    }
+    if (got < 4) {
+        status = tg__error(ctx, TG_EFORMAT,
+                           "idx: %s: magic: file ends after %lld bytes, the magic needs 4", path,
+                           (long long)got);
+        goto done;
+    }
+    uint32_t magic = be32(hdr);
+    int type = hdr[2], rank = hdr[3];
+    if (hdr[0] != 0 || hdr[1] != 0) {
+        status = tg__error(ctx, TG_EFORMAT,
+                           "idx: %s: magic: expected 0x000008%02x, found 0x%08x (not an IDX file)", path,
+                           expect_rank ? expect_rank : 3, (unsigned)magic);
+        goto done;
+    }
+    if (type != IDX_TYPE_U8) {
+        status = tg__error(ctx, TG_EFORMAT,
+                           "idx: %s: magic: type code 0x%02x (found 0x%08x), only 0x08 (unsigned byte) "
+                           "is supported",
+                           path, (unsigned)type, (unsigned)magic);
+        goto done;
+    }
+    if (expect_rank ? rank != expect_rank : (rank < 1 || rank > IDX_MAX_RANK)) {
+        if (expect_rank)
+            status = tg__error(ctx, TG_EFORMAT, "idx: %s: magic: expected 0x000008%02x, found 0x%08x%s",
+                               path, expect_rank, (unsigned)magic, rank_hint(rank));
+        else
+            status = tg__error(ctx, TG_EFORMAT, "idx: %s: magic: rank %d (0x%08x) is outside 1..%d",
+                               path, rank, (unsigned)magic, IDX_MAX_RANK);
+        goto done;
+    }
+
+    /* ---- dimensions ---- */
+    got = gz_read_all(gz, hdr + 4, 4 * (int64_t)rank);
+    if (got < 0) {
+        status = tg__error(ctx, TG_EFORMAT, "idx: %s: gzip stream: %s", path, gz_errtext(gz));
+        goto done;
+    }
+    if (got < 4 * rank) {
+        status = tg__error(ctx, TG_EFORMAT,
+                           "idx: %s: dims: file ends inside the header (%lld of %d dimension bytes)",
+                           path, (long long)got, 4 * rank);
+        goto done;
+    }
+    int64_t count = 1;
+    for (int i = 0; i < rank; i++) {
+        int64_t d = be32(hdr + 4 + 4 * i);
+        if (d < 1 || d > IDX_MAX_DIM) {
+            status = tg__error(ctx, TG_EFORMAT, "idx: %s: dims[%d]: %lld is outside 1..%lld", path, i,
+                               (long long)d, (long long)IDX_MAX_DIM);
+            goto done;
+        }
+        if (count > IDX_MAX_BYTES / d) {
+            status = tg__error(ctx, TG_EFORMAT,
+                               "idx: %s: dims: the product of the dimensions exceeds %lld bytes", path,
+                               (long long)IDX_MAX_BYTES);
+            goto done;
+        }
+        count *= d;
+        out->dims[i] = d;
+    }
+    if ((uint64_t)count > SIZE_MAX) {
+        status = tg__error(ctx, TG_EFORMAT, "idx: %s: dims: %lld bytes do not fit in memory", path,
+                           (long long)count);
+        goto done;
+    }
+    int64_t header_len = 4 + 4 * (int64_t)rank;
+
+    /* ---- data ---- */
+    if (gzdirect(gz)) {
+        /* Raw file: the size on disk settles the byte count before allocating. */
+        int64_t have = (int64_t)st.st_size - header_len;
+        if (have < count) {
+            status = tg__error(ctx, TG_EFORMAT,
+                               "idx: %s: data: truncated: the header promises %lld bytes, the file "
+                               "holds %lld",
+                               path, (long long)count, (long long)have);
+            goto done;
+        }
+        if (have > count) {
+            status = tg__error(ctx, TG_EFORMAT,
+                               "idx: %s: data: %lld trailing bytes after the %lld the header promises",
+                               path, (long long)(have - count), (long long)count);
+            goto done;
+        }
+        data = tg__malloc((size_t)count);
+        if (!data) {
+            status = tg__error(ctx, TG_ENOMEM, "idx: %s: out of memory for %lld bytes", path,
+                               (long long)count);
+            goto done;
+        }
+        got = gz_read_all(gz, data, count);
+        if (got != count) {
+            status = tg__error(ctx, TG_EIO, "idx: %s: data: read %lld of %lld bytes: %s", path,
+                               (long long)(got < 0 ? 0 : got), (long long)count,
+                               got < 0 ? gz_errtext(gz) : "the file shrank while reading");
+            goto done;
+        }
+    } else {
+        /* Gzipped: grow the buffer as bytes arrive. */
+        int64_t cap = count < IDX_FIRST_CHUNK ? count : IDX_FIRST_CHUNK;
+        int64_t have = 0;
+        data = tg__malloc((size_t)cap);
+        if (!data) {
+            status = tg__error(ctx, TG_ENOMEM, "idx: %s: out of memory for %lld bytes", path,
+                               (long long)cap);
+            goto done;
+        }
+        for (;;) {
+            got = gz_read_all(gz, data + have, cap - have);
+            if (got < 0) {
+                status = tg__error(ctx, TG_EFORMAT, "idx: %s: data: gzip stream: %s", path,
+                                   gz_errtext(gz));
+                goto done;
+            }
+            have += got;
+            if (have < cap || cap == count) break;
+            int64_t ncap = cap > count / 2 ? count : cap * 2;
+            unsigned char *nd = tg__malloc((size_t)ncap);
+            if (!nd) {
+                status = tg__error(ctx, TG_ENOMEM, "idx: %s: out of memory for %lld bytes", path,
+                                   (long long)ncap);
+                goto done;
+            }
+            memcpy(nd, data, (size_t)have);
+            tg__free(data);
+            data = nd;
+            cap = ncap;
+        }
+        if (have < count) {
+            status = tg__error(ctx, TG_EFORMAT,
+                               "idx: %s: data: truncated: the header promises %lld bytes, the "
+                               "decompressed file holds %lld",
+                               path, (long long)count, (long long)have);
+            goto done;
+        }
+        unsigned char extra[256];
+        int64_t more = 0;
+        while ((got = gz_read_all(gz, extra, sizeof extra)) > 0) more += got;
+        if (got < 0) {
+            status = tg__error(ctx, TG_EFORMAT, "idx: %s: data: gzip stream after the data: %s", path,
+                               gz_errtext(gz));
+            goto done;
+        }
+        if (more > 0) {
+            status = tg__error(ctx, TG_EFORMAT,
+                               "idx: %s: data: %lld trailing bytes after the %lld the header promises",
+                               path, (long long)more, (long long)count);
+            goto done;
+        }
+    }
+    out->rank = rank;
+    out->count = count;
+    out->data = data;
+    data = NULL;
+
+done:
+    tg__free(data);
+    gzclose(gz); /* closes fd */
+    if (status != TG_OK) memset(out, 0, sizeof *out);
+    return status;
+}
+
+void tg_idx_free(tg_idx *idx) {
+    if (!idx) return;
+    tg__free(idx->data);
+    memset(idx, 0, sizeof *idx);
+}
+
+/* ---- MNIST layout ---- */
+
+/* Finds <dir>/<split>-<kind>, raw first, then .gz; writes the path into buf.
+ * Returns 1 when found. */
+static int find_idx(const char *dir, const char *split, const char *kind, char *buf, size_t len) {
+    struct stat st;
+    snprintf(buf, len, "%s/%s-%s", dir, split, kind);
+    if (stat(buf, &st) == 0) return 1;
+    snprintf(buf, len, "%s/%s-%s.gz", dir, split, kind);
+    return stat(buf, &st) == 0;
+}
+
+tg_status tg_mnist_load(tg_ctx *ctx, const char *dir, const char *split, tg_dataset *out) {
+    if (!out) return tg__error(ctx, TG_EINVAL, "mnist: output struct is NULL");
+    memset(out, 0, sizeof *out);
+    if (!dir || !dir[0]) return tg__error(ctx, TG_EINVAL, "mnist: no data directory given");
+    if (!split || !split[0] || strchr(split, '/'))
+        return tg__error(ctx, TG_EINVAL, "mnist: split must be a name such as \"train\" or \"t10k\"");
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return tg__error(ctx, TG_EIO, "mnist: data directory %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return tg__error(ctx, TG_EIO, "mnist: data directory %s: not a directory", dir);
+    size_t len = strlen(dir) + strlen(split) + 32;
+    if (len > 4096) return tg__error(ctx, TG_EINVAL, "mnist: data directory path is too long");
+    char img_path[4096], lbl_path[4096];
+    if (!find_idx(dir, split, "images-idx3-ubyte", img_path, sizeof img_path))
+        return tg__error(ctx, TG_EIO, "mnist: %s/%s-images-idx3-ubyte: no such file (nor .gz)", dir,
+                         split);
+    if (!find_idx(dir, split, "labels-idx1-ubyte", lbl_path, sizeof lbl_path))
+        return tg__error(ctx, TG_EIO, "mnist: %s/%s-labels-idx1-ubyte: no such file (nor .gz)", dir,
+                         split);
+    tg_idx img, lbl;
+    tg_status s = tg_idx_read(ctx, img_path, 3, &img);
+    if (s) return s;
+    s = tg_idx_read(ctx, lbl_path, 1, &lbl);
+    if (s) {
+        tg_idx_free(&img);
+        return s;
+    }
+    if (img.dims[0] != lbl.dims[0]) {
+        s = tg__error(ctx, TG_EFORMAT, "mnist: %s holds %lld images but %s holds %lld labels", img_path,
+                      (long long)img.dims[0], lbl_path, (long long)lbl.dims[0]);
+    } else {
+        for (int64_t i = 0; i < lbl.count; i++)
+            if (lbl.data[i] >= 10) {
+                s = tg__error(ctx, TG_EFORMAT, "mnist: %s: label %lld is %u, expected 0..9", lbl_path,
+                              (long long)i, (unsigned)lbl.data[i]);
+                break;
+            }
+    }
+    if (s) {
+        tg_idx_free(&img);
+        tg_idx_free(&lbl);
+        return s;
+    }
+    out->n = img.dims[0];
+    out->rows = img.dims[1];
+    out->cols = img.dims[2];
+    out->images = img.data;
+    out->labels = lbl.data;
+    return TG_OK;
+}
+
+void tg_dataset_free(tg_dataset *ds) {
+    if (!ds) return;
+    tg__free(ds->images);
+    tg__free(ds->labels);
+    memset(ds, 0, sizeof *ds);
+}
+
+const char *tg_default_data_dir(void) { return "/usr/share/datasets/fashion-mnist"; }
+
+/* ---- batches ---- */
+
+tg_status tg_dataset_batch(const tg_dataset *ds, const int64_t *idx, int64_t n, tg_tensor *x,
+                           int32_t *labels) {
+    if (!x) return TG_EINVAL;
+    tg_ctx *ctx = x->ctx;
+    if (!ds || !ds->images || !ds->labels)
+        return tg__error(ctx, TG_EINVAL, "dataset_batch: the dataset is NULL or empty");
+    int64_t d = ds->rows * ds->cols;
+    if (n < 0 || x->rank != 2 || x->shape[0] != n || x->shape[1] != d)
+        return tg__error(ctx, TG_ESHAPE, "dataset_batch: x is %s, expected [%lld,%lld]", tg__sh(x),
+                         (long long)n, (long long)d);
+    if (x->dtype != TG_F32 && x->dtype != TG_F64)
+        return tg__error(ctx, TG_EDTYPE, "dataset_batch: x has unknown dtype %d", (int)x->dtype);
+    for (int64_t b = 0; b < n; b++) {
+        int64_t k = idx ? idx[b] : b;
+        if (k < 0 || k >= ds->n)
+            return tg__error(ctx, TG_EINVAL, "dataset_batch: idx[%lld] = %lld is outside [0,%lld)",
+                             (long long)b, (long long)k, (long long)ds->n);
+    }
+    for (int64_t b = 0; b < n; b++) {
+        int64_t k = idx ? idx[b] : b;
+        const uint8_t *src = ds->images + k * d;
+        if (x->dtype == TG_F32) {
+            float *dst = (float *)x->data + b * d;
+            for (int64_t j = 0; j < d; j++) dst[j] = (float)src[j] / 255.0f;
+        } else {
+            double *dst = (double *)x->data + b * d;
+            for (int64_t j = 0; j < d; j++) dst[j] = (double)src[j] / 255.0;
+        }
+        if (labels) labels[b] = ds->labels[k];
+    }
+    return TG_OK;
+}
+
+tg_status tg_one_hot(const int32_t *labels, int64_t n, int C, tg_tensor *y) {
+    if (!y) return TG_EINVAL;
+    tg_ctx *ctx = y->ctx;
+    if (n < 0 || C < 1 || y->rank != 2 || y->shape[0] != n || y->shape[1] != C)
+        return tg__error(ctx, TG_ESHAPE, "one_hot: y is %s, expected [%lld,%d]", tg__sh(y),
+                         (long long)n, C);
+    if (n > 0 && !labels) return tg__error(ctx, TG_EINVAL, "one_hot: labels is NULL");
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= C)
+            return tg__error(ctx, TG_EINVAL, "one_hot: labels[%lld] = %d is outside [0,%d)",
+                             (long long)i, (int)labels[i], C);
+    memset(y->data, 0, (size_t)y->numel * tg_dtype_size(y->dtype));
+    for (int64_t i = 0; i < n; i++) tg__st(y, i * C + labels[i], 1.0);
+    return TG_OK;
+}

@@ -1,0 +1,162 @@
+/*
+ * internal.h: declarations shared between tapegrad's own files (tg__ names).
+ * Not installed. User code includes only tapegrad.h.
+ */
+#ifndef TG_INTERNAL_H
+#define TG_INTERNAL_H
+
+#include "tapegrad.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* TG_ASSERT guards internal invariants only, never user input. It stays on in
+ * release builds (NDEBUG does not remove it). */
+#define TG_ASSERT(cond)                                                         \
+    do {                                                                        \
+        if (!(cond)) tg__assert_fail(__FILE__, __LINE__, #cond);                \
+    } while (0)
+_Noreturn void tg__assert_fail(const char *file, int line, const char *expr);
+
+/* ---- allocation (every library allocation goes through the hook) ---- */
+void *tg__malloc(size_t size);
+void *tg__calloc(size_t n, size_t size);
+void tg__free(void *p);
+char *tg__strdup(const char *s);
+
+/* ---- arena: bump allocator over a list of reusable chunks ---- */
+typedef struct tg__chunk {
+    struct tg__chunk *next;
+    size_t size;  /* usable bytes after the header */
+    size_t used;
+} tg__chunk;
+typedef struct tg__arena {
+    tg__chunk *head;  /* first chunk */
+    tg__chunk *cur;   /* chunk being filled */
+    size_t capacity;  /* sum of chunk sizes */
+} tg__arena;
+void *tg__arena_alloc(tg__arena *a, size_t bytes); /* 64-byte aligned; NULL on no memory */
+void tg__arena_reset(tg__arena *a);               /* O(1): start filling from head again */
+void tg__arena_free(tg__arena *a);
+
+/* ---- tape ---- */
+struct tg_tape {
+    tg_ctx *ctx;
+    tg__arena arena;
+    tg_node **nodes;       /* recorded nodes, in order (arena-backed, grown by doubling) */
+    int64_t n_nodes, cap_nodes;
+    uint32_t epoch;        /* backward pass counter: intermediate grads zeroed per pass */
+    int active;
+    tg_tape *prev_active;  /* the tape active before this one */
+    tg_tape *next_free;    /* pool link when not in use */
+};
+
+/* ---- parameters ---- */
+typedef struct tg__param_list {
+    tg_tensor **items;
+    int n, cap;
+} tg__param_list;
+
+/* ---- context ---- */
+struct tg_ctx {
+    tg_config cfg;
+    int threads;
+    tg_topology topo;
+    /* RNG: Philox counter-based stream 0, counter advances per 32-bit draw */
+    uint64_t rng_seed, rng_counter;
+    int has_spare_normal;
+    double spare_normal;
+    /* error state */
+    tg_status err_status;
+    char err_msg[512];
+    /* parameters */
+    tg__param_list params;
+    /* tapes */
+    tg_tape *active;       /* innermost active tape */
+    tg_tape *free_tapes;   /* pool of ended tapes with their chunks */
+    tg_tape *all_tapes;    /* not used for ownership; see ctx.c */
+    int no_grad;           /* depth of no-grad scopes */
+};
+
+/* ---- errors ---- */
+/* Set ctx's error (overwriting) and return s. */
+tg_status tg__error(tg_ctx *ctx, tg_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* "[2,3]" for a shape. */
+char *tg__shape_fmt(int rank, const int64_t *shape, char *buf, size_t len);
+/* Shape string of tensor i of a node, in a rotating static buffer (for messages). */
+const char *tg__sh(const tg_tensor *t);
+
+/* ---- tensors ---- */
+/* Allocate a tensor (header + data, zeroed if zero=true) in tape's arena. */
+tg_tensor *tg__tensor_on_tape(tg_tape *tape, tg_dtype dt, int rank, const int64_t *shape, bool zero);
+int64_t tg__numel(int rank, const int64_t *shape);
+/* Check a shape given by the user; sets an error naming `who` on failure. */
+tg_status tg__check_shape(tg_ctx *ctx, const char *who, int rank, const int64_t *shape);
+
+/* ---- op helpers ---- */
+/* Normalize axis (negative from end) against rank; -1 when out of range. */
+int tg__axis(int axis, int rank);
+/* Common infer for unary elementwise ops: output = input's shape and dtype. */
+tg_status tg__infer_same(tg_node *n, tg_out_spec *out);
+/* Infer for binary elementwise ops with NumPy broadcasting; checks dtypes. */
+tg_status tg__infer_broadcast(tg_node *n, tg_out_spec *out);
+/* Both inputs must be float tensors of the same dtype; error names the op. */
+tg_status tg__same_dtype(tg_node *n);
+
+/* Dtype-dispatched scalar loads for generic code. */
+static inline double tg__ld(const tg_tensor *t, int64_t i) {
+    return t->dtype == TG_F32 ? (double)((const float *)t->data)[i] : ((const double *)t->data)[i];
+}
+static inline void tg__st(tg_tensor *t, int64_t i, double v) {
+    if (t->dtype == TG_F32) ((float *)t->data)[i] = (float)v;
+    else ((double *)t->data)[i] = v;
+}
+
+/* ---- kernels shared between ops ---- */
+/* C(M,N) = beta*C + A·B with optional transposes; row-major, leading dims.
+ * transA: A is stored (K,M); transB: B is stored (N,K). beta 0 or 1. */
+void tg__gemm_f32(int transA, int transB, int64_t M, int64_t N, int64_t K, const float *A,
+                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void tg__gemm_f64(int transA, int transB, int64_t M, int64_t N, int64_t K, const double *A,
+                  int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
+
+/* Call FN_f32(...) or FN_f64(...) by dtype. */
+#define TG_DISPATCH(dt, FN, ...) ((dt) == TG_F32 ? FN##_f32(__VA_ARGS__) : FN##_f64(__VA_ARGS__))
+
+/* ---- optimizer state, for checkpoints (graph/optim.c) ----
+ * Each parameter of an optimizer group has n_slots state buffers with the
+ * parameter's shape and dtype (Adam: "exp_avg", "exp_avg_sq"; momentum:
+ * "momentum_buffer"; AdaGrad: "sum"; RMSProp: "square_avg" [+ "momentum_buffer"];
+ * AdaDelta: "square_avg", "acc_delta"), named as in torch.optim's state_dict. */
+int tg__optim_nparams(const tg_optim *o);
+tg_tensor *tg__optim_param(const tg_optim *o, int i);
+int tg__optim_nslots(const tg_optim *o);
+const char *tg__optim_slot_name(const tg_optim *o, int s);
+void *tg__optim_slot(const tg_optim *o, int i, int s); /* param-shaped buffer */
+void tg__optim_set_steps(tg_optim *o, int64_t steps);
+tg_optim_kind tg__optim_kind(const tg_optim *o);  /* the group's algorithm */
+
+/* ---- registry ---- */
+extern const tg_op_def *const tg__op_table[];
+extern const int tg__op_table_count;
+
+/* ---- op checking (graph/opcheck.c, graph/gradcheck.c) ---- */
+/* Sweep the registry (or the op named `only`): f64 gradcheck of every case,
+ * and with full=1 the f32/f64, zero-dy, twice, used-twice and bad-input
+ * checks. One line per check to out (may be NULL). */
+int tg__opcheck_run(const char *only, int full, FILE *out, int *n_pass, int *n_fail);
+/* "2,3;1,3" -> shapes; 0 or -1 on a malformed string. */
+int tg__parse_shapes(const char *s, int *n_in, int rank[], int64_t shape[][TG_MAX_RANK]);
+/* One input value from the spec's range, away from its kinks (ctx RNG). */
+double tg__sample_input(tg_ctx *ctx, const tg_check_spec *sp);
+
+/* ---- backward internals ---- */
+tg_status tg__run_backward(tg_tape *tape, tg_tensor *y, const void *dy);
+
+#endif /* TG_INTERNAL_H */

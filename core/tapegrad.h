@@ -1,0 +1,612 @@
+/*
+ * tapegrad.h: the one public header of tapegrad, a reverse-mode automatic
+ * differentiation engine in C11.
+ *
+ * Model: every op runs its forward kernel at once and, when some input
+ * requires a gradient, records a node on the active tape. tg_backward() walks
+ * the tape once in reverse and calls each node's backward kernel, which
+ * accumulates (+=) into the gradients of its inputs.
+ *
+ * Ownership, in one rule: a tensor made by an op, by tg_tensor_temp() or by
+ * tg_scalar() lives in the active tape's arena and dies when that tape ends.
+ * Parameters belong to the context and die with tg_ctx_free(). Tensors from
+ * tg_tensor_new() belong to the caller, who frees them with tg_tensor_free().
+ *
+ * Errors: an op that fails returns NULL and leaves a message in the context
+ * (tg_last_error); an op given a NULL input returns NULL and keeps the first
+ * message, so user code may check once at the end of a chain. Functions that
+ * do not return tensors return tg_status: 0 or a negative TG_E* code.
+ *
+ * Dimension letters used in comments: B batch, N/M/K matrix sizes, C classes
+ * or channels, T time.
+ */
+#ifndef TAPEGRAD_H
+#define TAPEGRAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                   */
+/* ------------------------------------------------------------------------ */
+
+#define TG_VERSION_MAJOR 0
+#define TG_VERSION_MINOR 1
+#define TG_VERSION_PATCH 0
+/** Run-time version string, "MAJOR.MINOR.PATCH". Static storage; do not free. */
+const char *tg_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Status codes (generated from one X-macro list)                            */
+/* ------------------------------------------------------------------------ */
+
+/** XX(name, value, description): every status code the library returns. */
+#define TG_STATUS_MAP(XX)                                                     \
+    XX(OK, 0, "success")                                                      \
+    XX(EINVAL, -1, "invalid argument")                                        \
+    XX(ENOMEM, -2, "out of memory")                                           \
+    XX(ESHAPE, -3, "shape mismatch")                                          \
+    XX(EDTYPE, -4, "dtype mismatch")                                          \
+    XX(EIO, -5, "I/O error")                                                  \
+    XX(EFORMAT, -6, "malformed file")                                         \
+    XX(ECHECKSUM, -7, "checksum mismatch")                                    \
+    XX(ENOGRAD, -8, "no gradient defined")                                    \
+    XX(ENUMERIC, -9, "non-finite value")                                      \
+    XX(ESTATE, -10, "invalid state")                                          \
+    XX(ECHECK, -11, "gradient check failed")
+
+/** 0 on success, a negative TG_E* code on failure. */
+typedef int tg_status;
+#define TG_XX_ENUM(name, value, desc) TG_##name = value,
+enum { TG_STATUS_MAP(TG_XX_ENUM) TG_STATUS_END_ = 1 };
+#undef TG_XX_ENUM
+
+/** A one-line description of a status code. Static storage; never NULL. */
+const char *tg_strerror(tg_status s);
+
+/* ------------------------------------------------------------------------ */
+/* Memory: a replaceable allocator hook                                      */
+/* ------------------------------------------------------------------------ */
+
+/** Every allocation in the library goes through these. A NULL return is an
+ *  allocation failure, reported as TG_ENOMEM. */
+typedef struct tg_allocator {
+    void *(*alloc)(size_t size, void *user);  /* like malloc, 64-byte aligned not required */
+    void (*release)(void *ptr, void *user);   /* like free; ptr may be NULL */
+    void *user;
+} tg_allocator;
+
+/** Install a process-wide allocator (NULL restores malloc/free). Call it
+ *  before any context exists. */
+void tg_set_allocator(const tg_allocator *a);
+
+/** Counters of the library's allocations since process start. */
+typedef struct tg_alloc_stats {
+    uint64_t n_alloc;      /* successful allocations */
+    uint64_t n_free;       /* releases of non-NULL pointers */
+    uint64_t bytes_live;   /* bytes currently held */
+} tg_alloc_stats;
+/** A snapshot of the allocation counters. */
+tg_alloc_stats tg_alloc_stats_get(void);
+
+/* ------------------------------------------------------------------------ */
+/* Context                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct tg_ctx tg_ctx;
+typedef struct tg_tape tg_tape;
+typedef struct tg_node tg_node;
+typedef struct tg_op_def tg_op_def;
+
+/** Configuration of a context. Start from tg_config_default(). */
+typedef struct tg_config {
+    int threads;        /* worker threads; 0 = TG_THREADS env or one per physical core */
+    uint64_t seed;      /* seed of the counter-based RNG */
+    int anomaly;        /* 1: check every op output and gradient for NaN/Inf */
+} tg_config;
+
+/** threads 0, seed 42, anomaly from TG_ANOMALY. */
+tg_config tg_config_default(void);
+
+/** A new context. NULL cfg means tg_config_default(). Returns NULL only when
+ *  memory runs out. The caller frees it with tg_ctx_free(). */
+tg_ctx *tg_ctx_new(const tg_config *cfg);
+/** Frees the context, its parameters, tapes and pool. NULL is a no-op. */
+void tg_ctx_free(tg_ctx *ctx);
+/** Threads the context will use (>= 1). */
+int tg_ctx_threads(const tg_ctx *ctx);
+/** Physical cores and cache sizes read from the hwloc topology (bytes; 0 if
+ *  unknown). */
+typedef struct tg_topology {
+    int cores;
+    size_t l1d, l2, l3;
+} tg_topology;
+tg_topology tg_ctx_topology(const tg_ctx *ctx);
+
+/** The message of the last error, "" if none. Owned by ctx; valid until the
+ *  next error or tg_clear_error(). */
+const char *tg_last_error(const tg_ctx *ctx);
+/** The status of the last error, TG_OK if none. */
+tg_status tg_last_status(const tg_ctx *ctx);
+/** Forget the last error. */
+void tg_clear_error(tg_ctx *ctx);
+/** Set the error message (printf-style) and return s. For user ops. */
+tg_status tg_set_error(tg_ctx *ctx, tg_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* ------------------------------------------------------------------------ */
+/* Random numbers: Philox4x32-10, counter based                              */
+/* ------------------------------------------------------------------------ */
+
+/** The k-th 32-bit draw of stream `stream` under `seed`: a pure function, so
+ *  the same seed gives the same numbers on every machine and thread count. */
+uint32_t tg_philox(uint64_t seed, uint64_t stream, uint64_t k);
+/** Next uniform double in [0, 1) from the context's RNG (advances it). */
+double tg_rng_uniform(tg_ctx *ctx);
+/** Next standard normal draw (Box-Muller) from the context's RNG. */
+double tg_rng_normal(tg_ctx *ctx);
+/** Next 64-bit draw from the context's RNG. */
+uint64_t tg_rng_u64(tg_ctx *ctx);
+/** Reseed the context's RNG; the draw counter restarts at 0. */
+void tg_rng_seed(tg_ctx *ctx, uint64_t seed);
+/** Fisher-Yates shuffle of perm[0..n) with the context's RNG. */
+void tg_shuffle(tg_ctx *ctx, int64_t *perm, int64_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Tensors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum tg_dtype { TG_F32 = 0, TG_F64 = 1 } tg_dtype;
+#define TG_MAX_RANK 8
+
+/** Tensor flags. */
+enum {
+    TG_REQUIRES_GRAD = 1u << 0, /* gradients flow into this tensor */
+    TG_PARAM = 1u << 1,         /* a named parameter owned by the context */
+    TG_PERSISTENT = 1u << 2,    /* heap-owned (tg_tensor_new or parameter) */
+    TG_NO_DECAY = 1u << 3,      /* optimizers skip weight decay (biases) */
+};
+
+/** An n-d array, row-major and contiguous. The struct is public so that user
+ *  op kernels can read data and shape directly. Treat fields as read-only
+ *  except `data` contents (and `grad` contents inside backward kernels). */
+typedef struct tg_tensor {
+    tg_dtype dtype;
+    int rank;                      /* 0..TG_MAX_RANK */
+    int64_t shape[TG_MAX_RANK];    /* shape[0..rank) */
+    int64_t numel;                 /* product of shape; 1 for rank 0 */
+    void *data;                    /* numel elements of dtype */
+    void *grad;                    /* same layout, or NULL until needed */
+    unsigned flags;                /* TG_REQUIRES_GRAD, TG_PARAM, ... */
+    uint32_t grad_epoch;           /* internal: backward pass that last zeroed grad */
+    tg_node *node;                 /* producing node, NULL for leaves */
+    tg_ctx *ctx;
+    tg_tape *tape;                 /* owning tape, NULL when persistent */
+    const char *name;              /* parameter name, or NULL */
+} tg_tensor;
+
+/** Size in bytes of one element of dtype. */
+size_t tg_dtype_size(tg_dtype dt);
+/** "f32" or "f64". */
+const char *tg_dtype_name(tg_dtype dt);
+
+/** A persistent zero tensor owned by the caller (free with tg_tensor_free).
+ *  rank 0..8, every dim >= 0. NULL with an error on bad shape or no memory. */
+tg_tensor *tg_tensor_new(tg_ctx *ctx, tg_dtype dt, int rank, const int64_t *shape);
+/** Frees a tensor from tg_tensor_new (and its grad). NULL and tape tensors
+ *  are ignored. */
+void tg_tensor_free(tg_tensor *t);
+/** A zero tensor in the active tape's arena; dies with the tape. */
+tg_tensor *tg_tensor_temp(tg_ctx *ctx, tg_dtype dt, int rank, const int64_t *shape);
+/** A rank-0 tensor holding v, in the active tape's arena. */
+tg_tensor *tg_scalar(tg_ctx *ctx, tg_dtype dt, double v);
+/** Mark a leaf tensor (persistent or temp) as requiring gradients; allocates
+ *  its grad buffer (zeroed). Returns TG_EINVAL for op outputs. */
+tg_status tg_tensor_requires_grad(tg_tensor *t, int on);
+
+/** Element at flat index i, as double (no bounds check beyond TG_ASSERT). */
+double tg_get(const tg_tensor *t, int64_t i);
+/** Store v at flat index i, converted to the tensor's dtype. */
+void tg_set(tg_tensor *t, int64_t i, double v);
+/** The value of a one-element tensor. */
+double tg_item(const tg_tensor *t);
+/** Gradient element at flat index i (0 if no grad buffer). */
+double tg_grad_get(const tg_tensor *t, int64_t i);
+/** Copy n = t->numel doubles into t (converted). */
+void tg_tensor_set_f64(tg_tensor *t, const double *src);
+/** Copy t's values out as doubles (dst holds t->numel). */
+void tg_tensor_get_f64(const tg_tensor *t, double *dst);
+/** Fill every element with v. */
+void tg_tensor_fill(tg_tensor *t, double v);
+/** 1 if both shapes are equal. */
+int tg_shape_eq(const tg_tensor *a, const tg_tensor *b);
+/** Writes "[2,3]" into buf (always NUL-terminated); returns buf. */
+char *tg_shape_str(const tg_tensor *t, char *buf, size_t len);
+/** Dimension d (negative counts from the end); -1 if out of range. */
+int64_t tg_dim(const tg_tensor *t, int d);
+
+/* ------------------------------------------------------------------------ */
+/* Parameters                                                                */
+/* ------------------------------------------------------------------------ */
+
+/** A named parameter owned by ctx: zero-initialized data, a zeroed grad
+ *  buffer, TG_REQUIRES_GRAD set. Names are unique within a context (up to 127
+ *  bytes); a duplicate name gives NULL with TG_EINVAL. */
+tg_tensor *tg_param_new(tg_ctx *ctx, const char *name, tg_dtype dt, int rank, const int64_t *shape);
+/** The parameter called name, or NULL. */
+tg_tensor *tg_param_find(tg_ctx *ctx, const char *name);
+/** Number of parameters, and the i-th in creation order. */
+int tg_param_count(const tg_ctx *ctx);
+tg_tensor *tg_param_at(tg_ctx *ctx, int i);
+/** grad = 0 for every parameter of ctx. */
+void tg_zero_grad(tg_ctx *ctx);
+/** grad = 0 for the n given tensors (parameters or leaves). */
+void tg_zero_grad_of(tg_tensor **ts, int n);
+
+/* ------------------------------------------------------------------------ */
+/* Tape                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/** Start a tape and make it the active one (tapes nest as a stack). The tape
+ *  comes from the context's pool, so after warm-up this allocates nothing.
+ *  NULL on no memory. */
+tg_tape *tg_tape_begin(tg_ctx *ctx);
+/** End the tape: every temp tensor and node on it dies, in O(1); its arena
+ *  chunks go back to the pool for reuse. Must be the innermost active tape. */
+void tg_tape_end(tg_tape *tape);
+/** Drop everything recorded so far but keep the tape active, O(1). */
+void tg_tape_reset(tg_tape *tape);
+/** The innermost active tape, or NULL. */
+tg_tape *tg_tape_active(tg_ctx *ctx);
+/** Number of nodes recorded on the tape. */
+int64_t tg_tape_nodes(const tg_tape *tape);
+/** Bytes the tape's arena holds in chunks (used or not). */
+size_t tg_tape_capacity(const tg_tape *tape);
+
+/** Enter / leave a no-grad scope: ops still compute but record nothing and
+ *  their outputs do not require gradients. Scopes nest. */
+void tg_no_grad_begin(tg_ctx *ctx);
+void tg_no_grad_end(tg_ctx *ctx);
+/** A tensor sharing x's data that no gradient flows through (tape-owned). */
+tg_tensor *tg_detach(tg_tensor *x);
+
+/** Backward from a one-element loss: seeds d(loss)=1 and walks the tape once
+ *  in reverse. Parameter and leaf grads accumulate (+=); intermediate grads
+ *  are reset at the start of each call, so backward may run again on the same
+ *  tape. Returns TG_ESTATE if loss is not on an active tape. */
+tg_status tg_backward(tg_tensor *loss);
+/** Backward seeded with dy (y->numel elements of y's dtype) instead of 1. */
+tg_status tg_backward_seeded(tg_tensor *y, const void *dy);
+
+/* ------------------------------------------------------------------------ */
+/* Ops: user-definable                                                       */
+/* ------------------------------------------------------------------------ */
+
+#define TG_MAX_INPUTS 8
+
+/** Gradient-check sampling for one op, used by the registry test and by
+ *  tg_gradcheck_op. */
+typedef struct tg_check_case {
+    const char *shapes;   /* input shapes: "2,3;1,3" (";" between inputs, "" = rank 0) */
+    const void *attr;     /* attribute block for tg_apply, or NULL */
+} tg_check_case;
+#define TG_MAX_CHECK_CASES 8
+typedef struct tg_check_spec {
+    double lo, hi;                 /* inputs drawn uniformly from [lo, hi] */
+    double kinks[4];               /* points where the derivative jumps */
+    int n_kinks;
+    double kink_gap;               /* samples keep at least this far from kinks */
+    double eps;                    /* finite-difference step (0: 1e-6) */
+    double atol, rtol;             /* pass: |a-n| <= atol + rtol*|n| (0: 1e-8, 1e-6) */
+    unsigned no_grad_inputs;       /* bitmask of inputs not differentiated */
+    tg_check_case cases[TG_MAX_CHECK_CASES]; /* at least 3: a size-1 and a broadcast shape among them */
+    tg_check_case bad[4];          /* inputs that must be rejected (NULL + message naming the op) */
+} tg_check_spec;
+
+/** Output description filled by an op's infer function. */
+typedef struct tg_out_spec {
+    tg_dtype dtype;
+    int rank;
+    int64_t shape[TG_MAX_RANK];
+} tg_out_spec;
+
+/** One recorded (or immediate) application of an op. */
+struct tg_node {
+    const tg_op_def *op;
+    int n_in;
+    tg_tensor **in;       /* n_in inputs */
+    tg_tensor *out;
+    void *attr;           /* copy of the attribute block (op->attr_size bytes) */
+    void *saved;          /* scratch a forward kernel keeps for backward */
+    tg_ctx *ctx;
+    int64_t index;        /* position on the tape, -1 when not recorded */
+};
+
+/** An op: shape inference, forward and backward kernels, gradcheck spec.
+ *  infer: validate inputs, fill *out, or call tg_set_error naming the op and
+ *         the shapes and return its code.
+ *  forward: compute n->out->data from n->in[i]->data.
+ *  backward: for each input with tg_needs_grad(n->in[i]), add the vector-
+ *         Jacobian product of n->out->grad into tg_grad_buf(n->in[i]).
+ *         NULL means the op has no gradient (asking for one is an error). */
+struct tg_op_def {
+    const char *name;
+    int n_inputs;          /* exact count, or -1 for any count >= 1 */
+    size_t attr_size;      /* bytes of the attribute block */
+    tg_status (*infer)(tg_node *n, tg_out_spec *out);
+    tg_status (*forward)(tg_node *n);
+    tg_status (*backward)(tg_node *n);
+    tg_check_spec check;
+};
+
+/** Apply op to inputs: validate, allocate the output on the active tape, run
+ *  forward, record a node when grad mode is on and some input requires a
+ *  gradient. attr (op->attr_size bytes) is copied. NULL on any error; NULL if
+ *  any input is NULL (message kept). */
+tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const void *attr);
+/** Arena scratch of `bytes` (64-byte aligned) living as long as n's tape. */
+void *tg_node_alloc(tg_node *n, size_t bytes);
+/** In backward kernels: 1 if input t wants a gradient. */
+int tg_needs_grad(const tg_tensor *t);
+/** In backward kernels: t's gradient buffer, zeroed on first use in this
+ *  backward pass (so kernels always add). NULL on no memory. */
+void *tg_grad_buf(tg_tensor *t);
+
+/** All built-in ops, for tests and tools. */
+int tg_op_count(void);
+const tg_op_def *tg_op_at(int i);
+const tg_op_def *tg_op_find(const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* Built-in ops. Each returns a tape-owned tensor or NULL (see tg_last_error).
+ * Elementwise binary ops broadcast with NumPy rules; dtypes must match.     */
+/* ------------------------------------------------------------------------ */
+
+tg_tensor *tg_add(tg_tensor *a, tg_tensor *b);      /* a + b */
+tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b);      /* a - b */
+tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b);      /* a * b */
+tg_tensor *tg_div(tg_tensor *a, tg_tensor *b);      /* a / b */
+tg_tensor *tg_maximum(tg_tensor *a, tg_tensor *b);  /* max(a,b); tie: gradient to a; NaN propagates */
+tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b);  /* min(a,b); tie: gradient to a; NaN propagates */
+
+tg_tensor *tg_neg(tg_tensor *x);                    /* -x */
+tg_tensor *tg_exp(tg_tensor *x);                    /* e^x */
+tg_tensor *tg_log(tg_tensor *x);                    /* ln x */
+tg_tensor *tg_sqrt(tg_tensor *x);                   /* √x; gradient 0 at x = 0 */
+tg_tensor *tg_square(tg_tensor *x);                 /* x² */
+tg_tensor *tg_abs(tg_tensor *x);                    /* |x|; subgradient 0 at 0 */
+tg_tensor *tg_pow(tg_tensor *x, double p);          /* x^p, p a constant */
+tg_tensor *tg_sigmoid(tg_tensor *x);                /* 1/(1+e^-x) */
+tg_tensor *tg_tanh(tg_tensor *x);                   /* (e^x-e^-x)/(e^x+e^-x) */
+tg_tensor *tg_relu(tg_tensor *x);                   /* max(x,0); gradient 0 at 0 */
+tg_tensor *tg_leaky_relu(tg_tensor *x, double alpha); /* x>0 ? x : αx */
+tg_tensor *tg_prelu(tg_tensor *x, tg_tensor *alpha);/* x>0 ? x : α_c x; α shape (C), x (B,C,...) or (C) */
+tg_tensor *tg_elu(tg_tensor *x, double alpha);      /* x>0 ? x : α(e^x-1) */
+tg_tensor *tg_softplus(tg_tensor *x);               /* ln(1+e^x) */
+tg_tensor *tg_silu(tg_tensor *x);                   /* swish: x·σ(x) */
+tg_tensor *tg_gelu(tg_tensor *x);                   /* x·Φ(x) = ½x(1+erf(x/√2)) */
+tg_tensor *tg_gelu_tanh(tg_tensor *x);              /* ½x(1+tanh(√(2/π)(x+0.044715x³))) */
+tg_tensor *tg_step(tg_tensor *x);                   /* x>0 ? 1 : 0; has no gradient (TG_ENOGRAD) */
+
+/** Reductions over the axes listed (negative axes count from the end); n_axes
+ *  0 reduces over all axes. keepdim keeps reduced axes with size 1. */
+tg_tensor *tg_sum(tg_tensor *x, int n_axes, const int *axes, int keepdim);
+tg_tensor *tg_mean(tg_tensor *x, int n_axes, const int *axes, int keepdim);
+tg_tensor *tg_max(tg_tensor *x, int n_axes, const int *axes, int keepdim);       /* gradient to the first maximum */
+tg_tensor *tg_logsumexp(tg_tensor *x, int n_axes, const int *axes, int keepdim); /* ln Σ e^x, stable */
+
+/** (M,K)·(K,N) -> (M,N), or batched (B,M,K)·(B,K,N) -> (B,M,N). */
+tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
+/** Axes permuted: out.shape[i] = x.shape[perm[i]]. */
+tg_tensor *tg_permute(tg_tensor *x, const int *perm);
+/** Swap two axes. */
+tg_tensor *tg_transpose(tg_tensor *x, int d0, int d1);
+/** Same data, new shape; one dim may be -1 (inferred). */
+tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape);
+
+/** softmax / log_softmax along axis (negative counts from the end). */
+tg_tensor *tg_softmax(tg_tensor *x, int axis);
+tg_tensor *tg_log_softmax(tg_tensor *x, int axis);
+
+/** Loss reductions. */
+typedef enum tg_reduction { TG_MEAN = 0, TG_SUM = 1 } tg_reduction;
+/** Σ(pred-target)² / (numel or 1). Shapes must be equal. */
+tg_tensor *tg_mse(tg_tensor *pred, tg_tensor *target, tg_reduction r);
+/** -log softmax(logits)[label] per row of (B,C) logits; labels[B] in [0,C).
+ *  labels are copied. Mean is over B. */
+tg_tensor *tg_cross_entropy(tg_tensor *logits, const int32_t *labels, tg_reduction r);
+/** -logp[label] per row of (B,C) log-probabilities. labels are copied. */
+tg_tensor *tg_nll(tg_tensor *logp, const int32_t *labels, tg_reduction r);
+/** max(x,0) - x·y + ln(1+e^-|x|), elementwise; y same shape as x. Mean over numel. */
+tg_tensor *tg_bce_with_logits(tg_tensor *logits, tg_tensor *targets, tg_reduction r);
+
+/* ------------------------------------------------------------------------ */
+/* Gradient checking (finite differences in f64)                             */
+/* ------------------------------------------------------------------------ */
+
+/** Options; zero fields take the defaults: eps 1e-6, atol 1e-8, rtol 1e-6. */
+typedef struct tg_check_opts {
+    double eps, atol, rtol;
+    int verbose;           /* 1: print every compared element to stderr */
+} tg_check_opts;
+
+/** What a check found. */
+typedef struct tg_check_report {
+    int ok;                /* 1 when every element passed */
+    double max_abs_err;    /* worst |analytic - numeric| */
+    double max_rel_err;    /* worst |a-n| / max(|n|, 1e-12)... over elements not within atol */
+    int worst_input;       /* input index of the worst element */
+    int64_t worst_index;   /* flat element index there */
+    double worst_analytic, worst_numeric;
+    int64_t n_checked;     /* elements compared */
+    char where[128];       /* op or node name where the worst element lives */
+} tg_check_report;
+
+/** A user function: reads inputs[0..n) (f64 tensors that require grad) and
+ *  returns a one-element tensor built with ops on the active tape. */
+typedef tg_tensor *(*tg_scalar_fn)(tg_ctx *ctx, tg_tensor **inputs, int n, void *user);
+
+/** Check f's gradient with respect to every element of every input by
+ *  central differences. inputs are f64 tensors (persistent or temp); their
+ *  values are restored afterwards. Returns TG_OK or TG_ECHECK (report says
+ *  where), or another error if f fails. */
+tg_status tg_gradcheck(tg_ctx *ctx, tg_scalar_fn f, tg_tensor **inputs, int n, void *user,
+                       const tg_check_opts *opts, tg_check_report *rep);
+
+/** Check one op on inputs of the given shapes ("2,3;3"), drawn from the op's
+ *  check spec, with attribute block attr, in dtype f64. The scalar checked is
+ *  Σ w⊙y with fixed random w. */
+tg_status tg_gradcheck_op(tg_ctx *ctx, const tg_op_def *op, const char *shapes, const void *attr,
+                          const tg_check_opts *opts, tg_check_report *rep);
+
+/** Take the active tape apart: re-check each recorded node's backward on its
+ *  own (with its recorded inputs) by finite differences. rep names the first
+ *  failing node ("node 12 (tanh)") or the worst one when all pass. Inputs
+ *  must be f64. */
+tg_status tg_gradcheck_tape(tg_tape *tape, const tg_check_opts *opts, tg_check_report *rep);
+
+/* ------------------------------------------------------------------------ */
+/* Initializers (draw from the context's seeded RNG)                         */
+/* Fans: rank 2 (in,out) has fan_in=in, fan_out=out; rank>=3 (out,in,k...)   */
+/* has fan_in=in·Πk, fan_out=out·Πk; rank 1 has fan_in=fan_out=n.            */
+/* ------------------------------------------------------------------------ */
+
+void tg_init_zeros(tg_tensor *t);
+void tg_init_constant(tg_tensor *t, double v);
+void tg_init_uniform(tg_tensor *t, double lo, double hi);     /* U(lo,hi) */
+void tg_init_normal(tg_tensor *t, double mean, double std);   /* N(mean,std²) */
+void tg_init_xavier_uniform(tg_tensor *t);  /* U(±√6/√(fan_in+fan_out)) */
+void tg_init_xavier_normal(tg_tensor *t);   /* N(0, 2/(fan_in+fan_out)) */
+void tg_init_he_uniform(tg_tensor *t);      /* U(±√(6/fan_in)) */
+void tg_init_he_normal(tg_tensor *t);       /* N(0, 2/fan_in) */
+
+/* ------------------------------------------------------------------------ */
+/* Layers                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef enum tg_init_kind { TG_INIT_XAVIER = 0, TG_INIT_HE = 1, TG_INIT_ZERO = 2 } tg_init_kind;
+
+/** A dense layer y = x·W + b with W (in,out) and b (out), parameters named
+ *  "<name>.W" and "<name>.b". */
+typedef struct tg_dense {
+    tg_tensor *W;  /* (in, out) */
+    tg_tensor *b;  /* (out) */
+} tg_dense;
+/** Create the parameters in ctx, W by init (uniform variants), b = 0. */
+tg_status tg_dense_init(tg_dense *layer, tg_ctx *ctx, const char *name, int64_t in, int64_t out,
+                        tg_dtype dt, tg_init_kind init);
+/** x (B,in) -> (B,out). Tape-owned result. */
+tg_tensor *tg_dense_forward(const tg_dense *layer, tg_tensor *x);
+
+/* ------------------------------------------------------------------------ */
+/* Optimizers                                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef enum tg_optim_kind {
+    TG_OPT_SGD, TG_OPT_MOMENTUM, TG_OPT_NESTEROV, TG_OPT_ADAGRAD,
+    TG_OPT_RMSPROP, TG_OPT_ADADELTA, TG_OPT_ADAM, TG_OPT_ADAMW
+} tg_optim_kind;
+
+/** Hyper-parameters; tg_optim_defaults(kind) gives torch.optim's defaults. */
+typedef struct tg_optim_config {
+    tg_optim_kind kind;
+    double lr;
+    double momentum;       /* SGD momentum / Nesterov; RMSProp momentum */
+    double weight_decay;   /* L2 (added to grad), decoupled for AdamW */
+    int decay_biases;      /* 0: skip params flagged TG_NO_DECAY (biases) */
+    double beta1, beta2;   /* Adam / AdamW */
+    double eps;            /* Adam, AdaGrad, RMSProp, AdaDelta */
+    double alpha;          /* RMSProp smoothing (torch: alpha) */
+    double rho;            /* AdaDelta decay */
+} tg_optim_config;
+
+typedef struct tg_optim tg_optim;
+
+/** torch.optim's defaults for kind (lr 0.01 for SGD kinds, 1e-3 Adam, ...). */
+tg_optim_config tg_optim_defaults(tg_optim_kind kind);
+/** "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam",
+ *  "adamw" -> kind; -1 if unknown. */
+int tg_optim_kind_parse(const char *name);
+const char *tg_optim_kind_name(tg_optim_kind kind);
+/** An optimizer over the n given parameters (a group); n = 0 takes every
+ *  parameter of ctx. Caller frees with tg_optim_free. */
+tg_optim *tg_optim_new(tg_ctx *ctx, const tg_optim_config *cfg, tg_tensor **params, int n);
+void tg_optim_free(tg_optim *opt);
+/** One update of every parameter in the group from its grad. */
+tg_status tg_optim_step(tg_optim *opt);
+/** grad = 0 for the group's parameters. */
+void tg_optim_zero_grad(tg_optim *opt);
+/** Scale the group's grads so that ‖g‖₂ <= max_norm; *norm_out gets the norm
+ *  before clipping. TG_ENUMERIC (grads untouched) when the norm is not finite. */
+tg_status tg_optim_clip_grad_norm(tg_optim *opt, double max_norm, double *norm_out);
+void tg_optim_set_lr(tg_optim *opt, double lr);
+double tg_optim_get_lr(const tg_optim *opt);
+/** Steps taken so far. */
+int64_t tg_optim_steps(const tg_optim *opt);
+
+/** Step decay: lr0 · gamma^floor(epoch / step_size). */
+double tg_lr_step(double lr0, int epoch, int step_size, double gamma);
+/** Cosine: lr_min + ½(lr0-lr_min)(1+cos(π·t/T)), t clamped to [0,T]. */
+double tg_lr_cosine(double lr0, double lr_min, int t, int T);
+
+/* ------------------------------------------------------------------------ */
+/* Checkpoints (safetensors, CRC32 per tensor in __metadata__)               */
+/* ------------------------------------------------------------------------ */
+
+/** Save every parameter of ctx, and the optimizer state if opt != NULL, to
+ *  path: written to a temp file in the same directory, fsync'ed, renamed. */
+tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt);
+/** Load parameters (and optimizer state if opt != NULL and present). Every
+ *  offset, shape, dtype and checksum is validated first; on any error the
+ *  parameters are left untouched. Tensor names and shapes must match the
+ *  context's parameters. */
+tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_optim *opt);
+
+/* ------------------------------------------------------------------------ */
+/* Data: IDX files (MNIST layout), batching                                  */
+/* ------------------------------------------------------------------------ */
+
+/** An IDX array of unsigned bytes (type code 0x08). */
+typedef struct tg_idx {
+    int rank;              /* 1 (labels) or 3 (images) */
+    int64_t dims[4];
+    int64_t count;         /* product of dims */
+    uint8_t *data;         /* count bytes, owned; free with tg_idx_free */
+} tg_idx;
+/** Read a raw or gzipped IDX file; expect_rank 1 or 3 (0: either). Checks the
+ *  magic, rank, every dimension and the byte count before allocating; errors
+ *  name the file and the field. */
+tg_status tg_idx_read(tg_ctx *ctx, const char *path, int expect_rank, tg_idx *out);
+void tg_idx_free(tg_idx *idx);
+
+/** An image classification set: n images of rows×cols, labels in [0, 10). */
+typedef struct tg_dataset {
+    int64_t n, rows, cols;
+    uint8_t *images;       /* n·rows·cols */
+    uint8_t *labels;       /* n */
+} tg_dataset;
+/** Load "train" or "t10k" from an MNIST-layout directory (files with or
+ *  without .gz). Checks that image and label counts agree. */
+tg_status tg_mnist_load(tg_ctx *ctx, const char *dir, const char *split, tg_dataset *out);
+void tg_dataset_free(tg_dataset *ds);
+/** Default data directory (/usr/share/datasets/fashion-mnist). */
+const char *tg_default_data_dir(void);
+/** x (n, rows·cols) gets images idx[0..n) scaled to [0,1]; labels (may be
+ *  NULL) gets their labels. x must be f32/f64 of that shape. */
+tg_status tg_dataset_batch(const tg_dataset *ds, const int64_t *idx, int64_t n, tg_tensor *x,
+                           int32_t *labels);
+/** y (n, C) = one-hot of labels. */
+tg_status tg_one_hot(const int32_t *labels, int64_t n, int C, tg_tensor *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAPEGRAD_H */

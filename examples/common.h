@@ -1,0 +1,161 @@
+/*
+ * common.h: what every example program shares, so that they all behave as
+ * one family of command-line tools:
+ *
+ *   - one flag parser driven by a table of flag specs (ex_flag), with one
+ *     --help layout and one set of exit codes;
+ *   - a progress reporter: a bar redrawn with \r when stderr is a terminal,
+ *     one plain line per epoch otherwise;
+ *   - a result printer for the last stdout line, "result: key=value ...",
+ *     which scripts and tests parse;
+ *   - an SVG line-plot writer for per-epoch curves;
+ *   - small checks run before training (directory exists, path writable).
+ *
+ * Exit codes of every example: 0 success, 1 runtime error (a file that will
+ * not load, training that diverges), 2 usage error (unknown flag, malformed or
+ * out-of-range value, bad combination of flags, missing data directory).
+ */
+#ifndef EX_COMMON_H
+#define EX_COMMON_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tapegrad.h"
+
+enum { EX_OK = 0, EX_RUNTIME = 1, EX_USAGE = 2 };
+
+/* ---- flag parser ---- */
+
+typedef enum ex_flag_type {
+    EX_INT,      /* target int *;       "--epochs 20" */
+    EX_DOUBLE,   /* target double *;    "--lr 0.1" (finite decimal or exponent form) */
+    EX_STRING,   /* target const char **; "--data DIR" (points into argv) */
+    EX_INTLIST,  /* target ex_intlist *; "--hidden 300,100" */
+    EX_BOOL,     /* target int *;       "--eval-only" sets 1 ("--x=0|1|true|false" also work) */
+} ex_flag_type;
+
+#define EX_LIST_MAX 16
+/** A comma-separated list of ints, at most EX_LIST_MAX entries. */
+typedef struct ex_intlist {
+    int n;
+    int v[EX_LIST_MAX];
+} ex_intlist;
+
+/* Range bits for ex_flag.range: which of lo/hi apply, and whether lo is
+ * exclusive. For EX_INTLIST the range applies to every element. */
+enum { EX_LO = 1, EX_HI = 2, EX_LO_OPEN = 4 };
+
+/** One flag. Fill with designated initializers; a zeroed entry ends nothing
+ *  (the table length is passed explicitly). */
+typedef struct ex_flag {
+    const char *name;           /* without the leading "--" */
+    ex_flag_type type;
+    void *target;               /* holds the default before parsing */
+    const char *metavar;        /* "N", "DIR", ... in --help; NULL: derived from type */
+    const char *help;           /* one line */
+    unsigned range;             /* EX_LO | EX_HI | EX_LO_OPEN */
+    double lo, hi;
+    const char *const *choices; /* EX_STRING: NULL-terminated allowed values, or NULL */
+    int set;                    /* out: 1 when the flag was given on the command line */
+} ex_flag;
+
+/** Parse argv against flags[0..n). Accepts "--name value" and "--name=value";
+ *  "--help"/"-h" prints help to stdout. Returns -1 when the program should go
+ *  on, otherwise the exit code to return at once: 0 after --help, EX_USAGE
+ *  after a bad command line (message on stderr). Defaults shown in --help are
+ *  the targets' values before parsing. */
+int ex_parse(int argc, char **argv, const char *prog, const char *summary, ex_flag *flags, int n);
+
+/** Print "PROG: message" and the --help hint to stderr; returns EX_USAGE. */
+int ex_usage_error(const char *prog, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/** Print "PROG: message" to stderr; returns EX_RUNTIME. */
+int ex_runtime_error(const char *prog, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/** The flag named name in flags[0..n), or NULL. */
+ex_flag *ex_flag_find(ex_flag *flags, int n, const char *name);
+
+/* ---- checks before training ---- */
+
+/** 0 when dir is an existing directory; otherwise -1 and why in msg. */
+int ex_check_dir(const char *dir, char *msg, size_t len);
+/** 0 when a file can be created next to path: opens "<path>.probe" for
+ *  writing and removes it again. Otherwise -1 and why in msg. */
+int ex_check_writable(const char *path, char *msg, size_t len);
+
+/* ---- time ---- */
+
+/** Monotonic seconds. */
+double ex_now(void);
+
+/* ---- progress reporter ---- */
+
+typedef struct ex_progress {
+    int tty;                 /* stderr is a terminal: draw the bar */
+    int epochs, epoch;       /* total, current (1-based) */
+    int64_t batches;         /* batches per epoch */
+    double t_start, t_epoch, t_draw;
+    double loss_sum;         /* running loss of this epoch */
+    int64_t loss_n, samples; /* batches and samples done this epoch */
+    int drawn;               /* a bar is on the screen */
+} ex_progress;
+
+/** Start reporting a run of `epochs` epochs of `batches` batches. The bar is
+ *  drawn only when stderr is a terminal and TG_PROGRESS is not "0". */
+void ex_progress_begin(ex_progress *p, int epochs, int64_t batches);
+void ex_progress_epoch_begin(ex_progress *p, int epoch);
+/** Batch i (0-based) of n_samples samples finished with this loss. Redraws
+ *  the bar (epoch, batch i/n, running loss, samples/s, ETA) at most ten times
+ *  a second. */
+void ex_progress_batch(ex_progress *p, int64_t i, int64_t n_samples, double loss);
+/** Running mean loss of the current epoch. */
+double ex_progress_loss(const ex_progress *p);
+/** Erase the bar (if any) and print the epoch's line (printf-style, newline
+ *  added) to stdout. */
+void ex_progress_epoch_end(ex_progress *p, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ---- result line ---- */
+
+typedef struct ex_result {
+    char buf[1024];
+    size_t len;
+} ex_result;
+/** Append " key=value" (value printf-formatted). */
+void ex_result_add(ex_result *r, const char *key, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/** Print "result: key=value ..." and a newline to stdout, and flush. */
+void ex_result_print(const ex_result *r);
+
+/* ---- SVG line plot ---- */
+
+/** One curve: y[0..n) plotted at x = 1..n (epochs). right_axis: 1 to scale
+ *  it against the right-hand axis. NaN values leave a gap. */
+typedef struct ex_series {
+    const char *name;
+    const double *y;
+    int n;
+    int right_axis;
+} ex_series;
+
+/** Write a line plot with axes, ticks, axis labels, a legend and a title to
+ *  path. ylabel_right may be NULL when no series uses the right axis.
+ *  Returns 0, or -1 with errno set when the file cannot be written. */
+int ex_plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel_left,
+                const char *ylabel_right, const ex_series *s, int ns);
+
+#endif /* EX_COMMON_H */

@@ -1,0 +1,266 @@
+/* opcheck.c: the registry sweep shared by test/test_ops.c and the gradcheck
+ * tool. For every built-in op and every case of its check spec it runs:
+ *  - f64 central-difference gradcheck (tg_gradcheck_op);
+ * and with `full`:
+ *  - f32 against f64 on the same (f32-representable) inputs, forward and
+ *    backward, within 1e-5 relative;
+ *  - a zero upstream gradient gives exactly zero input gradients;
+ *  - backward twice on one tape gives bitwise-equal gradients;
+ *  - the op applied twice to the same inputs gets both contributions;
+ *  - each bad-input case returns NULL with a message naming the op;
+ *  - the spec has at least 3 cases, one of size 1, and a bad case. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+
+
+typedef struct {
+    FILE *out;
+    int pass, fail;
+} tally;
+
+static void line(tally *t, int ok, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static void line(tally *t, int ok, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (t->out) {
+        vfprintf(t->out, fmt, ap);
+        fprintf(t->out, " %s\n", ok ? "ok" : "FAIL");
+    }
+    va_end(ap);
+    if (ok) t->pass++;
+    else t->fail++;
+}
+
+/* Inputs of dtype dt for case `shapes`, values from the spec (rounded to f32
+ * so both dtypes see the same numbers). Returns the count or -1. */
+static int make_inputs(tg_ctx *ctx, const tg_op_def *op, const char *shapes, tg_dtype dt, uint64_t seed,
+                       tg_tensor **in, int grad) {
+    int n, rank[TG_MAX_INPUTS];
+    int64_t shape[TG_MAX_INPUTS][TG_MAX_RANK];
+    if (tg__parse_shapes(shapes, &n, rank, shape)) return -1;
+    tg_rng_seed(ctx, seed);
+    for (int i = 0; i < n; i++) {
+        in[i] = tg_tensor_temp(ctx, dt, rank[i], shape[i]);
+        if (!in[i]) return -1;
+        for (int64_t j = 0; j < in[i]->numel; j++)
+            tg__st(in[i], j, (double)(float)tg__sample_input(ctx, &op->check));
+        if (grad && !(op->check.no_grad_inputs & (1u << i)) && tg_tensor_requires_grad(in[i], 1))
+            return -1;
+    }
+    return n;
+}
+
+static void fill_w(tg_tensor *y, double *w) {
+    for (int64_t i = 0; i < y->numel; i++) w[i] = (double)(float)((double)tg_philox(99, 3, (uint64_t)i) * 0x1.0p-31 - 1.0);
+}
+
+static void *seed_buf(tg_tape *tape, tg_tensor *y, const double *w) {
+    void *b = tg__arena_alloc(&tape->arena, (size_t)(y->numel ? y->numel : 1) * 8);
+    if (b)
+        for (int64_t i = 0; i < y->numel; i++) {
+            if (y->dtype == TG_F32) ((float *)b)[i] = (float)w[i];
+            else ((double *)b)[i] = w[i];
+        }
+    return b;
+}
+
+/* max over i of |a_i - b_i| / max(|b_i|, mean|b|, 1e-30) */
+static double rel_diff(const tg_tensor *a, const void *adata, const tg_tensor *b, const void *bdata) {
+    tg_tensor ta = *a, tb = *b;
+    ta.data = (void *)adata;
+    tb.data = (void *)bdata;
+    double mean = 0, worst = 0;
+    for (int64_t i = 0; i < b->numel; i++) mean += fabs(tg__ld(&tb, i));
+    mean /= (double)(b->numel ? b->numel : 1);
+    for (int64_t i = 0; i < b->numel; i++) {
+        double x = tg__ld(&ta, i), y = tg__ld(&tb, i);
+        double d = fabs(x - y) / fmax(fmax(fabs(y), mean), 1e-30);
+        if (isnan(x) != isnan(y)) d = INFINITY;
+        if (isnan(x) && isnan(y)) d = 0;
+        if (d > worst || isnan(d)) worst = d;
+    }
+    return worst;
+}
+
+/* Run op on the case in dtype dt; backward seeded with w. Copies output and
+ * input grads out (as doubles). */
+typedef struct {
+    tg_tensor *in[TG_MAX_INPUTS];
+    int n;
+    tg_tensor *y;
+} run_t;
+
+static void check_case(tg_ctx *ctx, const tg_op_def *op, const tg_check_case *cs, tally *t) {
+    const char *name = op->name;
+    /* f32 vs f64 */
+    tg_tape *tape = tg_tape_begin(ctx);
+    run_t r[2] = {0};
+    double *w = NULL;
+    int ok = 1;
+    for (int d = 0; d < 2; d++) {
+        r[d].n = make_inputs(ctx, op, cs->shapes, d ? TG_F64 : TG_F32, 1234, r[d].in, op->backward != NULL);
+        if (r[d].n < 0) {
+            ok = 0;
+            break;
+        }
+        r[d].y = tg_apply(op, r[d].in, r[d].n, cs->attr);
+        if (!r[d].y) {
+            ok = 0;
+            break;
+        }
+        if (!w) {
+            w = tg__malloc((size_t)(r[d].y->numel ? r[d].y->numel : 1) * sizeof(double));
+            if (!w) {
+                ok = 0;
+                break;
+            }
+            fill_w(r[d].y, w);
+        }
+        if (op->backward && r[d].y->node) {
+            void *b = seed_buf(tape, r[d].y, w);
+            if (!b || tg_backward_seeded(r[d].y, b)) ok = 0;
+        }
+    }
+    if (!ok) {
+        line(t, 0, "%-14s f32/f64  %-14s error: %s", name, cs->shapes, tg_last_error(ctx));
+        tg_tape_end(tape);
+        tg__free(w);
+        return;
+    }
+    double fwd = rel_diff(r[0].y, r[0].y->data, r[1].y, r[1].y->data), bwd = 0;
+    if (op->backward)
+        for (int i = 0; i < r[0].n; i++)
+            if (r[0].in[i]->grad && r[1].in[i]->grad) {
+                double e = rel_diff(r[0].in[i], r[0].in[i]->grad, r[1].in[i], r[1].in[i]->grad);
+                if (e > bwd) bwd = e;
+            }
+    line(t, fwd <= 1e-5 && bwd <= 1e-5, "%-14s f32/f64  %-14s fwd rel %.2e bwd rel %.2e", name, cs->shapes,
+         fwd, bwd);
+    if (!op->backward) {
+        tg_tape_end(tape);
+        tg__free(w);
+        return;
+    }
+
+    /* zero upstream -> exactly zero grads; backward twice -> bitwise equal */
+    tg_tensor *y = r[1].y;
+    int64_t ny = y->numel;
+    double *zero = tg__arena_alloc(&tape->arena, (size_t)(ny ? ny : 1) * 8);
+    int zok = zero != NULL;
+    if (zero) {
+        memset(zero, 0, (size_t)(ny ? ny : 1) * 8);
+        tg_zero_grad_of(r[1].in, r[1].n);
+        zok = tg_backward_seeded(y, zero) == TG_OK;
+        for (int i = 0; i < r[1].n && zok; i++)
+            if (r[1].in[i]->grad)
+                for (int64_t j = 0; j < r[1].in[i]->numel; j++)
+                    if (((double *)r[1].in[i]->grad)[j] != 0.0) zok = 0;
+    }
+    line(t, zok, "%-14s zero-dy  %-14s", name, cs->shapes);
+
+    int tok = 1;
+    double *first = NULL;
+    int64_t total = 0;
+    for (int i = 0; i < r[1].n; i++) total += r[1].in[i]->numel;
+    first = tg__arena_alloc(&tape->arena, (size_t)(total ? total : 1) * 8);
+    void *wb = seed_buf(tape, y, w);
+    if (!first || !wb) tok = 0;
+    for (int pass = 0; pass < 2 && tok; pass++) {
+        tg_zero_grad_of(r[1].in, r[1].n);
+        if (tg_backward_seeded(y, wb)) {
+            tok = 0;
+            break;
+        }
+        int64_t off = 0;
+        for (int i = 0; i < r[1].n; i++) {
+            size_t bytes = (size_t)r[1].in[i]->numel * 8;
+            if (r[1].in[i]->grad) {
+                if (pass == 0) memcpy(first + off, r[1].in[i]->grad, bytes);
+                else if (memcmp(first + off, r[1].in[i]->grad, bytes) != 0) tok = 0;
+            }
+            off += r[1].in[i]->numel;
+        }
+    }
+    line(t, tok, "%-14s twice    %-14s", name, cs->shapes);
+
+    /* used twice: add(op(x), op(x)) gives exactly 2x the single gradient */
+    int uok = first != NULL;
+    if (uok) {
+        tg_zero_grad_of(r[1].in, r[1].n);
+        tg_tensor *y1 = tg_apply(op, r[1].in, r[1].n, cs->attr);
+        tg_tensor *y2 = tg_apply(op, r[1].in, r[1].n, cs->attr);
+        tg_tensor *s = tg_add(y1, y2);
+        if (!s || tg_backward_seeded(s, wb)) uok = 0;
+        int64_t off = 0;
+        for (int i = 0; i < r[1].n && uok; i++) {
+            if (r[1].in[i]->grad)
+                for (int64_t j = 0; j < r[1].in[i]->numel; j++)
+                    if (((double *)r[1].in[i]->grad)[j] != 2.0 * first[off + j]) uok = 0;
+            off += r[1].in[i]->numel;
+        }
+    }
+    line(t, uok, "%-14s used-2x  %-14s %s", name, cs->shapes, uok ? "" : tg_last_error(ctx));
+    tg_tape_end(tape);
+    tg__free(w);
+}
+
+int tg__opcheck_run(const char *only, int full, FILE *out, int *n_pass, int *n_fail) {
+    tally t = {out, 0, 0};
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    if (!ctx) return TG_ENOMEM;
+    int matched = 0;
+    for (int k = 0; k < tg_op_count(); k++) {
+        const tg_op_def *op = tg_op_at(k);
+        if (only && strcmp(only, op->name) != 0) continue;
+        matched++;
+        const tg_check_spec *sp = &op->check;
+        int ncase = 0, size1 = 0, nbad = 0;
+        for (int c = 0; c < TG_MAX_CHECK_CASES && sp->cases[c].shapes; c++) {
+            const tg_check_case *cs = &sp->cases[c];
+            ncase++;
+            int n, rank[TG_MAX_INPUTS];
+            int64_t shape[TG_MAX_INPUTS][TG_MAX_RANK];
+            if (!tg__parse_shapes(cs->shapes, &n, rank, shape))
+                for (int i = 0; i < n; i++)
+                    if (tg__numel(rank[i], shape[i]) == 1) size1 = 1;
+            if (op->backward) {
+                tg_check_report rep;
+                tg_clear_error(ctx);
+                tg_rng_seed(ctx, 1000 + (uint64_t)c);
+                tg_status st = tg_gradcheck_op(ctx, op, cs->shapes, cs->attr, NULL, &rep);
+                line(&t, st == TG_OK && rep.ok, "%-14s f64      %-14s max abs %.2e max rel %.2e%s%s", op->name,
+                     cs->shapes, rep.max_abs_err, rep.max_rel_err, st ? " : " : "", st ? tg_last_error(ctx) : "");
+            }
+            if (full) check_case(ctx, op, cs, &t);
+        }
+        if (!full) continue;
+        for (int b = 0; b < 4 && sp->bad[b].shapes; b++) {
+            nbad++;
+            tg_tape *tape = tg_tape_begin(ctx);
+            tg_tensor *in[TG_MAX_INPUTS];
+            tg_clear_error(ctx);
+            int n = make_inputs(ctx, op, sp->bad[b].shapes, TG_F64, 7, in, 0);
+            tg_tensor *y = n > 0 ? tg_apply(op, in, n, sp->bad[b].attr) : NULL;
+            const char *msg = tg_last_error(ctx);
+            int ok = n > 0 && y == NULL && strstr(msg, op->name) == msg;
+            line(&t, ok, "%-14s bad      %-14s \"%s\"", op->name, sp->bad[b].shapes, msg);
+            tg_tape_end(tape);
+        }
+        line(&t, ncase >= 3 && size1 && nbad >= 1, "%-14s spec     cases=%d size1=%d bad=%d", op->name, ncase,
+             size1, nbad);
+    }
+    if (only && !matched) {
+        if (out) fprintf(out, "no op named '%s'\n", only);
+        t.fail++;
+    }
+    tg_ctx_free(ctx);
+    *n_pass = t.pass;
+    *n_fail = t.fail;
+    return TG_OK;
+}

@@ -1,0 +1,291 @@
+/* tape.c: recording ops on a tape (tg_apply), tape lifetime, no-grad and
+ * detach. The tape is a flat array of nodes in execution order; the arena
+ * behind it holds every node, attribute block, output tensor and gradient, so
+ * ending a tape frees all of them at once. */
+#include "internal.h"
+
+#include <math.h>
+
+tg_tape *tg_tape_begin(tg_ctx *ctx) {
+    if (!ctx) return NULL;
+    tg_tape *t = ctx->free_tapes;
+    if (t) {
+        ctx->free_tapes = t->next_free;
+    } else {
+        t = tg__calloc(1, sizeof *t);
+        if (!t) {
+            tg__error(ctx, TG_ENOMEM, "tape_begin: out of memory");
+            return NULL;
+        }
+        t->ctx = ctx;
+    }
+    tg__arena_reset(&t->arena);
+    t->nodes = NULL;
+    t->n_nodes = t->cap_nodes = 0;
+    t->active = 1;
+    t->next_free = NULL;
+    t->prev_active = ctx->active;
+    ctx->active = t;
+    return t;
+}
+
+void tg_tape_end(tg_tape *t) {
+    if (!t) return;
+    tg_ctx *ctx = t->ctx;
+    if (!t->active) return;
+    if (ctx->active != t) {
+        /* Ending an outer tape first: unlink it from the active stack. */
+        for (tg_tape *q = ctx->active; q; q = q->prev_active)
+            if (q->prev_active == t) {
+                q->prev_active = t->prev_active;
+                break;
+            }
+    } else {
+        ctx->active = t->prev_active;
+    }
+    t->active = 0;
+    tg__arena_reset(&t->arena);
+    t->nodes = NULL;
+    t->n_nodes = t->cap_nodes = 0;
+    t->next_free = ctx->free_tapes;
+    ctx->free_tapes = t;
+}
+
+void tg_tape_reset(tg_tape *t) {
+    if (!t) return;
+    tg__arena_reset(&t->arena);
+    t->nodes = NULL;
+    t->n_nodes = t->cap_nodes = 0;
+}
+
+tg_tape *tg_tape_active(tg_ctx *ctx) { return ctx ? ctx->active : NULL; }
+int64_t tg_tape_nodes(const tg_tape *t) { return t ? t->n_nodes : 0; }
+size_t tg_tape_capacity(const tg_tape *t) { return t ? t->arena.capacity : 0; }
+
+void tg_no_grad_begin(tg_ctx *ctx) {
+    if (ctx) ctx->no_grad++;
+}
+void tg_no_grad_end(tg_ctx *ctx) {
+    if (ctx && ctx->no_grad > 0) ctx->no_grad--;
+}
+
+void *tg_node_alloc(tg_node *n, size_t bytes) {
+    tg_tape *t = n->ctx->active;
+    if (n->out && n->out->tape) t = n->out->tape;
+    if (!t) return NULL;
+    void *p = tg__arena_alloc(&t->arena, bytes);
+    if (!p) tg__error(n->ctx, TG_ENOMEM, "%s: out of memory for %zu bytes of scratch", n->op->name, bytes);
+    return p;
+}
+
+int tg_needs_grad(const tg_tensor *t) { return t && (t->flags & TG_REQUIRES_GRAD); }
+
+void *tg_grad_buf(tg_tensor *t) {
+    if (!t->node) return t->grad; /* leaf or parameter: persistent, accumulates */
+    tg_tape *tape = t->tape;
+    if (t->grad_epoch != tape->epoch) {
+        size_t bytes = (size_t)(t->numel ? t->numel : 1) * tg_dtype_size(t->dtype);
+        if (!t->grad) {
+            t->grad = tg__arena_alloc(&tape->arena, bytes);
+            if (!t->grad) {
+                tg__error(t->ctx, TG_ENOMEM, "backward: out of memory for the gradient of %s",
+                          tg__sh(t));
+                return NULL;
+            }
+        }
+        memset(t->grad, 0, bytes);
+        t->grad_epoch = tape->epoch;
+    }
+    return t->grad;
+}
+
+static int64_t first_nonfinite(const void *p, tg_dtype dt, int64_t n) {
+    if (dt == TG_F32) {
+        const float *f = p;
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(f[i])) return i;
+    } else {
+        const double *d = p;
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(d[i])) return i;
+    }
+    return -1;
+}
+
+static tg_status push_node(tg_tape *t, tg_node *n) {
+    if (t->n_nodes == t->cap_nodes) {
+        int64_t cap = t->cap_nodes ? t->cap_nodes * 2 : 256;
+        tg_node **nn = tg__arena_alloc(&t->arena, (size_t)cap * sizeof *nn);
+        if (!nn) return tg__error(t->ctx, TG_ENOMEM, "%s: out of memory recording the node", n->op->name);
+        if (t->n_nodes) memcpy(nn, t->nodes, (size_t)t->n_nodes * sizeof *nn);
+        t->nodes = nn;
+        t->cap_nodes = cap;
+    }
+    n->index = t->n_nodes;
+    t->nodes[t->n_nodes++] = n;
+    return TG_OK;
+}
+
+tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const void *attr) {
+    if (!op || !in || n_in < 1 || n_in > 1024) return NULL;
+    for (int i = 0; i < n_in; i++)
+        if (!in[i]) return NULL; /* keep the first error message */
+    tg_ctx *ctx = in[0]->ctx;
+    if ((op->n_inputs >= 0 && n_in != op->n_inputs)) {
+        tg__error(ctx, TG_EINVAL, "%s: expected %d inputs, got %d", op->name, op->n_inputs, n_in);
+        return NULL;
+    }
+    tg_tape *tape = ctx->active;
+    if (!tape) {
+        tg__error(ctx, TG_ESTATE, "%s: no active tape (call tg_tape_begin first)", op->name);
+        return NULL;
+    }
+    bool want_grad = false;
+    for (int i = 0; i < n_in; i++) {
+        if (in[i]->ctx != ctx) {
+            tg__error(ctx, TG_EINVAL, "%s: input %d belongs to another context", op->name, i);
+            return NULL;
+        }
+        if (in[i]->node && in[i]->tape != tape) {
+            tg__error(ctx, TG_ESTATE, "%s: input %d %s was recorded on another tape; tg_detach it first",
+                      op->name, i, tg__sh(in[i]));
+            return NULL;
+        }
+        if (in[i]->flags & TG_REQUIRES_GRAD) want_grad = true;
+    }
+    want_grad = want_grad && ctx->no_grad == 0;
+
+    tg_node *n = tg__arena_alloc(&tape->arena, sizeof *n);
+    tg_tensor **ins = n ? tg__arena_alloc(&tape->arena, (size_t)n_in * sizeof *ins) : NULL;
+    void *a = (ins && op->attr_size) ? tg__arena_alloc(&tape->arena, op->attr_size) : NULL;
+    if (!ins || (op->attr_size && !a)) {
+        tg__error(ctx, TG_ENOMEM, "%s: out of memory", op->name);
+        return NULL;
+    }
+    memcpy(ins, in, (size_t)n_in * sizeof *ins);
+    if (op->attr_size) {
+        if (attr) memcpy(a, attr, op->attr_size);
+        else memset(a, 0, op->attr_size);
+    }
+    *n = (tg_node){.op = op, .n_in = n_in, .in = ins, .attr = a, .ctx = ctx, .index = -1};
+
+    tg_out_spec spec = {0};
+    spec.dtype = in[0]->dtype;
+    tg_status st = op->infer(n, &spec);
+    if (st) {
+        if (ctx->err_status == TG_OK) tg__error(ctx, st, "%s: invalid input", op->name);
+        return NULL;
+    }
+    if (tg__check_shape(ctx, op->name, spec.rank, spec.shape)) return NULL;
+    tg_tensor *out = tg__tensor_on_tape(tape, spec.dtype, spec.rank, spec.shape, false);
+    if (!out) return NULL;
+    n->out = out;
+    st = op->forward(n);
+    if (st) {
+        if (ctx->err_status == TG_OK) tg__error(ctx, st, "%s: forward failed", op->name);
+        return NULL;
+    }
+    if (ctx->cfg.anomaly) {
+        int64_t k = first_nonfinite(out->data, out->dtype, out->numel);
+        if (k >= 0) {
+            tg__error(ctx, TG_ENUMERIC, "anomaly: %s forward produced %g at output index %lld of %s",
+                      op->name, tg__ld(out, k), (long long)k, tg__sh(out));
+            return NULL;
+        }
+    }
+    if (want_grad) {
+        if (push_node(tape, n)) return NULL;
+        out->node = n;
+        out->flags |= TG_REQUIRES_GRAD;
+    }
+    return out;
+}
+
+/* ---- detach ---- */
+
+tg_tensor *tg_detach(tg_tensor *x) {
+    if (!x) return NULL;
+    tg_ctx *ctx = x->ctx;
+    tg_tape *tape = ctx->active;
+    if (!tape) {
+        tg__error(ctx, TG_ESTATE, "detach: no active tape");
+        return NULL;
+    }
+    tg_tensor *t = tg__arena_alloc(&tape->arena, sizeof *t);
+    if (!t) {
+        tg__error(ctx, TG_ENOMEM, "detach: out of memory");
+        return NULL;
+    }
+    *t = *x;
+    t->grad = NULL;
+    t->grad_epoch = 0;
+    t->node = NULL;
+    t->tape = tape;
+    t->name = NULL;
+    t->flags = 0;
+    return t;
+}
+
+/* ---- backward: one generic reverse walk ---- */
+
+tg_status tg__run_backward(tg_tape *tape, tg_tensor *y, const void *dy) {
+    tg_ctx *ctx = y->ctx;
+    if (!y->node || !tape || !tape->active || y->tape != tape)
+        return tg__error(ctx, TG_ESTATE,
+                         "backward: the output %s was not recorded on an active tape (does any "
+                         "input require a gradient?)",
+                         tg__sh(y));
+    if (++tape->epoch == 0) tape->epoch = 1;
+    void *g = tg_grad_buf(y);
+    if (!g) return TG_ENOMEM;
+    if (dy) {
+        memcpy(g, dy, (size_t)y->numel * tg_dtype_size(y->dtype));
+    } else {
+        for (int64_t i = 0; i < y->numel; i++) {
+            if (y->dtype == TG_F32) ((float *)g)[i] = 1.0f;
+            else ((double *)g)[i] = 1.0;
+        }
+    }
+    for (int64_t i = y->node->index; i >= 0; i--) {
+        tg_node *n = tape->nodes[i];
+        if (n->out->grad_epoch != tape->epoch) continue; /* no gradient reached this node */
+        if (!n->op->backward)
+            return tg__error(ctx, TG_ENOGRAD,
+                             "backward: %s has no gradient; wrap it in tg_no_grad or tg_detach its "
+                             "output",
+                             n->op->name);
+        tg_status st = n->op->backward(n);
+        if (st) {
+            if (ctx->err_status == TG_OK) tg__error(ctx, st, "%s: backward failed", n->op->name);
+            return st;
+        }
+        if (ctx->cfg.anomaly) {
+            for (int j = 0; j < n->n_in; j++) {
+                tg_tensor *x = n->in[j];
+                if (!tg_needs_grad(x) || !x->grad) continue;
+                int64_t k = first_nonfinite(x->grad, x->dtype, x->numel);
+                if (k >= 0)
+                    return tg__error(ctx, TG_ENUMERIC,
+                                     "anomaly: %s backward produced a non-finite gradient for input "
+                                     "%d at index %lld (node %lld)",
+                                     n->op->name, j, (long long)k, (long long)n->index);
+            }
+        }
+    }
+    return TG_OK;
+}
+
+tg_status tg_backward(tg_tensor *loss) {
+    if (!loss) return TG_EINVAL;
+    if (loss->numel != 1)
+        return tg__error(loss->ctx, TG_ESHAPE,
+                         "backward: the loss must have one element, got %s (use tg_backward_seeded)",
+                         tg__sh(loss));
+    return tg__run_backward(loss->tape, loss, NULL);
+}
+
+tg_status tg_backward_seeded(tg_tensor *y, const void *dy) {
+    if (!y) return TG_EINVAL;
+    if (!dy) return tg__error(y->ctx, TG_EINVAL, "backward_seeded: dy is NULL");
+    return tg__run_backward(y->tape, y, dy);
+}

@@ -1,0 +1,37 @@
+/* common.c: shape inference shared by many ops. */
+#include "internal.h"
+
+tg_status tg__same_dtype(tg_node *n) {
+    for (int i = 1; i < n->n_in; i++)
+        if (n->in[i]->dtype != n->in[0]->dtype)
+            return tg__error(n->ctx, TG_EDTYPE, "%s: input %d is %s but input 0 is %s", n->op->name, i,
+                             tg_dtype_name(n->in[i]->dtype), tg_dtype_name(n->in[0]->dtype));
+    return TG_OK;
+}
+
+tg_status tg__infer_same(tg_node *n, tg_out_spec *out) {
+    const tg_tensor *x = n->in[0];
+    out->dtype = x->dtype;
+    out->rank = x->rank;
+    memcpy(out->shape, x->shape, sizeof(int64_t) * (size_t)x->rank);
+    return TG_OK;
+}
+
+tg_status tg__infer_broadcast(tg_node *n, tg_out_spec *out) {
+    const tg_tensor *a = n->in[0], *b = n->in[1];
+    tg_status st = tg__same_dtype(n);
+    if (st) return st;
+    int r = a->rank > b->rank ? a->rank : b->rank;
+    for (int i = 0; i < r; i++) {
+        int ia = i - (r - a->rank), ib = i - (r - b->rank);
+        int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return tg__error(n->ctx, TG_ESHAPE,
+                             "%s: cannot broadcast %s with %s: dimension %d is %lld against %lld",
+                             n->op->name, tg__sh(a), tg__sh(b), i, (long long)da, (long long)db);
+        out->shape[i] = da == 1 ? db : da;
+    }
+    out->rank = r;
+    out->dtype = a->dtype;
+    return TG_OK;
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""make_optim_ref.py: golden values for test/test_optim.c from torch.optim.
+
+Run with Debian's interpreter (it has python3-torch):
+    /usr/bin/python3 test/ref/make_optim_ref.py
+It rewrites test/ref/optim_ref.txt next to this script. The output depends only
+on the formulas below (no RNG), so reruns give the same file byte for byte.
+
+The problem, reproduced exactly in test/test_optim.c:
+  parameters  W (3,4): W[i] = sin(i+1),        i = flat index 0..11
+              b (4):   b[j] = 0.5*cos(j+1),    j = 0..3   (the "bias": TG_NO_DECAY in C)
+  gradient at step s = 0..STEPS-1 of parameter p (0 = W, 1 = b), flat index i:
+              g = cos(0.7*(s+1) + 1.3*i + 2.1*p)
+  Every configuration runs STEPS steps in float64 from the same start, using
+  torch's single-tensor code path (foreach=False). decay_biases=0 is a second
+  parameter group holding b with weight_decay 0.
+
+File format (one block per configuration):
+  config NAME KIND lr momentum weight_decay decay_biases beta1 beta2 eps alpha rho
+  W v0 ... v11      final W, 17 significant digits
+  b v0 ... v3       final b
+"""
+import math
+import os
+
+import torch
+
+STEPS = 20
+
+# name, kind, hyper-parameters (missing keys take the defaults below)
+DEFAULTS = dict(lr=0.01, momentum=0.0, weight_decay=0.0, decay_biases=1,
+                beta1=0.9, beta2=0.999, eps=0.0, alpha=0.99, rho=0.9)
+CONFIGS = [
+    ("sgd", "sgd", dict(lr=0.1)),
+    ("sgd_wd", "sgd", dict(lr=0.1, weight_decay=0.05)),
+    ("sgd_wd_nobias", "sgd", dict(lr=0.1, weight_decay=0.05, decay_biases=0)),
+    ("momentum", "momentum", dict(lr=0.05, momentum=0.9)),
+    ("momentum_wd_nobias", "momentum", dict(lr=0.05, momentum=0.9, weight_decay=0.05, decay_biases=0)),
+    ("nesterov", "nesterov", dict(lr=0.05, momentum=0.9)),
+    ("nesterov_wd", "nesterov", dict(lr=0.05, momentum=0.9, weight_decay=0.02)),
+    ("adagrad", "adagrad", dict(lr=0.1, eps=1e-10)),
+    ("adagrad_wd", "adagrad", dict(lr=0.1, eps=1e-10, weight_decay=0.1)),
+    ("rmsprop", "rmsprop", dict(lr=0.01, eps=1e-8)),
+    ("rmsprop_momentum", "rmsprop", dict(lr=0.01, eps=1e-8, momentum=0.9)),
+    ("rmsprop_wd_nobias", "rmsprop", dict(lr=0.01, eps=1e-8, alpha=0.9, momentum=0.5,
+                                          weight_decay=0.1, decay_biases=0)),
+    ("adadelta", "adadelta", dict(lr=1.0, rho=0.9, eps=1e-6)),
+    ("adadelta_wd", "adadelta", dict(lr=0.5, rho=0.95, eps=1e-6, weight_decay=0.1)),
+    ("adam", "adam", dict(lr=0.01, eps=1e-8)),
+    ("adam_wd", "adam", dict(lr=0.01, eps=1e-8, weight_decay=0.1)),
+    ("adam_betas", "adam", dict(lr=0.05, eps=1e-6, beta1=0.8, beta2=0.99)),
+    ("adamw", "adamw", dict(lr=0.01, eps=1e-8, weight_decay=0.1)),
+    ("adamw_nobias", "adamw", dict(lr=0.01, eps=1e-8, weight_decay=0.1, decay_biases=0)),
+]
+
+
+def start():
+    W = [math.sin(i + 1) for i in range(12)]
+    b = [0.5 * math.cos(j + 1) for j in range(4)]
+    return W, b
+
+
+def grad(s, p, i):
+    return math.cos(0.7 * (s + 1) + 1.3 * i + 2.1 * p)
+
+
+def make_optimizer(kind, h, W, b):
+    wd = h["weight_decay"]
+    if h["decay_biases"]:
+        groups = [{"params": [W, b]}]
+    else:
+        groups = [{"params": [W]}, {"params": [b], "weight_decay": 0.0}]
+    if kind in ("sgd", "momentum", "nesterov"):
+        return torch.optim.SGD(groups, lr=h["lr"], momentum=h["momentum"], weight_decay=wd,
+                               nesterov=(kind == "nesterov"), foreach=False)
+    if kind == "adagrad":
+        return torch.optim.Adagrad(groups, lr=h["lr"], eps=h["eps"], weight_decay=wd, foreach=False)
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=h["lr"], alpha=h["alpha"], eps=h["eps"],
+                                   momentum=h["momentum"], weight_decay=wd, foreach=False)
+    if kind == "adadelta":
+        return torch.optim.Adadelta(groups, lr=h["lr"], rho=h["rho"], eps=h["eps"], weight_decay=wd,
+                                    foreach=False)
+    if kind == "adam":
+        return torch.optim.Adam(groups, lr=h["lr"], betas=(h["beta1"], h["beta2"]), eps=h["eps"],
+                                weight_decay=wd, foreach=False)
+    if kind == "adamw":
+        return torch.optim.AdamW(groups, lr=h["lr"], betas=(h["beta1"], h["beta2"]), eps=h["eps"],
+                                 weight_decay=wd, foreach=False)
+    raise ValueError(kind)
+
+
+def run(kind, h):
+    W0, b0 = start()
+    W = torch.tensor(W0, dtype=torch.float64).reshape(3, 4).requires_grad_()
+    b = torch.tensor(b0, dtype=torch.float64).requires_grad_()
+    opt = make_optimizer(kind, h, W, b)
+    for s in range(STEPS):
+        W.grad = torch.tensor([grad(s, 0, i) for i in range(12)], dtype=torch.float64).reshape(3, 4)
+        b.grad = torch.tensor([grad(s, 1, i) for i in range(4)], dtype=torch.float64)
+        opt.step()
+    return W.detach().reshape(-1).tolist(), b.detach().tolist()
+
+
+def fmt(x):
+    return "%.17g" % x
+
+
+def main():
+    lines = [
+        "# Generated by test/ref/make_optim_ref.py with torch %s; do not edit." % torch.__version__,
+        "# %d steps; see the script for the problem and the format." % STEPS,
+        "steps %d" % STEPS,
+    ]
+    for name, kind, over in CONFIGS:
+        h = dict(DEFAULTS)
+        h.update(over)
+        W, b = run(kind, h)
+        hp = [fmt(h["lr"]), fmt(h["momentum"]), fmt(h["weight_decay"]), "%d" % h["decay_biases"],
+              fmt(h["beta1"]), fmt(h["beta2"]), fmt(h["eps"]), fmt(h["alpha"]), fmt(h["rho"])]
+        lines.append("config %s %s %s" % (name, kind, " ".join(hp)))
+        lines.append("W " + " ".join(fmt(v) for v in W))
+        lines.append("b " + " ".join(fmt(v) for v in b))
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "optim_ref.txt")
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
