@@ -45,6 +45,8 @@ tg_ctx *tg_ctx_new(const tg_config *cfg) {
     if (th <= 0) th = ctx->topo.cores;
     if (th > 256) th = 256;
     ctx->threads = th;
+    ctx->pool = tg__pool_new(th);
+    if (!ctx->pool) ctx->threads = 1;
     tg_rng_seed(ctx, ctx->cfg.seed);
     return ctx;
 }
@@ -56,6 +58,7 @@ static void tape_destroy(tg_tape *t) {
 
 void tg_ctx_free(tg_ctx *ctx) {
     if (!ctx) return;
+    tg__pool_free(ctx->pool);
     while (ctx->active) {
         tg_tape *t = ctx->active;
         ctx->active = t->prev_active;

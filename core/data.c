@@ -47,7 +47,13 @@ static const char *gz_errtext(gzFile gz) {
     int zerr = Z_OK;
     const char *m = gzerror(gz, &zerr);
     if (zerr == Z_ERRNO) return strerror(errno);
-    return m && m[0] ? m : "unknown error";
+    if (!m || !m[0]) return "unknown error";
+    /* zlib prefixes "<fd:N>: " for a stream from gzdopen; the path is in our message already. */
+    if (strncmp(m, "<fd:", 4) == 0) {
+        const char *c = strstr(m, ": ");
+        if (c) m = c + 2;
+    }
+    return m;
 }
 
 static const char *rank_hint(int rank) {

@@ -59,6 +59,17 @@ typedef struct tg__param_list {
     int n, cap;
 } tg__param_list;
 
+/* ---- thread pool (core/pool.c) ---- */
+typedef struct tg__pool tg__pool;
+typedef void (*tg__task_fn)(void *arg, int64_t task);
+/* NULL for threads <= 1 (no pool, no overhead) or when no thread could start. */
+tg__pool *tg__pool_new(int threads);
+void tg__pool_free(tg__pool *p);
+/* Run fn(arg, t) for t in [0, n_tasks) on the caller and ctx's workers; returns
+ * when all are done. Tasks must be fixed by the caller, independent of the
+ * thread count, for results to be bitwise identical at any thread count. */
+void tg__parallel_for(tg_ctx *ctx, int64_t n_tasks, tg__task_fn fn, void *arg);
+
 /* ---- context ---- */
 struct tg_ctx {
     tg_config cfg;
@@ -78,6 +89,7 @@ struct tg_ctx {
     tg_tape *free_tapes;   /* pool of ended tapes with their chunks */
     tg_tape *all_tapes;    /* not used for ownership; see ctx.c */
     int no_grad;           /* depth of no-grad scopes */
+    tg__pool *pool;        /* NULL with one thread */
 };
 
 /* ---- errors ---- */
@@ -125,6 +137,13 @@ void tg__gemm_f32(int transA, int transB, int64_t M, int64_t N, int64_t K, const
                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 void tg__gemm_f64(int transA, int transB, int64_t M, int64_t N, int64_t K, const double *A,
                   int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
+/* Release the calling thread's packing scratch (kept between GEMM calls so a
+ * steady-state training step allocates nothing). Safe to call any time. */
+void tg__gemm_free_scratch(void);
+
+/* Convolution algorithm override (ops/conv.c), for tests and benchmarks:
+ * 0 = pick per shape (default), 1 = direct loops, 2 = im2col + GEMM. */
+extern int tg__conv_algo;
 
 /* Call FN_f32(...) or FN_f64(...) by dtype. */
 #define TG_DISPATCH(dt, FN, ...) ((dt) == TG_F32 ? FN##_f32(__VA_ARGS__) : FN##_f64(__VA_ARGS__))

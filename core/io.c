@@ -1,1 +1,1292 @@
-/* pending */
+/* io.c: checkpoints in the safetensors format.
+ *
+ * File layout (https://github.com/huggingface/safetensors):
+ *   8 bytes   N, the header length, little-endian uint64
+ *   N bytes   JSON: {"__metadata__": {string: string, ...},
+ *                    "<tensor>": {"dtype": "F32"|"F64", "shape": [d, ...],
+ *                                 "data_offsets": [begin, end]}, ...}
+ *             padded with spaces to a multiple of 8 bytes
+ *   the rest  the data section; offsets count from its first byte. Tensors
+ *             are row-major, little-endian, and tile the section exactly.
+ *
+ * What tapegrad stores: every parameter of the context under its own name;
+ * with an optimizer, its state as "optim.<param>.<slot>" (slot names as in
+ * torch.optim's state_dict), and in __metadata__ "optim.kind" and
+ * "optim.steps". Every tensor has "crc32.<tensor>" in __metadata__: the zlib
+ * CRC-32 of its bytes in the file, as 8 hex digits. "format" is "tapegrad".
+ *
+ * Loading trusts nothing: the header length is bounded, the JSON is parsed
+ * by a strict parser (below; positions in messages are header byte offsets),
+ * and every entry's dtype, shape, byte count, offsets (in range, no overlap,
+ * no gap), name, checksum and the match with the context's parameters are
+ * checked before any parameter or optimizer buffer is written. A failed load
+ * therefore leaves the context and the optimizer exactly as they were.
+ *
+ * Dtypes: a tensor stored as F32 may be loaded into an f64 parameter and vice
+ * versa; values are converted (F64 -> f32 rounds to nearest).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define CK_MAX_HEADER ((uint64_t)100 << 20) /* 100 MiB */
+#define CK_MAX_NODES (1 << 21)              /* JSON values in one header */
+#define CK_MAX_DEPTH 32
+
+/* ------------------------------------------------------------------------ */
+/* Little-endian encoding                                                    */
+/* ------------------------------------------------------------------------ */
+
+static int host_is_le(void) {
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+static void put_u64le(unsigned char *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint64_t get_u64le(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Copies n elements of size esz into dst in little-endian byte order. */
+static void to_le(unsigned char *dst, const void *src, size_t n, size_t esz) {
+    memcpy(dst, src, n * esz);
+    if (host_is_le()) return;
+    for (size_t i = 0; i < n; i++)
+        for (size_t a = 0, b = esz - 1; a < b; a++, b--) {
+            unsigned char t = dst[i * esz + a];
+            dst[i * esz + a] = dst[i * esz + b];
+            dst[i * esz + b] = t;
+        }
+}
+
+/* ------------------------------------------------------------------------ */
+/* UTF-8 and a growable string                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Length of the well-formed UTF-8 sequence at s (n bytes available), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F; /* <= U+10FFFF */
+    } else return 0;
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    return len;
+}
+
+static int utf8_valid(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(p + i, n - i);
+        if (!k) return 0;
+        i += k;
+    }
+    return 1;
+}
+
+typedef struct sbuf {
+    char *buf;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_putn(sbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *nb = tg__malloc(cap);
+        if (!nb) {
+            b->oom = 1;
+            return;
+        }
+        if (b->len) memcpy(nb, b->buf, b->len);
+        tg__free(b->buf);
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = 0;
+}
+static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
+static void sb_u64(sbuf *b, uint64_t v) {
+    char t[24];
+    snprintf(t, sizeof t, "%llu", (unsigned long long)v);
+    sb_puts(b, t);
+}
+/* A JSON string literal; s must be valid UTF-8. */
+static void sb_json_str(sbuf *b, const char *s) {
+    sb_putn(b, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            sb_putn(b, e, 2);
+        } else if (c < 0x20) {
+            char e[8];
+            snprintf(e, sizeof e, "\\u%04x", c);
+            sb_puts(b, e);
+        } else sb_putn(b, p, 1);
+    }
+    sb_putn(b, "\"", 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The tensors of a checkpoint                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ck_entry {
+    const char *name;      /* save: owned when owns_name; load: points into the JSON strings */
+    int owns_name;
+    tg_dtype dtype;        /* dtype in the file */
+    int rank;
+    int64_t shape[TG_MAX_RANK];
+    int64_t numel;
+    uint64_t begin, end;   /* byte range in the data section */
+    uint32_t crc;          /* save: computed; load: from __metadata__ */
+    int has_crc;
+    /* where the values live in memory (save: source; load: destination) */
+    void *mem;
+    tg_dtype mem_dtype;
+    int is_optim;          /* load: an "optim." tensor that is not a parameter */
+    int used;              /* load: matched by a parameter or an optimizer slot */
+} ck_entry;
+
+static const char *st_dtype(tg_dtype dt) { return dt == TG_F64 ? "F64" : "F32"; }
+
+static void entries_free(ck_entry *e, size_t n) {
+    if (!e) return;
+    for (size_t i = 0; i < n; i++)
+        if (e[i].owns_name) tg__free((void *)e[i].name);
+    tg__free(e);
+}
+
+static int cmp_name_ptr(const void *a, const void *b) {
+    return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Save                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* CRC-32 of a tensor's little-endian bytes. */
+static uint32_t tensor_crc(const void *mem, int64_t numel, size_t esz) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    if (host_is_le()) {
+        const unsigned char *p = mem;
+        uint64_t left = (uint64_t)numel * esz;
+        while (left) {
+            uInt k = left > (1u << 30) ? (1u << 30) : (uInt)left;
+            crc = crc32(crc, p, k);
+            p += k;
+            left -= k;
+        }
+        return (uint32_t)crc;
+    }
+    unsigned char buf[1 << 14];
+    size_t per = sizeof buf / esz;
+    for (int64_t i = 0; i < numel; i += (int64_t)per) {
+        size_t k = (size_t)(numel - i) < per ? (size_t)(numel - i) : per;
+        to_le(buf, (const unsigned char *)mem + (size_t)i * esz, k, esz);
+        crc = crc32(crc, buf, (uInt)(k * esz));
+    }
+    return (uint32_t)crc;
+}
+
+static int write_tensor(FILE *f, const void *mem, int64_t numel, size_t esz) {
+    if (numel == 0) return 0;
+    if (host_is_le()) return fwrite(mem, esz, (size_t)numel, f) == (size_t)numel ? 0 : -1;
+    unsigned char buf[1 << 14];
+    size_t per = sizeof buf / esz;
+    for (int64_t i = 0; i < numel; i += (int64_t)per) {
+        size_t k = (size_t)(numel - i) < per ? (size_t)(numel - i) : per;
+        to_le(buf, (const unsigned char *)mem + (size_t)i * esz, k, esz);
+        if (fwrite(buf, esz, k, f) != k) return -1;
+    }
+    return 0;
+}
+
+static void set_entry(ck_entry *e, const tg_tensor *p, void *mem) {
+    e->dtype = e->mem_dtype = p->dtype;
+    e->rank = p->rank;
+    memcpy(e->shape, p->shape, sizeof e->shape);
+    e->numel = p->numel;
+    e->mem = mem;
+}
+
+/* The JSON header for entries e[0..n), padded with spaces to a multiple of 8. */
+static void build_header(sbuf *h, const ck_entry *e, size_t n, const tg_optim *opt) {
+    char t[64];
+    sb_puts(h, "{\"__metadata__\":{\"format\":\"tapegrad\"");
+    if (opt) {
+        sb_puts(h, ",\"optim.kind\":");
+        sb_json_str(h, tg_optim_kind_name(tg__optim_kind(opt)));
+        snprintf(t, sizeof t, ",\"optim.steps\":\"%lld\"", (long long)tg_optim_steps(opt));
+        sb_puts(h, t);
+    }
+    for (size_t i = 0; i < n; i++) {
+        char crcname[160];
+        snprintf(crcname, sizeof crcname, "crc32.%s", e[i].name);
+        sb_puts(h, ",");
+        sb_json_str(h, crcname);
+        snprintf(t, sizeof t, ":\"%08x\"", (unsigned)e[i].crc);
+        sb_puts(h, t);
+    }
+    sb_puts(h, "}");
+    for (size_t i = 0; i < n; i++) {
+        sb_puts(h, ",");
+        sb_json_str(h, e[i].name);
+        sb_puts(h, ":{\"dtype\":\"");
+        sb_puts(h, st_dtype(e[i].dtype));
+        sb_puts(h, "\",\"shape\":[");
+        for (int d = 0; d < e[i].rank; d++) {
+            if (d) sb_puts(h, ",");
+            sb_u64(h, (uint64_t)e[i].shape[d]);
+        }
+        sb_puts(h, "],\"data_offsets\":[");
+        sb_u64(h, e[i].begin);
+        sb_puts(h, ",");
+        sb_u64(h, e[i].end);
+        sb_puts(h, "]}");
+    }
+    sb_puts(h, "}");
+    while (!h->oom && h->len % 8) sb_puts(h, " ");
+}
+
+/* fsync the directory that holds path, so that the rename is durable. */
+static int sync_dir(const char *path) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r = fsync(fd);
+    int e = errno;
+    close(fd);
+    /* Some file systems cannot sync a directory; that is not a failed save. */
+    if (r != 0 && (e == EINVAL || e == ENOTSUP)) r = 0;
+    errno = e;
+    return r;
+}
+
+tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt) {
+    if (!ctx) return TG_EINVAL;
+    if (!path || !path[0]) return tg__error(ctx, TG_EINVAL, "checkpoint: no path given");
+    if (strlen(path) > 4000) return tg__error(ctx, TG_EINVAL, "checkpoint: path is too long");
+    int np = tg_param_count(ctx);
+    int on = opt ? tg__optim_nparams(opt) : 0, ns = opt ? tg__optim_nslots(opt) : 0;
+    size_t n = (size_t)np + (size_t)on * (size_t)ns;
+    ck_entry *e = tg__calloc(n ? n : 1, sizeof *e);
+    const char **names = tg__calloc(n ? n : 1, sizeof *names);
+    sbuf h = {0};
+    tg_status status = TG_OK;
+    char tmp[4096 + 32];
+    FILE *f = NULL;
+    int tmp_exists = 0;
+    if (!e || !names) goto oom;
+
+    /* ---- the tensor list ---- */
+    size_t k = 0;
+    for (int i = 0; i < np; i++, k++) {
+        tg_tensor *p = tg_param_at(ctx, i);
+        e[k].name = p->name;
+        set_entry(&e[k], p, p->data);
+    }
+    for (int i = 0; i < on; i++) {
+        tg_tensor *p = tg__optim_param(opt, i);
+        for (int s = 0; s < ns; s++, k++) {
+            const char *pn = p->name ? p->name : "", *sn = tg__optim_slot_name(opt, s);
+            size_t len = strlen("optim.") + strlen(pn) + 1 + strlen(sn) + 1;
+            char *nm = tg__malloc(len);
+            if (!nm) goto oom;
+            snprintf(nm, len, "optim.%s.%s", pn, sn);
+            e[k].name = nm;
+            e[k].owns_name = 1;
+            set_entry(&e[k], p, tg__optim_slot(opt, i, s));
+            if (!p->name || !p->name[0]) {
+                status = tg__error(ctx, TG_EINVAL,
+                                   "checkpoint: %s: optimizer parameter %d has no name", path, i);
+                goto fail;
+            }
+        }
+    }
+    TG_ASSERT(k == n);
+
+    /* ---- names: valid UTF-8, not reserved, unique ---- */
+    for (size_t i = 0; i < n; i++) {
+        if (!utf8_valid(e[i].name)) {
+            status = tg__error(ctx, TG_EINVAL, "checkpoint: %s: tensor name '%s' is not valid UTF-8",
+                               path, e[i].name);
+            goto fail;
+        }
+        if (strcmp(e[i].name, "__metadata__") == 0) {
+            status = tg__error(ctx, TG_EINVAL, "checkpoint: %s: '__metadata__' is a reserved name", path);
+            goto fail;
+        }
+        names[i] = e[i].name;
+    }
+    {
+        const char ***ptrs = tg__malloc((n ? n : 1) * sizeof *ptrs);
+        if (!ptrs) goto oom;
+        for (size_t i = 0; i < n; i++) ptrs[i] = &names[i];
+        qsort(ptrs, n, sizeof *ptrs, cmp_name_ptr);
+        for (size_t i = 1; i < n; i++)
+            if (strcmp(*ptrs[i], *ptrs[i - 1]) == 0) {
+                status = tg__error(ctx, TG_EINVAL,
+                                   "checkpoint: %s: two tensors are named '%s' (a parameter name "
+                                   "clashes with optimizer state)",
+                                   path, *ptrs[i]);
+                tg__free(ptrs);
+                goto fail;
+            }
+        tg__free(ptrs);
+    }
+
+    /* ---- offsets and checksums, then the header ---- */
+    uint64_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t esz = tg_dtype_size(e[i].dtype);
+        e[i].begin = off;
+        off += (uint64_t)e[i].numel * esz;
+        e[i].end = off;
+        e[i].crc = tensor_crc(e[i].mem, e[i].numel, esz);
+    }
+    build_header(&h, e, n, opt);
+    if (h.oom) goto oom;
+
+    /* ---- write the temp file, sync, rename ---- */
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        status = tg__error(ctx, TG_EIO, "checkpoint: %s: cannot create %s: %s", path, tmp,
+                           strerror(errno));
+        goto fail;
+    }
+    tmp_exists = 1;
+    f = fdopen(fd, "wb");
+    if (!f) {
+        int er = errno;
+        close(fd);
+        status = tg__error(ctx, TG_EIO, "checkpoint: %s: %s: %s", path, tmp, strerror(er));
+        goto fail;
+    }
+    unsigned char len8[8];
+    put_u64le(len8, (uint64_t)h.len);
+    int bad = fwrite(len8, 1, 8, f) != 8 || fwrite(h.buf, 1, h.len, f) != h.len;
+    for (size_t i = 0; i < n && !bad; i++)
+        bad = write_tensor(f, e[i].mem, e[i].numel, tg_dtype_size(e[i].dtype)) != 0;
+    if (bad || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        status = tg__error(ctx, TG_EIO, "checkpoint: %s: writing %s failed: %s", path, tmp,
+                           strerror(errno));
+        goto fail;
+    }
+    int cr = fclose(f);
+    f = NULL;
+    if (cr != 0) {
+        status = tg__error(ctx, TG_EIO, "checkpoint: %s: closing %s failed: %s", path, tmp,
+                           strerror(errno));
+        goto fail;
+    }
+    if (rename(tmp, path) != 0) {
+        status = tg__error(ctx, TG_EIO, "checkpoint: %s: cannot rename %s over it: %s", path, tmp,
+                           strerror(errno));
+        goto fail;
+    }
+    tmp_exists = 0;
+    if (sync_dir(path) != 0) {
+        status = tg__error(ctx, TG_EIO, "checkpoint: %s: written, but syncing its directory failed: %s",
+                           path, strerror(errno));
+        goto fail;
+    }
+    goto done;
+
+oom:
+    status = tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
+fail:
+    if (f) fclose(f);
+    if (tmp_exists) unlink(tmp);
+done:
+    tg__free(h.buf);
+    tg__free(names);
+    entries_free(e, n);
+    return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* A strict JSON parser (RFC 8259) into a flat node array                    */
+/* ------------------------------------------------------------------------ */
+
+enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
+
+typedef struct jnode {
+    uint8_t type;
+    uint8_t is_uint;     /* J_NUM: an integer >= 0 without fraction or exponent, fits uint64 */
+    uint32_t pos;        /* header byte offset where the value starts */
+    int32_t child;       /* J_ARR/J_OBJ: first element or member value, -1 if empty */
+    int32_t next;        /* next sibling, -1 at the end */
+    int32_t count;       /* J_ARR/J_OBJ: number of elements or members */
+    uint32_t key;        /* member of an object: offset of its name in strs */
+    uint32_t str;        /* J_STR: offset of the decoded value in strs */
+    uint64_t u;          /* J_NUM with is_uint */
+} jnode;
+
+typedef struct jparser {
+    const unsigned char *s;
+    size_t n, i;
+    jnode *nodes;
+    int32_t nn, cap;
+    char *strs;          /* decoded strings, NUL-terminated; never longer than the input */
+    size_t ns;
+    int oom;
+    char err[200];       /* first syntax error */
+} jparser;
+
+static void jfail(jparser *p, const char *what) {
+    if (p->err[0] || p->oom) return;
+    char found[24];
+    if (p->i >= p->n) snprintf(found, sizeof found, "the end of the header");
+    else if (p->s[p->i] >= 0x20 && p->s[p->i] < 0x7f) snprintf(found, sizeof found, "'%c'", p->s[p->i]);
+    else snprintf(found, sizeof found, "byte 0x%02x", p->s[p->i]);
+    snprintf(p->err, sizeof p->err, "header JSON, byte %zu: %s, found %s", p->i, what, found);
+}
+static int jbad(const jparser *p) { return p->err[0] || p->oom; }
+
+static void jws(jparser *p) {
+    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' ||
+                           p->s[p->i] == '\r'))
+        p->i++;
+}
+
+static int32_t jnew(jparser *p, int type) {
+    if (p->nn == p->cap) {
+        if (p->cap >= CK_MAX_NODES) {
+            jfail(p, "too many JSON values (the limit is 2097152)");
+            return -1;
+        }
+        int32_t cap = p->cap ? p->cap * 2 : 256;
+        jnode *nb = tg__malloc((size_t)cap * sizeof *nb);
+        if (!nb) {
+            p->oom = 1;
+            return -1;
+        }
+        if (p->nn) memcpy(nb, p->nodes, (size_t)p->nn * sizeof *nb);
+        tg__free(p->nodes);
+        p->nodes = nb;
+        p->cap = cap;
+    }
+    jnode *j = &p->nodes[p->nn];
+    memset(j, 0, sizeof *j);
+    j->type = (uint8_t)type;
+    j->pos = (uint32_t)p->i;
+    j->child = j->next = -1;
+    return p->nn++;
+}
+
+static int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static int ju4(jparser *p, unsigned *cp) { /* at the 'u' of \uXXXX */
+    if (p->i + 5 > p->n) {
+        p->i = p->n;
+        jfail(p, "expected 4 hex digits after \\u");
+        return -1;
+    }
+    unsigned v = 0;
+    for (int k = 1; k <= 4; k++) {
+        int h = hexval(p->s[p->i + (size_t)k]);
+        if (h < 0) {
+            p->i += (size_t)k;
+            jfail(p, "expected 4 hex digits after \\u");
+            return -1;
+        }
+        v = v * 16 + (unsigned)h;
+    }
+    p->i += 5;
+    *cp = v;
+    return 0;
+}
+
+static void jput(jparser *p, unsigned char c) { p->strs[p->ns++] = (char)c; }
+
+/* Parses a string at p->i (which is '"'); returns its offset in strs. */
+static uint32_t jstring(jparser *p) {
+    uint32_t start = (uint32_t)p->ns;
+    p->i++;
+    for (;;) {
+        if (p->i >= p->n) {
+            jfail(p, "unterminated string");
+            return 0;
+        }
+        unsigned char c = p->s[p->i];
+        if (c == '"') {
+            p->i++;
+            break;
+        }
+        if (c < 0x20) {
+            jfail(p, "control character inside a string");
+            return 0;
+        }
+        if (c == '\\') {
+            p->i++;
+            if (p->i >= p->n) {
+                jfail(p, "unterminated escape");
+                return 0;
+            }
+            unsigned char e = p->s[p->i];
+            const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
+            const char *hit = e ? strchr(from, e) : NULL;
+            if (hit) {
+                jput(p, (unsigned char)to[hit - from]);
+                p->i++;
+                continue;
+            }
+            if (e != 'u') {
+                jfail(p, "invalid escape in a string");
+                return 0;
+            }
+            size_t at = p->i - 1;
+            unsigned cp;
+            if (ju4(p, &cp)) return 0;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                p->i = at;
+                jfail(p, "lone low surrogate escape");
+                return 0;
+            }
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                unsigned lo;
+                if (p->i + 1 >= p->n || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u') {
+                    jfail(p, "expected a \\u low surrogate after a high surrogate");
+                    return 0;
+                }
+                p->i++;
+                if (ju4(p, &lo)) return 0;
+                if (lo < 0xDC00 || lo > 0xDFFF) {
+                    p->i -= 6;
+                    jfail(p, "expected a \\u low surrogate after a high surrogate");
+                    return 0;
+                }
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            if (cp == 0) {
+                p->i = at;
+                jfail(p, "\\u0000 is not allowed in names");
+                return 0;
+            }
+            if (cp < 0x80) jput(p, (unsigned char)cp);
+            else if (cp < 0x800) {
+                jput(p, (unsigned char)(0xC0 | cp >> 6));
+                jput(p, (unsigned char)(0x80 | (cp & 0x3F)));
+            } else if (cp < 0x10000) {
+                jput(p, (unsigned char)(0xE0 | cp >> 12));
+                jput(p, (unsigned char)(0x80 | ((cp >> 6) & 0x3F)));
+                jput(p, (unsigned char)(0x80 | (cp & 0x3F)));
+            } else {
+                jput(p, (unsigned char)(0xF0 | cp >> 18));
+                jput(p, (unsigned char)(0x80 | ((cp >> 12) & 0x3F)));
+                jput(p, (unsigned char)(0x80 | ((cp >> 6) & 0x3F)));
+                jput(p, (unsigned char)(0x80 | (cp & 0x3F)));
+            }
+            continue;
+        }
+        size_t k = utf8_seq(p->s + p->i, p->n - p->i);
+        if (!k) {
+            jfail(p, "invalid UTF-8 inside a string");
+            return 0;
+        }
+        for (size_t q = 0; q < k; q++) jput(p, p->s[p->i + q]);
+        p->i += k;
+    }
+    jput(p, 0);
+    return start;
+}
+
+static int32_t jvalue(jparser *p, int depth);
+
+static void jnumber(jparser *p, jnode *j) {
+    int neg = 0, integer = 1;
+    if (p->s[p->i] == '-') {
+        neg = 1;
+        p->i++;
+    }
+    if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9') {
+        jfail(p, "expected a digit");
+        return;
+    }
+    uint64_t v = 0;
+    int overflow = 0;
+    if (p->s[p->i] == '0') p->i++;
+    else
+        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
+            unsigned d = p->s[p->i] - '0';
+            if (v > (UINT64_MAX - d) / 10) overflow = 1;
+            else v = v * 10 + d;
+            p->i++;
+        }
+    if (p->i < p->n && p->s[p->i] == '.') {
+        integer = 0;
+        p->i++;
+        if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9') {
+            jfail(p, "expected a digit after '.'");
+            return;
+        }
+        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
+    }
+    if (p->i < p->n && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
+        integer = 0;
+        p->i++;
+        if (p->i < p->n && (p->s[p->i] == '+' || p->s[p->i] == '-')) p->i++;
+        if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9') {
+            jfail(p, "expected a digit in the exponent");
+            return;
+        }
+        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
+    }
+    j->is_uint = (uint8_t)(!neg && integer && !overflow);
+    j->u = j->is_uint ? v : 0;
+}
+
+static int32_t jcontainer(jparser *p, int type, int depth) {
+    int32_t me = jnew(p, type);
+    if (me < 0) return -1;
+    unsigned char close = type == J_OBJ ? '}' : ']';
+    p->i++;
+    jws(p);
+    if (p->i < p->n && p->s[p->i] == close) {
+        p->i++;
+        return me;
+    }
+    int32_t last = -1;
+    for (;;) {
+        uint32_t key = 0;
+        if (type == J_OBJ) {
+            if (p->i >= p->n || p->s[p->i] != '"') {
+                jfail(p, "expected a string (an object key)");
+                return -1;
+            }
+            key = jstring(p);
+            if (jbad(p)) return -1;
+            jws(p);
+            if (p->i >= p->n || p->s[p->i] != ':') {
+                jfail(p, "expected ':' after an object key");
+                return -1;
+            }
+            p->i++;
+        }
+        int32_t v = jvalue(p, depth + 1);
+        if (v < 0) return -1;
+        p->nodes[v].key = key;
+        if (last < 0) p->nodes[me].child = v;
+        else p->nodes[last].next = v;
+        last = v;
+        p->nodes[me].count++;
+        jws(p);
+        if (p->i < p->n && p->s[p->i] == ',') {
+            p->i++;
+            jws(p);
+            continue;
+        }
+        if (p->i < p->n && p->s[p->i] == close) {
+            p->i++;
+            return me;
+        }
+        jfail(p, type == J_OBJ ? "expected ',' or '}' after an object member"
+                               : "expected ',' or ']' after an array element");
+        return -1;
+    }
+}
+
+static int32_t jvalue(jparser *p, int depth) {
+    jws(p);
+    if (depth > CK_MAX_DEPTH) {
+        jfail(p, "nesting deeper than 32 levels");
+        return -1;
+    }
+    if (p->i >= p->n) {
+        jfail(p, "expected a value");
+        return -1;
+    }
+    unsigned char c = p->s[p->i];
+    if (c == '{') return jcontainer(p, J_OBJ, depth);
+    if (c == '[') return jcontainer(p, J_ARR, depth);
+    if (c == '"') {
+        int32_t j = jnew(p, J_STR);
+        if (j < 0) return -1;
+        uint32_t s = jstring(p);
+        if (jbad(p)) return -1;
+        p->nodes[j].str = s;
+        return j;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        int32_t j = jnew(p, J_NUM);
+        if (j < 0) return -1;
+        jnumber(p, &p->nodes[j]);
+        return jbad(p) ? -1 : j;
+    }
+    static const struct {
+        const char *word;
+        int type;
+    } lits[] = {{"true", J_BOOL}, {"false", J_BOOL}, {"null", J_NULL}};
+    for (size_t k = 0; k < sizeof lits / sizeof lits[0]; k++) {
+        size_t len = strlen(lits[k].word);
+        if (p->n - p->i >= len && memcmp(p->s + p->i, lits[k].word, len) == 0) {
+            int32_t j = jnew(p, lits[k].type);
+            if (j < 0) return -1;
+            p->i += len;
+            return j;
+        }
+    }
+    jfail(p, "expected a value");
+    return -1;
+}
+
+/* Parses the whole header; the root is node 0. Returns 0 or -1 (p->err or p->oom). */
+static int jparse(jparser *p, const unsigned char *s, size_t n) {
+    memset(p, 0, sizeof *p);
+    p->s = s;
+    p->n = n;
+    p->strs = tg__malloc(n + 1);
+    if (!p->strs) {
+        p->oom = 1;
+        return -1;
+    }
+    if (jvalue(p, 0) < 0) return -1;
+    jws(p);
+    if (p->i != p->n) {
+        jfail(p, "expected the end of the JSON (only spaces may pad it)");
+        return -1;
+    }
+    return 0;
+}
+
+static void jfree(jparser *p) {
+    tg__free(p->nodes);
+    tg__free(p->strs);
+}
+
+static const char *jkey(const jparser *p, int32_t j) { return p->strs + p->nodes[j].key; }
+static const char *jstr(const jparser *p, int32_t j) { return p->strs + p->nodes[j].str; }
+
+/* Member `name` of object j, or -1. */
+static int32_t jget(const jparser *p, int32_t obj, const char *name) {
+    for (int32_t c = p->nodes[obj].child; c >= 0; c = p->nodes[c].next)
+        if (strcmp(jkey(p, c), name) == 0) return c;
+    return -1;
+}
+
+/* The first key that appears twice in object obj, or NULL. */
+static const char *jdup_key(const jparser *p, int32_t obj, int *oom) {
+    int32_t n = p->nodes[obj].count;
+    if (n < 2) return NULL;
+    const char **keys = tg__malloc((size_t)n * sizeof *keys);
+    const char ***ptrs = tg__malloc((size_t)n * sizeof *ptrs);
+    const char *dup = NULL;
+    if (!keys || !ptrs) {
+        *oom = 1;
+    } else {
+        int32_t k = 0;
+        for (int32_t c = p->nodes[obj].child; c >= 0; c = p->nodes[c].next, k++) {
+            keys[k] = jkey(p, c);
+            ptrs[k] = &keys[k];
+        }
+        qsort(ptrs, (size_t)n, sizeof *ptrs, cmp_name_ptr);
+        for (int32_t i = 1; i < n && !dup; i++)
+            if (strcmp(*ptrs[i], *ptrs[i - 1]) == 0) dup = *ptrs[i];
+    }
+    tg__free(keys);
+    tg__free(ptrs);
+    return dup;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Load                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static int cmp_entry_range(const void *a, const void *b) {
+    const ck_entry *x = *(const ck_entry *const *)a, *y = *(const ck_entry *const *)b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return 0;
+}
+
+static int parse_hex32(const char *s, uint32_t *out) {
+    uint32_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        int h = hexval((unsigned char)s[i]);
+        if (h < 0) return -1;
+        v = v << 4 | (uint32_t)h;
+    }
+    if (s[8]) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_u63(const char *s, int64_t *out) {
+    if (!*s || strlen(s) > 18) return -1;
+    int64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return -1;
+        v = v * 10 + (*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static ck_entry *find_entry(ck_entry *e, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(e[i].name, name) == 0) return &e[i];
+    return NULL;
+}
+
+/* Known safetensors dtypes that tapegrad does not read. */
+static int st_dtype_known(const char *s) {
+    static const char *const known[] = {"BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32",
+                                        "U32", "I64", "U64", "F8_E5M2", "F8_E4M3"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(s, known[i]) == 0) return 1;
+    return 0;
+}
+
+/* Stores n elements from little-endian bytes src of dtype sdt into dst of dtype ddt. */
+static void load_values(void *dst, tg_dtype ddt, const unsigned char *src, tg_dtype sdt, int64_t n) {
+    if (ddt == sdt && host_is_le()) {
+        memcpy(dst, src, (size_t)n * tg_dtype_size(ddt));
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double v;
+        if (sdt == TG_F32) {
+            uint32_t b = 0;
+            for (int k = 0; k < 4; k++) b |= (uint32_t)src[4 * i + k] << (8 * k);
+            float f;
+            memcpy(&f, &b, 4);
+            v = f;
+        } else {
+            uint64_t b = get_u64le(src + 8 * i);
+            memcpy(&v, &b, 8);
+        }
+        if (ddt == TG_F32) ((float *)dst)[i] = (float)v;
+        else ((double *)dst)[i] = v;
+    }
+}
+
+/* Validates the parsed header against itself and the data length; fills
+ * e[0..*n). Returns TG_OK or an error (message set). */
+static tg_status check_entries(tg_ctx *ctx, const char *path, jparser *p, uint64_t data_len,
+                               ck_entry **out, size_t *out_n, int32_t *meta_out) {
+    const jnode *root = &p->nodes[0];
+    *out = NULL;
+    *out_n = 0;
+    *meta_out = -1;
+    if (root->type != J_OBJ)
+        return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: header JSON is not an object", path);
+    int oom = 0;
+    const char *dup = jdup_key(p, 0, &oom);
+    if (oom) return tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
+    if (dup) return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: header: '%s' appears twice", path, dup);
+    int32_t meta = jget(p, 0, "__metadata__");
+    if (meta >= 0) {
+        if (p->nodes[meta].type != J_OBJ)
+            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: __metadata__ is not an object", path);
+        dup = jdup_key(p, meta, &oom);
+        if (oom) return tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
+        if (dup)
+            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: __metadata__: '%s' appears twice", path,
+                             dup);
+        for (int32_t c = p->nodes[meta].child; c >= 0; c = p->nodes[c].next)
+            if (p->nodes[c].type != J_STR)
+                return tg__error(ctx, TG_EFORMAT,
+                                 "checkpoint: %s: __metadata__ '%s' (header byte %u) is not a string",
+                                 path, jkey(p, c), (unsigned)p->nodes[c].pos);
+    }
+    *meta_out = meta;
+
+    size_t n = (size_t)root->count - (meta >= 0 ? 1 : 0);
+    ck_entry *e = tg__calloc(n ? n : 1, sizeof *e);
+    if (!e) return tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
+    *out = e;
+    *out_n = n;
+
+    size_t k = 0;
+    for (int32_t c = root->child; c >= 0; c = p->nodes[c].next) {
+        if (c == meta) continue;
+        ck_entry *t = &e[k++];
+        const char *nm = t->name = jkey(p, c);
+        const jnode *j = &p->nodes[c];
+        if (j->type != J_OBJ)
+            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': entry is not an object",
+                             path, nm);
+        for (int32_t m = j->child; m >= 0; m = p->nodes[m].next) {
+            const char *mk = jkey(p, m);
+            if (strcmp(mk, "dtype") && strcmp(mk, "shape") && strcmp(mk, "data_offsets"))
+                return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': unexpected key '%s'",
+                                 path, nm, mk);
+        }
+        if (jdup_key(p, c, &oom) || oom)
+            return tg__error(ctx, oom ? TG_ENOMEM : TG_EFORMAT,
+                             "checkpoint: %s: tensor '%s': a key appears twice", path, nm);
+        int32_t jd = jget(p, c, "dtype"), js = jget(p, c, "shape"), jo = jget(p, c, "data_offsets");
+        if (jd < 0 || js < 0 || jo < 0)
+            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': no \"%s\"", path, nm,
+                             jd < 0 ? "dtype" : js < 0 ? "shape" : "data_offsets");
+        /* dtype */
+        if (p->nodes[jd].type != J_STR)
+            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': dtype is not a string",
+                             path, nm);
+        const char *ds = jstr(p, jd);
+        if (strcmp(ds, "F32") == 0) t->dtype = TG_F32;
+        else if (strcmp(ds, "F64") == 0) t->dtype = TG_F64;
+        else if (st_dtype_known(ds))
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: tensor '%s': dtype %s is not supported (tapegrad reads "
+                             "F32 and F64)",
+                             path, nm, ds);
+        else
+            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': unknown dtype '%.32s'", path,
+                             nm, ds);
+        /* shape */
+        const jnode *sj = &p->nodes[js];
+        if (sj->type != J_ARR || sj->count > TG_MAX_RANK)
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: tensor '%s': shape must be an array of at most %d "
+                             "integers",
+                             path, nm, TG_MAX_RANK);
+        t->rank = sj->count;
+        uint64_t numel = 1;
+        int too_big = 0;
+        int d = 0;
+        for (int32_t q = sj->child; q >= 0; q = p->nodes[q].next, d++) {
+            if (p->nodes[q].type != J_NUM || !p->nodes[q].is_uint)
+                return tg__error(ctx, TG_EFORMAT,
+                                 "checkpoint: %s: tensor '%s': shape[%d] (header byte %u) is not a "
+                                 "non-negative integer",
+                                 path, nm, d, (unsigned)p->nodes[q].pos);
+            uint64_t v = p->nodes[q].u;
+            if (v > ((uint64_t)1 << 48)) too_big = 1;
+            else t->shape[d] = (int64_t)v;
+            if (!too_big && v && numel > (((uint64_t)1 << 48) / v)) too_big = 1;
+            if (!too_big) numel *= v;
+        }
+        if (too_big)
+            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': shape is too large", path,
+                             nm);
+        t->numel = (int64_t)numel;
+        /* data_offsets */
+        const jnode *oj = &p->nodes[jo];
+        if (oj->type != J_ARR || oj->count != 2)
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: tensor '%s': data_offsets (header byte %u) must be an "
+                             "array [begin, end]",
+                             path, nm, (unsigned)oj->pos);
+        int32_t b0 = oj->child, b1 = p->nodes[b0].next;
+        for (int q = 0; q < 2; q++) {
+            const jnode *bq = &p->nodes[q ? b1 : b0];
+            if (bq->type != J_NUM || !bq->is_uint)
+                return tg__error(ctx, TG_EFORMAT,
+                                 "checkpoint: %s: tensor '%s': data_offsets[%d] (header byte %u) is not "
+                                 "an integer in [0, 2^64)",
+                                 path, nm, q, (unsigned)bq->pos);
+        }
+        if (p->nodes[b0].u > p->nodes[b1].u)
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: tensor '%s': data_offsets [%llu,%llu] have begin > end",
+                             path, nm, (unsigned long long)p->nodes[b0].u,
+                             (unsigned long long)p->nodes[b1].u);
+        t->begin = p->nodes[b0].u;
+        t->end = p->nodes[b1].u;
+        uint64_t need = numel * tg_dtype_size(t->dtype);
+        char shs[96];
+        if (t->end - t->begin != need)
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: tensor '%s': shape %s of %s needs %llu bytes, but "
+                             "data_offsets [%llu,%llu] span %llu",
+                             path, nm, tg__shape_fmt(t->rank, t->shape, shs, sizeof shs), ds,
+                             (unsigned long long)need, (unsigned long long)t->begin,
+                             (unsigned long long)t->end, (unsigned long long)(t->end - t->begin));
+        if (t->end > data_len)
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: tensor '%s': data_offsets [%llu,%llu] run past the end "
+                             "of the data section (%llu bytes)",
+                             path, nm, (unsigned long long)t->begin, (unsigned long long)t->end,
+                             (unsigned long long)data_len);
+    }
+    TG_ASSERT(k == n);
+
+    /* ---- the tensors must tile the data section ---- */
+    ck_entry **ord = tg__malloc((n ? n : 1) * sizeof *ord);
+    if (!ord) return tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
+    for (size_t i = 0; i < n; i++) ord[i] = &e[i];
+    qsort(ord, n, sizeof *ord, cmp_entry_range);
+    uint64_t pos = 0;
+    const ck_entry *prev = NULL;
+    tg_status st = TG_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        const ck_entry *t = ord[i];
+        if (t->begin < pos)
+            st = tg__error(ctx, TG_EFORMAT,
+                           "checkpoint: %s: tensors '%s' [%llu,%llu) and '%s' [%llu,%llu) overlap", path,
+                           prev->name, (unsigned long long)prev->begin, (unsigned long long)prev->end,
+                           t->name, (unsigned long long)t->begin, (unsigned long long)t->end);
+        else if (t->begin > pos)
+            st = tg__error(ctx, TG_EFORMAT,
+                           "checkpoint: %s: bytes [%llu,%llu) of the data section belong to no tensor",
+                           path, (unsigned long long)pos, (unsigned long long)t->begin);
+        if (t->end > t->begin) {
+            pos = t->end;
+            prev = t;
+        }
+    }
+    tg__free(ord);
+    if (st) return st;
+    if (pos != data_len)
+        return tg__error(ctx, TG_EFORMAT,
+                         "checkpoint: %s: %llu bytes after the last tensor (the data section holds "
+                         "%llu, the tensors %llu)",
+                         path, (unsigned long long)(data_len - pos), (unsigned long long)data_len,
+                         (unsigned long long)pos);
+
+    /* ---- checksums ---- */
+    for (int32_t c = meta >= 0 ? p->nodes[meta].child : -1; c >= 0; c = p->nodes[c].next) {
+        const char *mk = jkey(p, c);
+        if (strncmp(mk, "crc32.", 6) != 0) continue;
+        ck_entry *t = find_entry(e, n, mk + 6);
+        if (!t)
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: __metadata__ has a checksum for '%s', which is not in "
+                             "the file",
+                             path, mk + 6);
+        if (parse_hex32(jstr(p, c), &t->crc))
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: __metadata__ '%s': '%.32s' is not 8 hex digits", path, mk,
+                             jstr(p, c));
+        t->has_crc = 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!e[i].has_crc)
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: tensor '%s' has no checksum (crc32.%s) in __metadata__",
+                             path, e[i].name, e[i].name);
+    return TG_OK;
+}
+
+/* Matches the file's tensors with the parameters and the optimizer's state;
+ * sets mem/mem_dtype of each matched entry. *steps gets optim.steps, or -1
+ * when the file holds no optimizer state (or opt is NULL). */
+static tg_status match_targets(tg_ctx *ctx, const char *path, jparser *p, int32_t meta, ck_entry *e,
+                               size_t n, tg_optim *opt, int64_t *steps) {
+    char sa[96], sb[96];
+    *steps = -1;
+    for (int i = 0; i < tg_param_count(ctx); i++) {
+        tg_tensor *prm = tg_param_at(ctx, i);
+        ck_entry *t = find_entry(e, n, prm->name);
+        if (!t)
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: tensor '%s' (a parameter of the context) is missing "
+                             "from the file",
+                             path, prm->name);
+        if (t->rank != prm->rank || memcmp(t->shape, prm->shape, sizeof(int64_t) * (size_t)t->rank))
+            return tg__error(ctx, TG_ESHAPE,
+                             "checkpoint: %s: tensor '%s': shape %s in the file, %s in the context",
+                             path, prm->name, tg__shape_fmt(t->rank, t->shape, sa, sizeof sa),
+                             tg__shape_fmt(prm->rank, prm->shape, sb, sizeof sb));
+        t->mem = prm->data;
+        t->mem_dtype = prm->dtype;
+        t->used = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].used) continue;
+        if (strncmp(e[i].name, "optim.", 6) != 0)
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: tensor '%s' in the file is not a parameter of the context",
+                             path, e[i].name);
+        e[i].is_optim = 1;
+    }
+    int32_t jk = meta >= 0 ? jget(p, meta, "optim.kind") : -1;
+    int32_t js = meta >= 0 ? jget(p, meta, "optim.steps") : -1;
+    if (!opt) return TG_OK; /* optimizer state, if any, is checked but not loaded */
+    if (jk < 0) {
+        for (size_t i = 0; i < n; i++)
+            if (e[i].is_optim)
+                return tg__error(ctx, TG_EFORMAT,
+                                 "checkpoint: %s: tensor '%s' looks like optimizer state, but "
+                                 "__metadata__ has no optim.kind",
+                                 path, e[i].name);
+        return TG_OK; /* no optimizer state saved: the optimizer keeps its own */
+    }
+    const char *kind = tg_optim_kind_name(tg__optim_kind(opt));
+    if (strcmp(jstr(p, jk), kind) != 0)
+        return tg__error(ctx, TG_EFORMAT,
+                         "checkpoint: %s: the file holds '%.32s' optimizer state, this optimizer is '%s'",
+                         path, jstr(p, jk), kind);
+    if (js < 0 || parse_u63(jstr(p, js), steps))
+        return tg__error(ctx, TG_EFORMAT,
+                         "checkpoint: %s: __metadata__ optim.steps is missing or not a non-negative "
+                         "integer",
+                         path);
+    int on = tg__optim_nparams(opt), ns = tg__optim_nslots(opt);
+    for (int i = 0; i < on; i++) {
+        tg_tensor *prm = tg__optim_param(opt, i);
+        for (int s = 0; s < ns; s++) {
+            char nm[300];
+            snprintf(nm, sizeof nm, "optim.%s.%s", prm->name ? prm->name : "",
+                     tg__optim_slot_name(opt, s));
+            ck_entry *t = find_entry(e, n, nm);
+            if (!t || !t->is_optim)
+                return tg__error(ctx, TG_EFORMAT,
+                                 "checkpoint: %s: optimizer tensor '%s' is missing from the file", path,
+                                 nm);
+            if (t->rank != prm->rank || memcmp(t->shape, prm->shape, sizeof(int64_t) * (size_t)t->rank))
+                return tg__error(ctx, TG_ESHAPE,
+                                 "checkpoint: %s: tensor '%s': shape %s in the file, %s in the "
+                                 "optimizer",
+                                 path, nm, tg__shape_fmt(t->rank, t->shape, sa, sizeof sa),
+                                 tg__shape_fmt(prm->rank, prm->shape, sb, sizeof sb));
+            t->mem = tg__optim_slot(opt, i, s);
+            t->mem_dtype = prm->dtype;
+            t->used = 1;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!e[i].used)
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: optimizer tensor '%s' does not belong to this optimizer",
+                             path, e[i].name);
+    return TG_OK;
+}
+
+/* Reads exactly len bytes; -1 on error or early end of file. */
+static int read_exact(FILE *f, void *buf, size_t len) {
+    return len == 0 || fread(buf, 1, len, f) == len ? 0 : -1;
+}
+
+tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_optim *opt) {
+    if (!ctx) return TG_EINVAL;
+    if (!path || !path[0]) return tg__error(ctx, TG_EINVAL, "checkpoint: no path given");
+    FILE *f = fopen(path, "rb");
+    if (!f) return tg__error(ctx, TG_EIO, "checkpoint: %s: cannot open: %s", path, strerror(errno));
+    tg_status st = TG_OK;
+    unsigned char *hdr = NULL, *data = NULL;
+    jparser jp;
+    memset(&jp, 0, sizeof jp);
+    ck_entry *e = NULL;
+    size_t n = 0;
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = tg__error(ctx, TG_EIO, "checkpoint: %s: not a regular file", path);
+        goto done;
+    }
+    uint64_t size = (uint64_t)sb.st_size;
+    unsigned char len8[8];
+    if (size < 8) {
+        st = tg__error(ctx, TG_EFORMAT,
+                       "checkpoint: %s: the file has %llu bytes, fewer than the 8 of the header length",
+                       path, (unsigned long long)size);
+        goto done;
+    }
+    if (read_exact(f, len8, 8)) goto io_error;
+    uint64_t hlen = get_u64le(len8);
+    if (hlen < 2) {
+        st = tg__error(ctx, TG_EFORMAT, "checkpoint: %s: header length %llu is too small", path,
+                       (unsigned long long)hlen);
+        goto done;
+    }
+    if (hlen > CK_MAX_HEADER) {
+        st = tg__error(ctx, TG_EFORMAT,
+                       "checkpoint: %s: header length %llu exceeds the limit of %llu bytes", path,
+                       (unsigned long long)hlen, (unsigned long long)CK_MAX_HEADER);
+        goto done;
+    }
+    if (hlen > size - 8) {
+        st = tg__error(ctx, TG_EFORMAT,
+                       "checkpoint: %s: header length %llu runs past the end of the file (%llu bytes): "
+                       "truncated?",
+                       path, (unsigned long long)hlen, (unsigned long long)size);
+        goto done;
+    }
+    hdr = tg__malloc((size_t)hlen);
+    if (!hdr) goto oom;
+    if (read_exact(f, hdr, (size_t)hlen)) goto io_error;
+    if (jparse(&jp, hdr, (size_t)hlen) != 0) {
+        if (jp.oom) goto oom;
+        st = tg__error(ctx, TG_EFORMAT, "checkpoint: %s: %s", path, jp.err);
+        goto done;
+    }
+    uint64_t data_len = size - 8 - hlen;
+    int32_t meta;
+    st = check_entries(ctx, path, &jp, data_len, &e, &n, &meta);
+    if (st) goto done;
+    int64_t steps;
+    st = match_targets(ctx, path, &jp, meta, e, n, opt, &steps);
+    if (st) goto done;
+
+    /* ---- the data, then the checksums, then (only then) the copy ---- */
+    if (data_len > SIZE_MAX) goto oom;
+    data = tg__malloc(data_len ? (size_t)data_len : 1);
+    if (!data) goto oom;
+    if (read_exact(f, data, (size_t)data_len)) goto io_error;
+    for (size_t i = 0; i < n; i++) {
+        uLong crc = crc32(0L, Z_NULL, 0);
+        const unsigned char *q = data + e[i].begin;
+        uint64_t left = e[i].end - e[i].begin;
+        while (left) {
+            uInt k = left > (1u << 30) ? (1u << 30) : (uInt)left;
+            crc = crc32(crc, q, k);
+            q += k;
+            left -= k;
+        }
+        if ((uint32_t)crc != e[i].crc) {
+            st = tg__error(ctx, TG_ECHECKSUM,
+                           "checkpoint: %s: tensor '%s': the data's crc32 is %08x, __metadata__ says "
+                           "%08x",
+                           path, e[i].name, (unsigned)crc, (unsigned)e[i].crc);
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (e[i].mem) load_values(e[i].mem, e[i].mem_dtype, data + e[i].begin, e[i].dtype, e[i].numel);
+    if (opt && steps >= 0) tg__optim_set_steps(opt, steps);
+    goto done;
+
+io_error:
+    st = tg__error(ctx, TG_EIO, "checkpoint: %s: read failed: %s", path,
+                   ferror(f) ? strerror(errno) : "the file ended early (changed while reading?)");
+    goto done;
+oom:
+    st = tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
+done:
+    fclose(f);
+    tg__free(hdr);
+    tg__free(data);
+    jfree(&jp);
+    tg__free(e); /* names point into the parser's strings: not owned */
+    return st;
+}

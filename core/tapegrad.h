@@ -212,11 +212,11 @@ tg_tensor *tg_scalar(tg_ctx *ctx, tg_dtype dt, double v);
  *  its grad buffer (zeroed). Returns TG_EINVAL for op outputs. */
 tg_status tg_tensor_requires_grad(tg_tensor *t, int on);
 
-/** Element at flat index i, as double (no bounds check beyond TG_ASSERT). */
+/** Element at flat index i, as double. Out of range: NaN and an error in ctx. */
 double tg_get(const tg_tensor *t, int64_t i);
-/** Store v at flat index i, converted to the tensor's dtype. */
+/** Store v at flat index i, converted to the tensor's dtype (out of range: error, no write). */
 void tg_set(tg_tensor *t, int64_t i, double v);
-/** The value of a one-element tensor. */
+/** The first (for a one-element tensor, the only) value; NaN if empty. */
 double tg_item(const tg_tensor *t);
 /** Gradient element at flat index i (0 if no grad buffer). */
 double tg_grad_get(const tg_tensor *t, int64_t i);
@@ -388,7 +388,7 @@ tg_tensor *tg_sigmoid(tg_tensor *x);                /* 1/(1+e^-x) */
 tg_tensor *tg_tanh(tg_tensor *x);                   /* (e^x-e^-x)/(e^x+e^-x) */
 tg_tensor *tg_relu(tg_tensor *x);                   /* max(x,0); gradient 0 at 0 */
 tg_tensor *tg_leaky_relu(tg_tensor *x, double alpha); /* x>0 ? x : αx */
-tg_tensor *tg_prelu(tg_tensor *x, tg_tensor *alpha);/* x>0 ? x : α_c x; α shape (C), x (B,C,...) or (C) */
+tg_tensor *tg_prelu(tg_tensor *x, tg_tensor *alpha);/* x>0 ? x : α_c x; α (C) on axis 1 of x (B,C,...), or of x (C); α (1) is shared by all channels */
 tg_tensor *tg_elu(tg_tensor *x, double alpha);      /* x>0 ? x : α(e^x-1) */
 tg_tensor *tg_softplus(tg_tensor *x);               /* ln(1+e^x) */
 tg_tensor *tg_silu(tg_tensor *x);                   /* swish: x·σ(x) */
@@ -427,6 +427,78 @@ tg_tensor *tg_cross_entropy(tg_tensor *logits, const int32_t *labels, tg_reducti
 tg_tensor *tg_nll(tg_tensor *logp, const int32_t *labels, tg_reduction r);
 /** max(x,0) - x·y + ln(1+e^-|x|), elementwise; y same shape as x. Mean over numel. */
 tg_tensor *tg_bce_with_logits(tg_tensor *logits, tg_tensor *targets, tg_reduction r);
+
+/* ------------------------------------------------------------------------ */
+/* Indexing and joining. Results are tape-owned copies (no views). Index and  */
+/* mask arrays are copied into the active tape, so the caller keeps its own.  */
+/* Negative axes count from the end.                                          */
+/* ------------------------------------------------------------------------ */
+
+/** Row gather: table (V,D), idx[0..n) in [0,V) -> (n,D), out[k,:] = table[idx[k],:].
+ *  Backward scatter-adds, so repeated indices accumulate. */
+tg_tensor *tg_embedding(tg_tensor *table, const int32_t *idx, int64_t n);
+/** The same with idx of shape shape[0..rank) (rank 0..7): (B,T) -> (B,T,D). */
+tg_tensor *tg_embedding_nd(tg_tensor *table, const int32_t *idx, int rank, const int64_t *shape);
+/** x with axis replaced by the entries idx[0..n) in [0, x.shape[axis]):
+ *  out[..., k, ...] = x[..., idx[k], ...]; repeats accumulate in backward. */
+tg_tensor *tg_index_select(tg_tensor *x, int axis, const int32_t *idx, int64_t n);
+/** mask[i] ? a[i] : b[i]; a, b same shape and dtype, mask has a->numel bytes. */
+tg_tensor *tg_where(const uint8_t *mask, tg_tensor *a, tg_tensor *b);
+/** xs[0..n) joined along an existing axis; dtypes equal, shapes agree off the
+ *  axis. n < 1 or xs NULL gives NULL without a message (no context to hold it). */
+tg_tensor *tg_concat(tg_tensor *const *xs, int n, int axis);
+/** xs[0..n) (equal shapes) joined along a new axis of size n at position axis
+ *  (-(rank+1) .. rank). n < 1 as for tg_concat. */
+tg_tensor *tg_stack(tg_tensor *const *xs, int n, int axis);
+/** x[..., start:start+length, ...] along axis; start < 0 counts from the end;
+ *  the range must fit (error otherwise). */
+tg_tensor *tg_narrow(tg_tensor *x, int axis, int64_t start, int64_t length);
+/** x[..., start:end, ...] with Python slice rules: negatives count from the
+ *  end, bounds clamp, end <= start gives an empty axis. */
+tg_tensor *tg_slice(tg_tensor *x, int axis, int64_t start, int64_t end);
+/** out[i] = narrow(x, axis, Σ_{j<i} sizes[j], sizes[i]) for i < n; the sizes
+ *  must sum to x's size on axis. The caller provides out[n]; each out[i] is
+ *  tape-owned. On error every out[i] is NULL. */
+tg_status tg_split(tg_tensor *x, int axis, const int64_t *sizes, int n, tg_tensor **out);
+
+/* ------------------------------------------------------------------------ */
+/* Convolution (cross-correlation, as in PyTorch). Results are tape-owned.   */
+/* Letters: O output channels, G groups, K kernel, OH/OW/OL output sizes.    */
+/* ------------------------------------------------------------------------ */
+
+/** Convolution options. stride, pad and dilation are (h, w); conv1d uses
+ *  index 0 only. tg_conv2d/tg_conv1d treat a NULL pointer as stride 1, pad 0,
+ *  dilation 1, groups 1, and a zero stride, dilation or groups as 1 (pad is
+ *  taken as given; a negative one is an error). */
+typedef struct tg_conv_opts {
+    int stride[2], pad[2], dilation[2], groups;
+} tg_conv_opts;
+
+/** x (B,C,H,W), w (O,C/G,KH,KW), b (O) or NULL -> (B,O,OH,OW),
+ *  OH = (H + 2·pad - dilation·(KH-1) - 1)/stride + 1:
+ *  y[b,o,i,j] = b[o] + Σ_{c,kh,kw} w[o,c,kh,kw]·x[b, g·C/G+c, i·s-p+kh·d, j·s-p+kw·d],
+ *  g = o/(O/G), x = 0 outside. Errors on rank != 4, C or O not divisible by G,
+ *  w's channels != C/G, a dilated kernel larger than the padded input,
+ *  stride/dilation < 1, pad < 0. */
+tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_opts *o);
+/** x (B,C,L), w (O,C/G,K), b (O) or NULL -> (B,O,OL): conv2d with one row. */
+tg_tensor *tg_conv1d(tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_opts *o);
+/** x (B,C,H,W) -> (B,C,OH,OW), OH = (H + 2·ph - kh)/sh + 1: the maximum of
+ *  each kh×kw window (padding never wins); the gradient goes to the first
+ *  maximum in row-major window order. sh/sw 0 mean the kernel size;
+ *  0 <= padding <= kernel/2 (as in PyTorch). */
+tg_tensor *tg_max_pool2d(tg_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw);
+/** Same windows as max_pool2d: Σ window / (kh·kw), padding counted as zeros
+ *  (PyTorch's count_include_pad=True). */
+tg_tensor *tg_avg_pool2d(tg_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw);
+/** Inverted dropout: train and rate > 0: y = m⊙x/(1-rate), m_i = [u_i >= rate]
+ *  with u_i from tg_philox(ctx seed, a fresh stream per call, i), so a seed
+ *  replays the same masks at any thread count; otherwise returns x itself.
+ *  rate in [0,1). */
+tg_tensor *tg_dropout(tg_tensor *x, double rate, int train);
+/** (d0..d_{s-1}, d_s..d_{r-1}) -> (d0..d_{s-1}, Π d_s..d_{r-1}), s = start_dim
+ *  (negative counts from the end); a tg_reshape, so a copy. */
+tg_tensor *tg_flatten(tg_tensor *x, int start_dim);
 
 /* ------------------------------------------------------------------------ */
 /* Gradient checking (finite differences in f64)                             */

@@ -1,6 +1,8 @@
 /* tensor.c: tensor creation, element access and shape helpers. */
 #include "internal.h"
 
+#include <math.h>
+
 size_t tg_dtype_size(tg_dtype dt) { return dt == TG_F64 ? 8 : 4; }
 const char *tg_dtype_name(tg_dtype dt) { return dt == TG_F64 ? "f64" : "f32"; }
 
@@ -122,20 +124,24 @@ tg_status tg_tensor_requires_grad(tg_tensor *t, int on) {
     return TG_OK;
 }
 
-double tg_get(const tg_tensor *t, int64_t i) {
-    TG_ASSERT(t && i >= 0 && i < t->numel);
-    return tg__ld(t, i);
+/* Element access is user-facing: an index out of range sets an error and
+ * reads NaN (or writes nothing) instead of stopping the program. */
+static int in_range(const tg_tensor *t, int64_t i, const char *who) {
+    if (!t) return 0;
+    if (i < 0 || i >= t->numel) {
+        tg__error(t->ctx, TG_EINVAL, "%s: index %lld is outside a tensor of %s (%lld elements)", who,
+                  (long long)i, tg__sh(t), (long long)t->numel);
+        return 0;
+    }
+    return 1;
 }
+double tg_get(const tg_tensor *t, int64_t i) { return in_range(t, i, "get") ? tg__ld(t, i) : NAN; }
 void tg_set(tg_tensor *t, int64_t i, double v) {
-    TG_ASSERT(t && i >= 0 && i < t->numel);
-    tg__st(t, i, v);
+    if (in_range(t, i, "set")) tg__st(t, i, v);
 }
-double tg_item(const tg_tensor *t) {
-    TG_ASSERT(t && t->numel >= 1);
-    return tg__ld(t, 0);
-}
+double tg_item(const tg_tensor *t) { return in_range(t, 0, "item") ? tg__ld(t, 0) : NAN; }
 double tg_grad_get(const tg_tensor *t, int64_t i) {
-    TG_ASSERT(t && i >= 0 && i < t->numel);
+    if (!in_range(t, i, "grad_get")) return NAN;
     if (!t->grad) return 0.0;
     return t->dtype == TG_F32 ? (double)((const float *)t->grad)[i] : ((const double *)t->grad)[i];
 }

@@ -57,8 +57,8 @@ static int parse_int(const char *s, long long *out) {
     errno = 0;
     char *end;
     long long v = strtoll(s, &end, 10);
-    if (errno == ERANGE || *end) return -1;
-    *out = v;
+    if (*end) return -1;
+    *out = v; /* on overflow strtoll saturates, which the range check rejects */
     return 0;
 }
 
@@ -89,11 +89,11 @@ static void range_text(const ex_flag *f, char *buf, size_t len) {
     int lo = (f->range & EX_LO) != 0, hi = (f->range & EX_HI) != 0;
     int open = (f->range & EX_LO_OPEN) != 0;
     if (lo && hi)
-        snprintf(buf, len, "in %c%g, %g]", open ? '(' : '[', f->lo, f->hi);
+        snprintf(buf, len, "in %c%.15g, %.15g]", open ? '(' : '[', f->lo, f->hi);
     else if (lo)
-        snprintf(buf, len, "%s %g", open ? ">" : ">=", f->lo);
+        snprintf(buf, len, "%s %.15g", open ? ">" : ">=", f->lo);
     else if (hi)
-        snprintf(buf, len, "<= %g", f->hi);
+        snprintf(buf, len, "<= %.15g", f->hi);
     else
         snprintf(buf, len, "any value");
 }
@@ -108,9 +108,10 @@ static int set_value(const char *prog, ex_flag *f, const char *val) {
     switch (f->type) {
     case EX_INT: {
         long long v;
-        if (parse_int(val, &v) != 0 || v < -2147483647LL || v > 2147483647LL)
+        if (parse_int(val, &v) != 0)
             return ex_usage_error(prog, "--%s: '%s' is not an integer", f->name, val);
-        if (!in_range(f, (double)v)) return range_error(prog, f, val);
+        if (!in_range(f, (double)v) || v < -2147483647LL || v > 2147483647LL)
+            return range_error(prog, f, val);
         *(int *)f->target = (int)v;
         return 0;
     }
@@ -151,9 +152,10 @@ static int set_value(const char *prog, ex_flag *f, const char *val) {
             memcpy(item, p, k);
             item[k] = 0;
             long long v;
-            if (parse_int(item, &v) != 0 || v < -2147483647LL || v > 2147483647LL)
-                return ex_usage_error(prog, "--%s: '%s' in '%s' is not an integer", f->name, item, val);
-            if (!in_range(f, (double)v)) return range_error(prog, f, item);
+            if (parse_int(item, &v) != 0)
+                return ex_usage_error(prog, "--%s: '%s' is not an integer", f->name, item);
+            if (!in_range(f, (double)v) || v < -2147483647LL || v > 2147483647LL)
+                return range_error(prog, f, item);
             if (l.n == EX_LIST_MAX)
                 return ex_usage_error(prog, "--%s: at most %d entries", f->name, EX_LIST_MAX);
             l.v[l.n++] = (int)v;
@@ -196,6 +198,30 @@ static void format_default(const ex_flag *f, char *buf, size_t len) {
     }
 }
 
+/* Print text from column `indent` (the cursor is there already), wrapping at
+ * spaces so that no line passes column `width`; '\1' is a space that does not
+ * break. */
+static void print_wrapped(const char *text, int indent, int width) {
+    int col = indent;
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ') p++;
+        size_t w = strcspn(p, " ");
+        if (!w) break;
+        if (col > indent && col + 1 + (int)w > width) {
+            printf("\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            putchar(' ');
+            col++;
+        }
+        for (size_t k = 0; k < w; k++) putchar(p[k] == '\1' ? ' ' : p[k]);
+        col += (int)w;
+        p += w;
+    }
+    putchar('\n');
+}
+
 static void print_help(const char *prog, const char *summary, const ex_flag *flags, int n,
                        char (*defaults)[128]) {
     printf("Usage: %s [OPTIONS]\n", prog);
@@ -219,13 +245,19 @@ static void print_help(const char *prog, const char *summary, const ex_flag *fla
         snprintf(left, sizeof left, "  --%s%s", f->name, meta);
         if (strlen(left) > 25) printf("%s\n%-26s", left, "");
         else printf("%-26s", left);
-        printf("%s", f->help ? f->help : "");
-        char r[96] = "";
+        char r[96] = "", text[1024];
         if (f->range && f->type != EX_STRING && f->type != EX_BOOL) range_text(f, r, sizeof r);
-        if (defaults[i][0] && r[0]) printf(" (default %s; %s)", defaults[i], r);
-        else if (defaults[i][0]) printf(" (default %s)", defaults[i]);
-        else if (r[0]) printf(" (%s)", r);
-        printf("\n");
+        for (char *c = r; *c; c++) /* keep "in [1, 100]" on one line */
+            if (*c == ' ') *c = '\1';
+        if (defaults[i][0] && r[0])
+            snprintf(text, sizeof text, "%s (default\1%s; %s)", f->help ? f->help : "", defaults[i], r);
+        else if (defaults[i][0])
+            snprintf(text, sizeof text, "%s (default\1%s)", f->help ? f->help : "", defaults[i]);
+        else if (r[0])
+            snprintf(text, sizeof text, "%s (%s)", f->help ? f->help : "", r);
+        else
+            snprintf(text, sizeof text, "%s", f->help ? f->help : "");
+        print_wrapped(text, 26, 79);
     }
     printf("%-26s%s\n", "  -h, --help", "show this help and exit");
     printf("\nExit status: 0 success, 1 runtime error, 2 usage error.\n"

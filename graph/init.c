@@ -77,8 +77,6 @@ void tg_init_he_normal(tg_tensor *t) {
 
 /* ---- dense layer: y = x·W + b ---- */
 
-extern const tg_op_def tg_op_matmul; /* ops/matmul.c */
-
 tg_status tg_dense_init(tg_dense *layer, tg_ctx *ctx, const char *name, int64_t in, int64_t out,
                         tg_dtype dt, tg_init_kind init) {
     if (!ctx) return TG_EINVAL;
@@ -127,9 +125,5 @@ tg_tensor *tg_dense_forward(const tg_dense *layer, tg_tensor *x) {
                   tg__sh(W), (long long)W->shape[0]);
         return NULL;
     }
-    /* tg_matmul(x, W) through its op definition (zeroed attributes = plain
-     * product), so this file links whether or not ops/matmul.c defines the
-     * convenience wrapper yet. */
-    tg_tensor *in[2] = {x, layer->W};
-    return tg_add(tg_apply(&tg_op_matmul, in, 2, NULL), layer->b);
+    return tg_add(tg_matmul(x, layer->W), layer->b);
 }

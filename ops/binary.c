@@ -14,10 +14,13 @@
  * vectorizes; the odometer runs once per row, not per element.
  *
  * Backward walks the same plan once per input that needs a gradient and adds
- * dy * ∂y/∂input at the input's (possibly stride-0) position, which sums the
- * gradient over broadcast axes. An inner stride-0 sum is accumulated in
- * double with four partial sums. The two passes are separate functions so
- * that tg_mul(x, x), where both gradients are one buffer, is well defined.
+ * dy * ∂y/∂input at that input's position. An input with the output's shape
+ * gets one term per element, straight into its gradient. A broadcast input
+ * (stride 0 somewhere) collects its terms in a double scratch buffer from the
+ * tape arena (four partial sums along a stride-0 row), added to the gradient
+ * once: f32 bias gradients are summed in double, and applying an op twice
+ * adds exactly twice the gradient. The passes for a and b are separate
+ * functions, so tg_mul(x, x), where both gradients are one buffer, is fine.
  *
  * maximum / minimum: NaN in either input gives NaN (fmax would drop it), and
  * on a tie the output and the whole gradient go to a. */
@@ -116,71 +119,71 @@ static void plan_run(const bplan *p, size_t es, fwd_fn fwd, bwd_fn bwd, int whic
  * contribution to a / b of one element with upstream gv, inputs av, bv and
  * output yv. */
 
-#define FWD_KERNEL(op, sfx, T, F)                                                            \
-    static void op##_fwd_##sfx(int64_t n, const void *pa, int64_t sa, const void *pb,         \
-                               int64_t sb, void *py) {                                       \
-        const T *restrict a = pa, *restrict b = pb;                                          \
-        T *restrict y = py;                                                                  \
-        if (sa && sb) {                                                                      \
-            for (int64_t i = 0; i < n; i++) y[i] = F(a[i], b[i]);                            \
-        } else if (sa) {                                                                     \
-            const T bv = b[0];                                                               \
-            for (int64_t i = 0; i < n; i++) y[i] = F(a[i], bv);                              \
-        } else {                                                                             \
-            const T av = a[0];                                                               \
-            for (int64_t i = 0; i < n; i++) y[i] = F(av, b[i]);                              \
-        }                                                                                    \
+#define FWD_KERNEL(op, sfx, T, F)                                                     \
+    static void op##_fwd_##sfx(int64_t n, const void *pa, int64_t sa, const void *pb, \
+                               int64_t sb, void *py) {                                \
+        const T *restrict a = pa, *restrict b = pb;                                   \
+        T *restrict y = py;                                                           \
+        if (sa && sb) {                                                               \
+            for (int64_t i = 0; i < n; i++) y[i] = F(a[i], b[i]);                     \
+        } else if (sa) {                                                              \
+            const T bv = b[0];                                                        \
+            for (int64_t i = 0; i < n; i++) y[i] = F(a[i], bv);                       \
+        } else {                                                                      \
+            const T av = a[0];                                                        \
+            for (int64_t i = 0; i < n; i++) y[i] = F(av, b[i]);                       \
+        }                                                                             \
     }
 
 /* Backward into one input with inner stride SD (sa or sb), accumulator type
  * D. SD == 0 (the input is broadcast along the row, so the other input has
  * stride 1) sums the row with four double partial sums. */
-#define BWD_KERNEL(op, which, sfx, mode, T, D, EXPR, SD)                                     \
-    static void op##_bw##which##_##mode##_##sfx(int64_t n, const void *pg, const void *py,    \
-                                                const void *pa, int64_t sa, const void *pb,  \
-                                                int64_t sb, void *pd) {                      \
-        const T *restrict g = pg, *restrict y = py, *restrict a = pa, *restrict b = pb;      \
-        D *restrict d = pd;                                                                  \
-        if (SD) {                                                                            \
-            if (sa && sb) {                                                                  \
-                for (int64_t i = 0; i < n; i++) {                                            \
-                    const T gv = g[i], yv = y[i], av = a[i], bv = b[i];                      \
-                    (void)yv, (void)av, (void)bv;                                            \
-                    d[i] += (D)(EXPR);                                                       \
-                }                                                                            \
-            } else if (sa) {                                                                 \
-                const T bv = b[0];                                                           \
-                for (int64_t i = 0; i < n; i++) {                                            \
-                    const T gv = g[i], yv = y[i], av = a[i];                                 \
-                    (void)yv, (void)av, (void)bv;                                            \
-                    d[i] += (D)(EXPR);                                                       \
-                }                                                                            \
-            } else {                                                                         \
-                const T av = a[0];                                                           \
-                for (int64_t i = 0; i < n; i++) {                                            \
-                    const T gv = g[i], yv = y[i], bv = b[i];                                 \
-                    (void)yv, (void)av, (void)bv;                                            \
-                    d[i] += (D)(EXPR);                                                       \
-                }                                                                            \
-            }                                                                                \
-        } else {                                                                             \
-            double s[4] = {0, 0, 0, 0};                                                      \
-            const int64_t sa1 = sa ? 1 : 0, sb1 = sb ? 1 : 0;                                \
-            int64_t i = 0;                                                                   \
-            for (; i + 4 <= n; i += 4)                                                       \
-                for (int u = 0; u < 4; u++) {                                                \
-                    const int64_t j = i + u;                                                 \
-                    const T gv = g[j], yv = y[j], av = a[j * sa1], bv = b[j * sb1];          \
-                    (void)yv, (void)av, (void)bv;                                            \
-                    s[u] += (double)(EXPR);                                                  \
-                }                                                                            \
-            for (; i < n; i++) {                                                             \
-                const T gv = g[i], yv = y[i], av = a[i * sa1], bv = b[i * sb1];              \
-                (void)yv, (void)av, (void)bv;                                                \
-                s[0] += (double)(EXPR);                                                      \
-            }                                                                                \
-            d[0] += (D)((s[0] + s[1]) + (s[2] + s[3]));                                      \
-        }                                                                                    \
+#define BWD_KERNEL(op, which, sfx, mode, T, D, EXPR, SD)                                    \
+    static void op##_bw##which##_##mode##_##sfx(int64_t n, const void *pg, const void *py,  \
+                                                const void *pa, int64_t sa, const void *pb, \
+                                                int64_t sb, void *pd) {                     \
+        const T *restrict g = pg, *restrict y = py, *restrict a = pa, *restrict b = pb;     \
+        D *restrict d = pd;                                                                 \
+        if (SD) {                                                                           \
+            if (sa && sb) {                                                                 \
+                for (int64_t i = 0; i < n; i++) {                                           \
+                    const T gv = g[i], yv = y[i], av = a[i], bv = b[i];                     \
+                    (void)yv, (void)av, (void)bv;                                           \
+                    d[i] += (D)(EXPR);                                                      \
+                }                                                                           \
+            } else if (sa) {                                                                \
+                const T bv = b[0];                                                          \
+                for (int64_t i = 0; i < n; i++) {                                           \
+                    const T gv = g[i], yv = y[i], av = a[i];                                \
+                    (void)yv, (void)av, (void)bv;                                           \
+                    d[i] += (D)(EXPR);                                                      \
+                }                                                                           \
+            } else {                                                                        \
+                const T av = a[0];                                                          \
+                for (int64_t i = 0; i < n; i++) {                                           \
+                    const T gv = g[i], yv = y[i], bv = b[i];                                \
+                    (void)yv, (void)av, (void)bv;                                           \
+                    d[i] += (D)(EXPR);                                                      \
+                }                                                                           \
+            }                                                                               \
+        } else {                                                                            \
+            double s[4] = {0, 0, 0, 0};                                                     \
+            const int64_t sa1 = sa ? 1 : 0, sb1 = sb ? 1 : 0;                               \
+            int64_t i = 0;                                                                  \
+            for (; i + 4 <= n; i += 4)                                                      \
+                for (int u = 0; u < 4; u++) {                                               \
+                    const int64_t j = i + u;                                                \
+                    const T gv = g[j], yv = y[j], av = a[j * sa1], bv = b[j * sb1];         \
+                    (void)yv, (void)av, (void)bv;                                           \
+                    s[u] += (double)(EXPR);                                                 \
+                }                                                                           \
+            for (; i < n; i++) {                                                            \
+                const T gv = g[i], yv = y[i], av = a[i * sa1], bv = b[i * sb1];             \
+                (void)yv, (void)av, (void)bv;                                               \
+                s[0] += (double)(EXPR);                                                     \
+            }                                                                               \
+            d[0] += (D)((s[0] + s[1]) + (s[2] + s[3]));                                     \
+        }                                                                                   \
     }
 
 /* The kernels of one op. bw[input][dtype][mode]: mode 0 direct (the input
@@ -237,38 +240,47 @@ static tg_status bin_backward(tg_node *n, const bin_kernels *k) {
     return TG_OK;
 }
 
-#define BINARY_OP(op, F, GA, GB, LO, HI)                                                     \
-    FWD_KERNEL(op, f32, float, F)                                                            \
-    FWD_KERNEL(op, f64, double, F)                                                           \
-    BWD_KERNEL(op, a, f32, dir, float, float, GA, sa)                                        \
-    BWD_KERNEL(op, a, f64, dir, double, double, GA, sa)                                      \
-    BWD_KERNEL(op, b, f32, dir, float, float, GB, sb)                                        \
-    BWD_KERNEL(op, b, f64, dir, double, double, GB, sb)                                      \
-    BWD_KERNEL(op, a, f32, red, float, double, GA, sa)                                       \
-    BWD_KERNEL(op, a, f64, red, double, double, GA, sa)                                      \
-    BWD_KERNEL(op, b, f32, red, float, double, GB, sb)                                       \
-    BWD_KERNEL(op, b, f64, red, double, double, GB, sb)                                      \
-    static const bin_kernels op##_k = {                                                      \
-        {op##_fwd_f32, op##_fwd_f64},                                                        \
-        {{{op##_bwa_dir_f32, op##_bwa_red_f32}, {op##_bwa_dir_f64, op##_bwa_red_f64}},       \
-         {{op##_bwb_dir_f32, op##_bwb_red_f32}, {op##_bwb_dir_f64, op##_bwb_red_f64}}}};     \
+#define BINARY_OP(op, F, GA, GB, LO, HI)                                                 \
+    FWD_KERNEL(op, f32, float, F)                                                        \
+    FWD_KERNEL(op, f64, double, F)                                                       \
+    BWD_KERNEL(op, a, f32, dir, float, float, GA, sa)                                    \
+    BWD_KERNEL(op, a, f64, dir, double, double, GA, sa)                                  \
+    BWD_KERNEL(op, b, f32, dir, float, float, GB, sb)                                    \
+    BWD_KERNEL(op, b, f64, dir, double, double, GB, sb)                                  \
+    BWD_KERNEL(op, a, f32, red, float, double, GA, sa)                                   \
+    BWD_KERNEL(op, a, f64, red, double, double, GA, sa)                                  \
+    BWD_KERNEL(op, b, f32, red, float, double, GB, sb)                                   \
+    BWD_KERNEL(op, b, f64, red, double, double, GB, sb)                                  \
+    static const bin_kernels op##_k = {                                                  \
+        {op##_fwd_f32, op##_fwd_f64},                                                    \
+        {{{op##_bwa_dir_f32, op##_bwa_red_f32}, {op##_bwa_dir_f64, op##_bwa_red_f64}},   \
+         {{op##_bwb_dir_f32, op##_bwb_red_f32}, {op##_bwb_dir_f64, op##_bwb_red_f64}}}}; \
     static tg_status op##_forward(tg_node *n) { return bin_forward(n, &op##_k); }        \
     static tg_status op##_backward(tg_node *n) { return bin_backward(n, &op##_k); }      \
-    const tg_op_def tg_op_##op = {                                                         \
-        .name = #op,                                                                       \
-        .n_inputs = 2,                                                                       \
-        .infer = tg__infer_broadcast,                                                        \
-        .forward = op##_forward,                                                           \
-        .backward = op##_backward,                                                         \
-        .check = {.lo = LO,                                                                  \
-                  .hi = HI,                                                                  \
-                  .cases = {{"1;1"}, {"3,4;3,4"}, {"2,3;3"}, {"5,3;5,1"}, {";2,3"},          \
-                            {"4,1;1,5"}, {"2,3,4;3,1"}, {"2,1,4,3;3,1,1"}},                  \
-                  .bad = {{"2,3;4,3"}, {"2,3;2"}, {"3,1,2;2,4"}, {"2,3"}}},                  \
-    };                                                                                       \
-    tg_tensor *tg_##op(tg_tensor *a, tg_tensor *b) {                                       \
-        tg_tensor *in[2] = {a, b};                                                           \
-        return tg_apply(&tg_op_##op, in, 2, NULL);                                         \
+    const tg_op_def tg_op_##op = {                                                       \
+        .name = #op,                                                                     \
+        .n_inputs = 2,                                                                   \
+        .infer = tg__infer_broadcast,                                                    \
+        .forward = op##_forward,                                                         \
+        .backward = op##_backward,                                                       \
+        .check = {.lo = LO,                                                              \
+                  .hi = HI,                                                              \
+                  .cases = {{"1;1", NULL},                                               \
+                            {"3,4;3,4", NULL},                                           \
+                            {"2,3;3", NULL},                                             \
+                            {"5,3;5,1", NULL},                                           \
+                            {";2,3", NULL},                                              \
+                            {"4,1;1,5", NULL},                                           \
+                            {"2,3,4;3,1", NULL},                                         \
+                            {"2,1,4,3;3,1,1", NULL}},                                    \
+                  .bad = {{"2,3;4,3", NULL},                                             \
+                          {"2,3;2", NULL},                                               \
+                          {"3,1,2;2,4", NULL},                                           \
+                          {"2,3", NULL}}},                                               \
+    };                                                                                   \
+    tg_tensor *tg_##op(tg_tensor *a, tg_tensor *b) {                                     \
+        tg_tensor *in[2] = {a, b};                                                       \
+        return tg_apply(&tg_op_##op, in, 2, NULL);                                       \
     }
 
 /* ---- the ops ---- */

@@ -1,23 +1,250 @@
-/* PLACEHOLDER: to be replaced by the real kernels. */
+/* math.c: elementwise math: neg, exp, log, sqrt, square, abs, pow.
+ * Forward kernels are flat loops the compiler vectorizes, or SLEEF vector
+ * maps (core/vmath.h) for exp and log; pow with a general exponent uses
+ * SLEEF's u10 scalar pow, with exact shortcuts for the common exponents.
+ * Each backward adds dx += dy * f'(x), from the saved output y where that is
+ * as accurate. Conventions at points without a derivative: sqrt'(0) = 0 and
+ * abs'(0) = 0 (subgradients, so a zero input does not poison training with
+ * inf/NaN); NaN inputs give NaN gradients. */
 #include "internal.h"
-static tg_status neg_nyi(tg_node *n) { return tg__error(n->ctx, TG_EINVAL, "neg: not implemented yet"); }
-static tg_status neg_nyi_infer(tg_node *n, tg_out_spec *o) { (void)o; return neg_nyi(n); }
-const tg_op_def tg_op_neg = {.name = "neg", .n_inputs = -1, .infer = neg_nyi_infer, .forward = neg_nyi};
-static tg_status exp_nyi(tg_node *n) { return tg__error(n->ctx, TG_EINVAL, "exp: not implemented yet"); }
-static tg_status exp_nyi_infer(tg_node *n, tg_out_spec *o) { (void)o; return exp_nyi(n); }
-const tg_op_def tg_op_exp = {.name = "exp", .n_inputs = -1, .infer = exp_nyi_infer, .forward = exp_nyi};
-static tg_status log_nyi(tg_node *n) { return tg__error(n->ctx, TG_EINVAL, "log: not implemented yet"); }
-static tg_status log_nyi_infer(tg_node *n, tg_out_spec *o) { (void)o; return log_nyi(n); }
-const tg_op_def tg_op_log = {.name = "log", .n_inputs = -1, .infer = log_nyi_infer, .forward = log_nyi};
-static tg_status sqrt_nyi(tg_node *n) { return tg__error(n->ctx, TG_EINVAL, "sqrt: not implemented yet"); }
-static tg_status sqrt_nyi_infer(tg_node *n, tg_out_spec *o) { (void)o; return sqrt_nyi(n); }
-const tg_op_def tg_op_sqrt = {.name = "sqrt", .n_inputs = -1, .infer = sqrt_nyi_infer, .forward = sqrt_nyi};
-static tg_status square_nyi(tg_node *n) { return tg__error(n->ctx, TG_EINVAL, "square: not implemented yet"); }
-static tg_status square_nyi_infer(tg_node *n, tg_out_spec *o) { (void)o; return square_nyi(n); }
-const tg_op_def tg_op_square = {.name = "square", .n_inputs = -1, .infer = square_nyi_infer, .forward = square_nyi};
-static tg_status abs_nyi(tg_node *n) { return tg__error(n->ctx, TG_EINVAL, "abs: not implemented yet"); }
-static tg_status abs_nyi_infer(tg_node *n, tg_out_spec *o) { (void)o; return abs_nyi(n); }
-const tg_op_def tg_op_abs = {.name = "abs", .n_inputs = -1, .infer = abs_nyi_infer, .forward = abs_nyi};
-static tg_status pow_nyi(tg_node *n) { return tg__error(n->ctx, TG_EINVAL, "pow: not implemented yet"); }
-static tg_status pow_nyi_infer(tg_node *n, tg_out_spec *o) { (void)o; return pow_nyi(n); }
-const tg_op_def tg_op_pow = {.name = "pow", .n_inputs = -1, .infer = pow_nyi_infer, .forward = pow_nyi};
+#include "vmath.h"
+
+#include <math.h>
+#include <sleef.h>
+
+/* Both dtypes of a loop over n elements: BODY sees T and the typed pointers
+ * x (input), y (output), dy (upstream gradient, backward only), dx. */
+#define DT_FWD(n, BODY)                      \
+    do {                                     \
+        const tg_tensor *in_ = (n)->in[0];   \
+        int64_t cnt = in_->numel;            \
+        if (in_->dtype == TG_F32) {          \
+            typedef float T;                 \
+            const T *restrict x = in_->data; \
+            T *restrict y = (n)->out->data;  \
+            BODY                             \
+        } else {                             \
+            typedef double T;                \
+            const T *restrict x = in_->data; \
+            T *restrict y = (n)->out->data;  \
+            BODY                             \
+        }                                    \
+    } while (0)
+
+#define DT_BWD(n, BODY)                                                    \
+    do {                                                                   \
+        tg_tensor *in_ = (n)->in[0];                                       \
+        if (!tg_needs_grad(in_)) return TG_OK;                             \
+        void *dxv_ = tg_grad_buf(in_);                                     \
+        if (!dxv_) return TG_ENOMEM;                                       \
+        int64_t cnt = in_->numel;                                          \
+        if (in_->dtype == TG_F32) {                                        \
+            typedef float T;                                               \
+            const T *restrict x = in_->data, *restrict y = (n)->out->data; \
+            const T *restrict dy = (n)->out->grad;                         \
+            T *restrict dx = dxv_;                                         \
+            (void)x, (void)y;                                              \
+            BODY                                                           \
+        } else {                                                           \
+            typedef double T;                                              \
+            const T *restrict x = in_->data, *restrict y = (n)->out->data; \
+            const T *restrict dy = (n)->out->grad;                         \
+            T *restrict dx = dxv_;                                         \
+            (void)x, (void)y;                                              \
+            BODY                                                           \
+        }                                                                  \
+    } while (0)
+
+/* sqrt and fabs of the loop's own type (sqrt of a float must not go
+ * through double, or the loop stops vectorizing well). */
+#define TSQRT(v) _Generic((v), float: sqrtf, default: sqrt)(v)
+#define TABS(v) _Generic((v), float: fabsf, default: fabs)(v)
+
+#define UNARY_DEF(op, LO, HI, ...)                                                    \
+    const tg_op_def tg_op_##op = {                                                    \
+        .name = #op,                                                                  \
+        .n_inputs = 1,                                                                \
+        .infer = tg__infer_same,                                                      \
+        .forward = op##_forward,                                                      \
+        .backward = op##_backward,                                                    \
+        .check = {.lo = LO,                                                           \
+                  .hi = HI,                                                           \
+                  .cases = {{"1", NULL}, {"", NULL}, {"3,4", NULL}, {"2,3,5", NULL}}, \
+                  .bad = {{"2;2", NULL}},                                             \
+                  __VA_ARGS__},                                                       \
+    };                                                                                \
+    tg_tensor *tg_##op(tg_tensor *x) { return tg_apply(&tg_op_##op, &x, 1, NULL); }
+
+/* ---- neg: y = -x, dx -= dy ---- */
+
+static tg_status neg_forward(tg_node *n) {
+    DT_FWD(n, for (int64_t i = 0; i < cnt; i++) y[i] = -x[i];);
+    return TG_OK;
+}
+static tg_status neg_backward(tg_node *n) {
+    DT_BWD(n, for (int64_t i = 0; i < cnt; i++) dx[i] -= dy[i];);
+    return TG_OK;
+}
+UNARY_DEF(neg, -2.0, 2.0, .n_kinks = 0)
+
+/* ---- exp: y = e^x, dx += dy y ---- */
+
+static tg_status exp_forward(tg_node *n) {
+    const tg_tensor *x = n->in[0];
+    if (x->dtype == TG_F32) tg__vexp_f32(x->data, n->out->data, x->numel);
+    else tg__vexp_f64(x->data, n->out->data, x->numel);
+    return TG_OK;
+}
+static tg_status exp_backward(tg_node *n) {
+    DT_BWD(n, for (int64_t i = 0; i < cnt; i++) dx[i] += dy[i] * y[i];);
+    return TG_OK;
+}
+UNARY_DEF(exp, -2.0, 2.0, .n_kinks = 0)
+
+/* ---- log: y = ln x, dx += dy / x (x <= 0 gives -inf / NaN, as in C) ---- */
+
+static tg_status log_forward(tg_node *n) {
+    const tg_tensor *x = n->in[0];
+    if (x->dtype == TG_F32) tg__vlog_f32(x->data, n->out->data, x->numel);
+    else tg__vlog_f64(x->data, n->out->data, x->numel);
+    return TG_OK;
+}
+static tg_status log_backward(tg_node *n) {
+    DT_BWD(n, for (int64_t i = 0; i < cnt; i++) dx[i] += dy[i] / x[i];);
+    return TG_OK;
+}
+UNARY_DEF(log, 0.2, 3.0, .n_kinks = 0)
+
+/* ---- sqrt: y = √x, dx += dy / (2y); 0 where y = 0 (subgradient) ----
+ * sqrt is exactly rounded in hardware, and vectorizes (-fno-math-errno). */
+
+static tg_status sqrt_forward(tg_node *n) {
+    DT_FWD(n, for (int64_t i = 0; i < cnt; i++) y[i] = TSQRT(x[i]););
+    return TG_OK;
+}
+static tg_status sqrt_backward(tg_node *n) {
+    DT_BWD(n, for (int64_t i = 0; i < cnt; i++)
+                  dx[i] += y[i] == 0 ? (T)0 : dy[i] * ((T)0.5 / y[i]););
+    return TG_OK;
+}
+UNARY_DEF(sqrt, 0.2, 3.0, .n_kinks = 0)
+
+/* ---- square: y = x², dx += 2 dy x ---- */
+
+static tg_status square_forward(tg_node *n) {
+    DT_FWD(n, for (int64_t i = 0; i < cnt; i++) y[i] = x[i] * x[i];);
+    return TG_OK;
+}
+static tg_status square_backward(tg_node *n) {
+    DT_BWD(n, for (int64_t i = 0; i < cnt; i++) dx[i] += (T)2 * dy[i] * x[i];);
+    return TG_OK;
+}
+UNARY_DEF(square, -2.0, 2.0, .n_kinks = 0)
+
+/* ---- abs: y = |x|, dx += dy sign(x) with sign(0) = 0, sign(NaN) = NaN ---- */
+
+static tg_status abs_forward(tg_node *n) {
+    DT_FWD(n, for (int64_t i = 0; i < cnt; i++) y[i] = TABS(x[i]););
+    return TG_OK;
+}
+static tg_status abs_backward(tg_node *n) {
+    DT_BWD(n, for (int64_t i = 0; i < cnt; i++) {
+        const T v = x[i];
+        const T s = v > 0 ? (T)1 : v < 0 ? (T)-1 : v == 0 ? (T)0 : v;
+        dx[i] += dy[i] * s;
+    });
+    return TG_OK;
+}
+UNARY_DEF(abs, -2.0, 2.0, .kinks = {0.0}, .n_kinks = 1, .kink_gap = 1e-3)
+
+/* ---- pow: y = x^p for a constant p, dx += dy p x^(p-1) ----
+ * p = 0 gives y = 1 and gradient 0 everywhere (also at x = 0). Negative x
+ * with a non-integer p gives NaN, as C's pow. The shortcuts below are exact
+ * or correctly rounded, the general case is SLEEF's pow (1.0 ULP). */
+
+typedef struct pow_attr {
+    double p; /* the exponent; must be finite */
+} pow_attr;
+
+static tg_status pow_infer(tg_node *n, tg_out_spec *out) {
+    const pow_attr *at = n->attr;
+    if (!isfinite(at->p))
+        return tg__error(n->ctx, TG_EINVAL, "pow: exponent must be finite, got %g (input %s)",
+                         at->p, tg__sh(n->in[0]));
+    return tg__infer_same(n, out);
+}
+
+static tg_status pow_forward(tg_node *n) {
+    const double p = ((const pow_attr *)n->attr)->p;
+    if (n->in[0]->dtype == TG_F32) {
+        const float *restrict x = n->in[0]->data;
+        float *restrict y = n->out->data;
+        const float pf = (float)p;
+        int64_t cnt = n->out->numel;
+        if (p == 0) for (int64_t i = 0; i < cnt; i++) y[i] = 1.0f;
+        else if (p == 1) for (int64_t i = 0; i < cnt; i++) y[i] = x[i];
+        else if (p == 2) for (int64_t i = 0; i < cnt; i++) y[i] = x[i] * x[i];
+        else if (p == 0.5) for (int64_t i = 0; i < cnt; i++) y[i] = sqrtf(x[i]);
+        else if (p == -1) for (int64_t i = 0; i < cnt; i++) y[i] = 1.0f / x[i];
+        else if ((double)pf == p) for (int64_t i = 0; i < cnt; i++) y[i] = Sleef_powf_u10(x[i], pf);
+        else for (int64_t i = 0; i < cnt; i++) y[i] = (float)Sleef_pow_u10((double)x[i], p);
+    } else {
+        const double *restrict x = n->in[0]->data;
+        double *restrict y = n->out->data;
+        int64_t cnt = n->out->numel;
+        if (p == 0) for (int64_t i = 0; i < cnt; i++) y[i] = 1.0;
+        else if (p == 1) for (int64_t i = 0; i < cnt; i++) y[i] = x[i];
+        else if (p == 2) for (int64_t i = 0; i < cnt; i++) y[i] = x[i] * x[i];
+        else if (p == 0.5) for (int64_t i = 0; i < cnt; i++) y[i] = sqrt(x[i]);
+        else if (p == -1) for (int64_t i = 0; i < cnt; i++) y[i] = 1.0 / x[i];
+        else for (int64_t i = 0; i < cnt; i++) y[i] = Sleef_pow_u10(x[i], p);
+    }
+    return TG_OK;
+}
+
+static tg_status pow_backward(tg_node *n) {
+    const double p = ((const pow_attr *)n->attr)->p;
+    if (p == 0) return TG_OK; /* x^0 = 1: nothing flows back */
+    if (n->in[0]->dtype == TG_F32) {
+        /* p x^(p-1) in double: f32 exponents like 2.5 and the factor p lose
+         * nothing, and the result matches the f64 kernel to f32 rounding. */
+        DT_BWD(n, {
+            if (p == 1) for (int64_t i = 0; i < cnt; i++) dx[i] += dy[i];
+            else if (p == 2) for (int64_t i = 0; i < cnt; i++) dx[i] += 2.0f * dy[i] * x[i];
+            else if (p == -1) for (int64_t i = 0; i < cnt; i++) dx[i] -= dy[i] * (y[i] * y[i]);
+            else for (int64_t i = 0; i < cnt; i++)
+                dx[i] += (T)((double)dy[i] * p * Sleef_pow_u10((double)x[i], p - 1));
+        });
+    } else {
+        DT_BWD(n, {
+            if (p == 1) for (int64_t i = 0; i < cnt; i++) dx[i] += dy[i];
+            else if (p == 2) for (int64_t i = 0; i < cnt; i++) dx[i] += 2.0 * dy[i] * x[i];
+            else if (p == -1) for (int64_t i = 0; i < cnt; i++) dx[i] -= dy[i] * (y[i] * y[i]);
+            else for (int64_t i = 0; i < cnt; i++) dx[i] += dy[i] * p * Sleef_pow_u10(x[i], p - 1);
+        });
+    }
+    return TG_OK;
+}
+
+static const pow_attr pow_p2 = {2.0}, pow_p25 = {2.5}, pow_pm15 = {-1.5}, pow_p3 = {3.0},
+                      pow_ph = {0.5}, pow_pm1 = {-1.0}, pow_p1 = {1.0};
+static const pow_attr pow_pinf = {INFINITY}, pow_pnan = {NAN};
+
+const tg_op_def tg_op_pow = {
+    .name = "pow",
+    .n_inputs = 1,
+    .attr_size = sizeof(pow_attr),
+    .infer = pow_infer,
+    .forward = pow_forward,
+    .backward = pow_backward,
+    .check = {.lo = 0.2,
+              .hi = 3.0,
+              .cases = {{"1", &pow_p25}, {"", &pow_pm15}, {"3,4", &pow_p3}, {"2,3,5", &pow_ph},
+                        {"4", &pow_p2}, {"2,2", &pow_pm1}, {"3", &pow_p1}},
+              .bad = {{"2", &pow_pinf}, {"2,3", &pow_pnan}, {"2;2", &pow_p2}}},
+};
+
+tg_tensor *tg_pow(tg_tensor *x, double p) {
+    pow_attr at = {p};
+    return tg_apply(&tg_op_pow, &x, 1, &at);
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Runs the example programs as a user would and checks what they print.
+
+- perceptron: and_acc = or_acc = xor_acc = 1.
+- linear_unit: w and b within 1% of the least-squares line, computed here in
+  closed form (w = cov(x, t) / var(x), b = mean(t) - w mean(x)).
+- mlp: bad command lines exit non-zero (2 for usage errors) with a message on
+  stderr and before any training; a short run (--limit 2000 --epochs 2
+  --hidden 32) prints a well-formed result line with accuracy > 0.5; --save,
+  --load --eval-only and --plot work together.
+
+Only the standard library is used. Executables are found under
+$TG_BUILDDIR/examples (set by meson). Exit 0 pass, 1 fail.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+BUILD = os.environ.get("TG_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", "build"))
+EXAMPLES = os.path.join(BUILD, "examples")
+DATA = os.environ.get("TG_DATA", "/usr/share/datasets/fashion-mnist")
+failures = []
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    failures.append(msg)
+
+
+def run(prog, *args, timeout=600):
+    cmd = [os.path.join(EXAMPLES, prog)] + list(args)
+    env = dict(os.environ, TG_PROGRESS="0")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    return p.returncode, p.stdout, p.stderr
+
+
+def result_line(prog, out):
+    lines = out.strip().splitlines()
+    if not lines or not lines[-1].startswith("result: "):
+        fail("%s: last stdout line is not a result line: %r" % (prog, lines[-1:] if lines else out))
+        return None
+    fields = {}
+    for item in lines[-1][len("result: "):].split():
+        k, _, v = item.partition("=")
+        fields[k] = v
+    return fields
+
+
+def test_perceptron():
+    rc, out, err = run("perceptron")
+    if rc != 0:
+        return fail("perceptron exited %d: %s" % (rc, err.strip()))
+    r = result_line("perceptron", out)
+    if r is None:
+        return
+    for k in ("and_acc", "or_acc", "xor_acc"):
+        if k not in r or float(r[k]) != 1.0:
+            fail("perceptron: %s = %s, want 1.00" % (k, r.get(k)))
+    print("perceptron:", out.strip().splitlines()[-1])
+
+
+def test_linear_unit():
+    x = [5, 3, 8, 1.4, 10.1]
+    t = [5500, 2300, 7600, 1800, 11400]
+    n = len(x)
+    mx, mt = sum(x) / n, sum(t) / n
+    w = sum((a - mx) * (b - mt) for a, b in zip(x, t)) / sum((a - mx) ** 2 for a in x)
+    b = mt - w * mx
+    mse = sum((w * a + b - c) ** 2 for a, c in zip(x, t)) / n
+    rc, out, err = run("linear_unit")
+    if rc != 0:
+        return fail("linear_unit exited %d: %s" % (rc, err.strip()))
+    r = result_line("linear_unit", out)
+    if r is None:
+        return
+    for key, want in (("w", w), ("b", b), ("mse", mse)):
+        got = float(r.get(key, "nan"))
+        if not abs(got - want) <= 0.01 * abs(want):
+            fail("linear_unit: %s = %g, least squares gives %g (more than 1%% off)" % (key, got, want))
+    for years in ("3.4", "15", "1.5", "6.3"):
+        if "Work %s years" % years not in out:
+            fail("linear_unit: no prediction printed for %s years" % years)
+    print("linear_unit: %s (closed form w=%.6f b=%.6f mse=%.6f)" % (out.strip().splitlines()[-1], w, b, mse))
+
+
+def test_mlp_bad_flags():
+    cases = [
+        (["--bogus"], 2, "--bogus"),
+        (["--lr", "abc"], 2, "abc"),
+        (["--lr", "1e"], 2, "1e"),
+        (["--batch", "-5"], 2, "-5"),
+        (["--epochs", "0"], 2, "epochs"),
+        (["--lr", "0"], 2, "lr"),
+        (["--hidden", "300,x"], 2, "hidden"),
+        (["--act", "softsign"], 2, "softsign"),
+        (["--epochs"], 2, "epochs"),
+        (["--eval-only"], 2, "load"),
+        (["--data", "/nonexistent"], 2, "/nonexistent"),
+        (["--save", "/nonexistent-dir/x"], 2, "/nonexistent-dir/x"),
+        (["--load", "/nonexistent-dir/model.safetensors"], 2, "/nonexistent-dir/model.safetensors"),
+    ]
+    for args, want_rc, needle in cases:
+        rc, out, err = run("mlp", *args, timeout=60)
+        what = "mlp %s" % " ".join(args)
+        if rc == 0:
+            fail("%s: exited 0" % what)
+        elif rc != want_rc:
+            fail("%s: exited %d, want %d (stderr: %s)" % (what, rc, want_rc, err.strip()))
+        if needle not in err:
+            fail("%s: stderr does not mention %r: %r" % (what, needle, err))
+        if "epoch" in out and "train_loss" in out:
+            fail("%s: training started before the error was found" % what)
+    rc, out, err = run("mlp", "--help")
+    if rc != 0 or "Usage: mlp" not in out or "--early-stop" not in out:
+        fail("mlp --help: exit %d, output %r" % (rc, out[:200]))
+    print("mlp: %d bad command lines rejected" % len(cases))
+
+
+def test_mlp_short_run():
+    if not os.path.isdir(DATA):
+        print("SKIP: mlp short run (no data set at %s)" % DATA)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        ck = os.path.join(tmp, "m.safetensors")
+        svg = os.path.join(tmp, "curves.svg")
+        rc, out, err = run("mlp", "--data", DATA, "--limit", "2000", "--epochs", "2", "--hidden", "32",
+                           "--save", ck, "--plot", svg)
+        if rc != 0:
+            return fail("mlp short run exited %d: %s" % (rc, err.strip()))
+        last = out.strip().splitlines()[-1]
+        pat = (r"result: test_acc=(0\.\d{4}|1\.0000) train_loss=\d+\.\d{4} epochs=2 "
+               r"seconds=\d+\.\d{2} samples_per_s=\d+$")
+        if not re.match(pat, last):
+            return fail("mlp short run: result line %r does not match %r" % (last, pat))
+        acc = float(result_line("mlp", out)["test_acc"])
+        if not acc > 0.5:
+            fail("mlp short run: test_acc %.4f <= 0.5" % acc)
+        print("mlp short run:", last)
+        if os.path.exists(ck + ".probe"):
+            fail("mlp: left the probe file %s.probe behind" % ck)
+        try:
+            root = ET.parse(svg).getroot()
+            if not root.tag.endswith("svg") or "path" not in ET.tostring(root, encoding="unicode"):
+                fail("mlp --plot: %s has no curves" % svg)
+        except Exception as e:  # noqa: BLE001
+            fail("mlp --plot: %s is not valid SVG: %s" % (svg, e))
+        rc, out, err = run("mlp", "--data", DATA, "--hidden", "32", "--load", ck, "--eval-only")
+        if rc != 0:
+            return fail("mlp --load --eval-only exited %d: %s" % (rc, err.strip()))
+        again = float(result_line("mlp", out)["test_acc"])
+        if again != acc:
+            fail("mlp --eval-only after --save: test_acc %.4f, training run said %.4f" % (again, acc))
+        rc, out, err = run("mlp", "--data", DATA, "--hidden", "64", "--load", ck, "--eval-only")
+        if rc != 1 or not err.strip():
+            fail("mlp --load with the wrong architecture: exit %d, stderr %r (want 1 and a message)"
+                 % (rc, err))
+
+
+def main():
+    if not os.path.isdir(EXAMPLES):
+        print("FAIL: no examples directory at %s (set TG_BUILDDIR)" % EXAMPLES)
+        return 1
+    for t in (test_perceptron, test_linear_unit, test_mlp_bad_flags, test_mlp_short_run):
+        try:
+            t()
+        except subprocess.TimeoutExpired as e:
+            fail("%s: timed out: %s" % (t.__name__, e))
+        except FileNotFoundError as e:
+            fail("%s: %s" % (t.__name__, e))
+    print("%d failure(s)" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
