@@ -168,13 +168,17 @@ void tg__gemm_free_scratch(void) {
 }
 
 /* ---- micro-kernels ----
- * c[MR × NV·VL] (row stride ldc) = (add ? c : 0) + a·b over kc, where a is a
- * packed A micro-panel [k][MR] and b a packed B micro-panel [k][NV·VL]. */
+ * c[MR × NV·VL] (row stride ldc) = (add ? c : 0) + a·b over kc. Element
+ * (i,k) of the A micro-panel is a[i·rsa + k·csa]; row k of the B micro-panel
+ * is the NV·VL contiguous elements at b + k·rsb. Packed panels have rsa = 1,
+ * csa = MR, rsb = NV·VL; the "direct" variants read A and B where they lie
+ * (used when a panel would be packed for a single use). */
 
 #define UKR(T, S, NV)                                                                      \
-    static void ukr_##S##_##NV(int64_t kc, const T *restrict a, const T *restrict b,      \
-                               T *restrict c, int64_t ldc, int add) {                      \
-        enum { MR = MR_##S, VL = VL_##S, W = NV * VL_##S };                                \
+    static inline __attribute__((always_inline)) void ukr_body_##S##_##NV(                 \
+        int64_t kc, const T *restrict a, int64_t rsa, int64_t csa, const T *restrict b,    \
+        int64_t rsb, T *restrict c, int64_t ldc, int add) {                                \
+        enum { MR = MR_##S, VL = VL_##S };                                                 \
         vt_##S acc[MR][NV];                                                                \
         for (int i = 0; i < MR; i++)                                                       \
             for (int v = 0; v < NV; v++) acc[i][v] = VZERO_##S();                          \
@@ -182,11 +186,11 @@ void tg__gemm_free_scratch(void) {
             vt_##S bv[NV];                                                                 \
             for (int v = 0; v < NV; v++) bv[v] = VLD_##S(b + v * VL);                      \
             for (int i = 0; i < MR; i++) {                                                 \
-                vt_##S av = VSET1_##S(a[i]);                                               \
+                vt_##S av = VSET1_##S(a[i * rsa]);                                         \
                 for (int v = 0; v < NV; v++) acc[i][v] = VFMA_##S(av, bv[v], acc[i][v]);   \
             }                                                                              \
-            a += MR;                                                                       \
-            b += W;                                                                        \
+            a += csa;                                                                      \
+            b += rsb;                                                                      \
         }                                                                                  \
         if (add) {                                                                         \
             for (int i = 0; i < MR; i++)                                                   \
@@ -198,10 +202,19 @@ void tg__gemm_free_scratch(void) {
             for (int i = 0; i < MR; i++)                                                   \
                 for (int v = 0; v < NV; v++) VST_##S(c + i * ldc + v * VL, acc[i][v]);     \
         }                                                                                  \
+    }                                                                                      \
+    static void ukr_##S##_##NV(int64_t kc, const T *a, int64_t rsa, int64_t csa, const T *b, \
+                               int64_t rsb, T *c, int64_t ldc, int add) {                  \
+        if (rsa == 1 && csa == MR_##S && rsb == NV * VL_##S) /* packed: constant strides */ \
+            ukr_body_##S##_##NV(kc, a, 1, MR_##S, b, NV * VL_##S, c, ldc, add);            \
+        else                                                                               \
+            ukr_body_##S##_##NV(kc, a, rsa, csa, b, rsb, c, ldc, add);                     \
     }
 
-typedef void (*ukr_f32_fn)(int64_t, const float *, const float *, float *, int64_t, int);
-typedef void (*ukr_f64_fn)(int64_t, const double *, const double *, double *, int64_t, int);
+typedef void (*ukr_f32_fn)(int64_t, const float *, int64_t, int64_t, const float *, int64_t, float *,
+                           int64_t, int);
+typedef void (*ukr_f64_fn)(int64_t, const double *, int64_t, int64_t, const double *, int64_t,
+                           double *, int64_t, int);
 
 UKR(float, f32, 1)
 UKR(float, f32, 2)
@@ -218,6 +231,8 @@ static const ukr_f64_fn ukr_f64[5] = {NULL, ukr_f64_1, ukr_f64_2, ukr_f64_3, ukr
 static const ukr_f32_fn ukr_f32[3] = {NULL, ukr_f32_1, ukr_f32_2};
 static const ukr_f64_fn ukr_f64[3] = {NULL, ukr_f64_1, ukr_f64_2};
 #endif
+
+static int g_packa_min_panels = 2, g_packb_min_rows = 4; /* EXPERIMENT */
 
 /* ---- the generic driver, instantiated per dtype ---- */
 
@@ -320,32 +335,69 @@ static const ukr_f64_fn ukr_f64[3] = {NULL, ukr_f64_1, ukr_f64_2};
         }                                                                                   \
     }                                                                                       \
                                                                                             \
-    /* One packed A block (mb rows) times one packed B block (nb columns), into */         \
-    /* C[m0.., n0..]. The unit of work a thread pool would split: any set of */            \
-    /* (A micro-panel, B micro-panel) pairs computes the same bits. */                     \
-    static void macro_##S(const T *pa, const T *pb, int64_t mb, int64_t nb, int64_t kc,     \
-                          T *C, int64_t ldc, int add) {                                     \
+    typedef struct gemm_##S {                                                               \
+        int tA, tB;                                                                         \
+        const T *A, *B;                                                                     \
+        int64_t lda, ldb;                                                                   \
+        T *C;                                                                               \
+        int64_t ldc;                                                                        \
+        int packa, packb; /* 1: whole blocks are packed; 0: read in place */                \
+        T *pa, *pb;       /* packed blocks (or the edge panels when not packing) */         \
+    } gemm_##S;                                                                             \
+                                                                                            \
+    /* C[m0:m0+mb, n0:n0+nb] (+)= A[m0.., k0:k0+kc]·B[k0.., n0..]: the unit of */          \
+    /* work a thread pool would split. Any set of (A micro-panel, B micro-panel) */        \
+    /* pairs computes the same bits, wherever and in whatever order it runs. */            \
+    static void macro_##S(const gemm_##S *g, int64_t m0, int64_t mb, int64_t k0, int64_t kc, \
+                          int64_t n0, int64_t nb, int add) {                                \
         enum { MR = MR_##S, NR = NR_##S, VL = VL_##S };                                     \
         _Alignas(64) T tile[MR_##S * NR_##S];                                               \
+        T *edge_a = g->pa, *edge_b = g->pb;                                                 \
+        /* unpacked B: only the last, ragged panel is packed (reads stay in bounds) */     \
+        int64_t nfull = nb / VL * VL; /* columns read in place */                          \
+        if (!g->packb && nfull < nb)                                                        \
+            pack_b_##S(g->tB, g->B, g->ldb, k0, kc, n0 + nfull, nb - nfull, edge_b);        \
         for (int64_t p = 0; p < mb; p += MR) {                                              \
             int64_t mr = mb - p < MR ? mb - p : MR;                                         \
-            const T *a = pa + p * kc;                                                       \
-            const T *b = pb;                                                                \
+            const T *a;                                                                     \
+            int64_t rsa = 1, csa = MR;                                                      \
+            if (g->packa) {                                                                 \
+                a = g->pa + p * kc;                                                         \
+            } else if (mr < MR) { /* ragged last rows: pack them, padded with zeros */     \
+                pack_a_##S(g->tA, g->A, g->lda, m0 + p, mr, k0, kc, edge_a);                \
+                a = edge_a;                                                                 \
+            } else if (!g->tA) {                                                            \
+                a = g->A + (m0 + p) * g->lda + k0;                                          \
+                rsa = g->lda;                                                               \
+                csa = 1;                                                                    \
+            } else {                                                                        \
+                a = g->A + k0 * g->lda + m0 + p;                                            \
+                csa = g->lda;                                                               \
+            }                                                                               \
             for (int64_t q = 0; q < nb; q += NR) {                                          \
                 int64_t nr = nb - q < NR ? nb - q : NR;                                     \
                 int64_t w = (nr + VL - 1) / VL * VL;                                        \
-                ukr_##S##_fn f = ukr_##S[w / VL];                                           \
-                T *c = C + p * ldc + q;                                                     \
-                if (mr == MR && nr == w) {                                                  \
-                    f(kc, a, b, c, ldc, add);                                               \
+                const T *b;                                                                 \
+                int64_t rsb = w;                                                            \
+                if (g->packb) {                                                             \
+                    b = g->pb + q * kc;                                                     \
+                } else if (q + w > nfull) { /* ragged: the packed edge panel */            \
+                    b = edge_b;                                                             \
                 } else {                                                                    \
-                    f(kc, a, b, tile, w, 0);                                                \
+                    b = g->B + k0 * g->ldb + n0 + q;                                        \
+                    rsb = g->ldb;                                                           \
+                }                                                                           \
+                ukr_##S##_fn f = ukr_##S[w / VL];                                           \
+                T *c = g->C + (m0 + p) * g->ldc + n0 + q;                                   \
+                if (mr == MR && nr == w) {                                                  \
+                    f(kc, a, rsa, csa, b, rsb, c, g->ldc, add);                             \
+                } else {                                                                    \
+                    f(kc, a, rsa, csa, b, rsb, tile, w, 0);                                 \
                     for (int64_t i = 0; i < mr; i++)                                        \
                         for (int64_t j = 0; j < nr; j++)                                    \
-                            c[i * ldc + j] = add ? c[i * ldc + j] + tile[i * w + j]        \
-                                                 : tile[i * w + j];                         \
+                            c[i * g->ldc + j] = add ? c[i * g->ldc + j] + tile[i * w + j]   \
+                                                    : tile[i * w + j];                      \
                 }                                                                           \
-                b += w * kc;                                                                \
             }                                                                               \
         }                                                                                   \
     }                                                                                       \
@@ -360,17 +412,22 @@ static const ukr_f64_fn ukr_f64[3] = {NULL, ukr_f64_1, ukr_f64_2};
                 for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(T)); \
             return;                                                                         \
         }                                                                                   \
-        T *pa = NULL, *pb = NULL;                                                           \
+        gemm_##S g = {transA, transB, A, B, lda, ldb, C, ldc, 1, 1, NULL, NULL};            \
+        /* Pack A when several B panels reuse each A micro-panel; pack B when */           \
+        /* several A micro-panels reuse it (or it must be transposed). */                  \
+        g.packa = N > (int64_t)g_packa_min_panels * NR - NR;                                \
+        g.packb = transB || M > (int64_t)g_packb_min_rows * MR;                             \
         if (M >= DIRECT_M && (double)M * (double)N * (double)K > DIRECT_FLOPS) {            \
             int64_t mbmax = M < MB ? (M + MR - 1) / MR * MR : MB;                           \
             int64_t kcmax = K < KC ? K : KC;                                                \
             int64_t nbmax = N < NC ? (N + NR - 1) / NR * NR : NC;                           \
-            size_t na = (size_t)(mbmax * kcmax), nb = (size_t)(nbmax * kcmax);              \
+            size_t na = (size_t)((g.packa ? mbmax : MR) * kcmax);                           \
+            size_t nb = (size_t)((g.packb ? nbmax : NR) * kcmax);                           \
             na = (na + 15) & ~(size_t)15;                                                   \
-            pa = scratch_get((na + nb) * sizeof(T));                                        \
-            pb = pa ? pa + na : NULL;                                                       \
+            g.pa = scratch_get((na + nb) * sizeof(T));                                      \
+            g.pb = g.pa ? g.pa + na : NULL;                                                 \
         }                                                                                   \
-        if (!pa) {                                                                          \
+        if (!g.pa) {                                                                        \
             direct_##S(transA, transB, M, N, K, A, lda, B, ldb, add, C, ldc);               \
             return;                                                                         \
         }                                                                                   \
@@ -379,11 +436,11 @@ static const ukr_f64_fn ukr_f64[3] = {NULL, ukr_f64_1, ukr_f64_2};
             for (int64_t k0 = 0; k0 < K; k0 += KC) {                                        \
                 int64_t kc = K - k0 < KC ? K - k0 : KC;                                     \
                 int addk = add || k0 > 0;                                                   \
-                pack_a_##S(transA, A, lda, m0, mb, k0, kc, pa);                             \
+                if (g.packa) pack_a_##S(transA, A, lda, m0, mb, k0, kc, g.pa);              \
                 for (int64_t n0 = 0; n0 < N; n0 += NC) {                                    \
                     int64_t nb = N - n0 < NC ? N - n0 : NC;                                 \
-                    pack_b_##S(transB, B, ldb, k0, kc, n0, nb, pb);                         \
-                    macro_##S(pa, pb, mb, nb, kc, C + m0 * ldc + n0, ldc, addk);            \
+                    if (g.packb) pack_b_##S(transB, B, ldb, k0, kc, n0, nb, g.pb);          \
+                    macro_##S(&g, m0, mb, k0, kc, n0, nb, addk);                            \
                 }                                                                           \
             }                                                                               \
         }                                                                                   \
@@ -391,3 +448,6 @@ static const ukr_f64_fn ukr_f64[3] = {NULL, ukr_f64_1, ukr_f64_2};
 
 GEMM_IMPL(float, f32)
 GEMM_IMPL(double, f64)
+
+void tg__gemm_tune(int a, int b); /* EXPERIMENT */
+void tg__gemm_tune(int a, int b) { g_packa_min_panels = a; g_packb_min_rows = b; }

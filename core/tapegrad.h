@@ -412,11 +412,13 @@ tg_tensor *tg_transpose(tg_tensor *x, int d0, int d1);
 /** Same data, new shape; one dim may be -1 (inferred). */
 tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape);
 
-/** softmax / log_softmax along axis (negative counts from the end). */
+/** softmax / log_softmax along axis (negative counts from the end); stable
+ *  (max subtracted). A slice that is all -inf gives 1/C (log: -ln C) and a
+ *  zero gradient; NaN or +inf in a slice gives NaN. */
 tg_tensor *tg_softmax(tg_tensor *x, int axis);
 tg_tensor *tg_log_softmax(tg_tensor *x, int axis);
 
-/** Loss reductions. */
+/** Loss reductions. A loss over an empty input is 0 under both. */
 typedef enum tg_reduction { TG_MEAN = 0, TG_SUM = 1 } tg_reduction;
 /** Σ(pred-target)² / (numel or 1). Shapes must be equal. */
 tg_tensor *tg_mse(tg_tensor *pred, tg_tensor *target, tg_reduction r);
@@ -548,11 +550,13 @@ tg_status tg_gradcheck_tape(tg_tape *tape, const tg_check_opts *opts, tg_check_r
 /* ------------------------------------------------------------------------ */
 /* Initializers (draw from the context's seeded RNG)                         */
 /* Fans: rank 2 (in,out) has fan_in=in, fan_out=out; rank>=3 (out,in,k...)   */
-/* has fan_in=in·Πk, fan_out=out·Πk; rank 1 has fan_in=fan_out=n.            */
+/* has fan_in=in·Πk, fan_out=out·Πk; rank 1 has fan_in=fan_out=n; rank 0 1.  */
+/* Each fills every element of t in flat order from t->ctx's RNG, so the     */
+/* same seed and call sequence give bitwise-identical values. NULL: no-op.   */
 /* ------------------------------------------------------------------------ */
 
-void tg_init_zeros(tg_tensor *t);
-void tg_init_constant(tg_tensor *t, double v);
+void tg_init_zeros(tg_tensor *t);                             /* 0 */
+void tg_init_constant(tg_tensor *t, double v);                /* v */
 void tg_init_uniform(tg_tensor *t, double lo, double hi);     /* U(lo,hi) */
 void tg_init_normal(tg_tensor *t, double mean, double std);   /* N(mean,std²) */
 void tg_init_xavier_uniform(tg_tensor *t);  /* U(±√6/√(fan_in+fan_out)) */
@@ -567,19 +571,37 @@ void tg_init_he_normal(tg_tensor *t);       /* N(0, 2/fan_in) */
 typedef enum tg_init_kind { TG_INIT_XAVIER = 0, TG_INIT_HE = 1, TG_INIT_ZERO = 2 } tg_init_kind;
 
 /** A dense layer y = x·W + b with W (in,out) and b (out), parameters named
- *  "<name>.W" and "<name>.b". */
+ *  "<name>.W" and "<name>.b". The struct only points at the parameters; the
+ *  context owns them. */
 typedef struct tg_dense {
     tg_tensor *W;  /* (in, out) */
-    tg_tensor *b;  /* (out) */
+    tg_tensor *b;  /* (out), flagged TG_NO_DECAY */
 } tg_dense;
-/** Create the parameters in ctx, W by init (uniform variants), b = 0. */
+/** Create the parameters in ctx: W by init (TG_INIT_XAVIER: xavier_uniform,
+ *  TG_INIT_HE: he_uniform, TG_INIT_ZERO: 0), b = 0. name is 1 to 125 bytes;
+ *  in, out > 0. TG_EINVAL (nothing created) if "<name>.W" or "<name>.b"
+ *  already exists. */
 tg_status tg_dense_init(tg_dense *layer, tg_ctx *ctx, const char *name, int64_t in, int64_t out,
                         tg_dtype dt, tg_init_kind init);
-/** x (B,in) -> (B,out). Tape-owned result. */
+/** x (B,in) -> (B,out) = tg_add(tg_matmul(x, W), b). Tape-owned result; NULL
+ *  with a "dense: ..." message if x is not (B,in). */
 tg_tensor *tg_dense_forward(const tg_dense *layer, tg_tensor *x);
 
 /* ------------------------------------------------------------------------ */
 /* Optimizers                                                                */
+/* Each update follows torch.optim (PyTorch 1.13, single-tensor path)        */
+/* operation for operation, in the parameter's dtype; g is the gradient:     */
+/*   L2 (not AdamW)  g ← g + wd·p                                            */
+/*   SGD, momentum   b ← μb + g; p ← p − lr·(nesterov ? g + μb : b)          */
+/*                   (μ = 0: p ← p − lr·g; dampening 0)                      */
+/*   AdaGrad         s ← s + g²; p ← p − lr·g/(√s + ε)                       */
+/*   RMSProp         v ← αv + (1−α)g²; μ>0: b ← μb + g/(√v+ε), p ← p − lr·b; */
+/*                   else p ← p − lr·g/(√v+ε)   (not centered)               */
+/*   AdaDelta        v ← ρv + (1−ρ)g²; δ = √(u+ε)/√(v+ε)·g;                  */
+/*                   u ← ρu + (1−ρ)δ²; p ← p − lr·δ                          */
+/*   Adam (step t)   m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;                  */
+/*                   p ← p − lr/(1−β₁ᵗ)·m/(√v/√(1−β₂ᵗ) + ε)                  */
+/*   AdamW           p ← p(1 − lr·wd), then Adam without the L2 term         */
 /* ------------------------------------------------------------------------ */
 
 typedef enum tg_optim_kind {
@@ -587,46 +609,70 @@ typedef enum tg_optim_kind {
     TG_OPT_RMSPROP, TG_OPT_ADADELTA, TG_OPT_ADAM, TG_OPT_ADAMW
 } tg_optim_kind;
 
-/** Hyper-parameters; tg_optim_defaults(kind) gives torch.optim's defaults. */
+/** Hyper-parameters; tg_optim_defaults(kind) gives torch.optim's defaults.
+ *  Fields a kind does not use are ignored. */
 typedef struct tg_optim_config {
     tg_optim_kind kind;
-    double lr;
-    double momentum;       /* SGD momentum / Nesterov; RMSProp momentum */
-    double weight_decay;   /* L2 (added to grad), decoupled for AdamW */
-    int decay_biases;      /* 0: skip params flagged TG_NO_DECAY (biases) */
-    double beta1, beta2;   /* Adam / AdamW */
-    double eps;            /* Adam, AdaGrad, RMSProp, AdaDelta */
-    double alpha;          /* RMSProp smoothing (torch: alpha) */
-    double rho;            /* AdaDelta decay */
+    double lr;             /* >= 0 */
+    double momentum;       /* >= 0. SGD and MOMENTUM are one algorithm (torch.optim.SGD):
+                              momentum 0 is plain SGD. NESTEROV needs > 0. RMSProp: > 0
+                              adds a momentum buffer */
+    double weight_decay;   /* >= 0. L2 (added to grad), decoupled for AdamW */
+    int decay_biases;      /* 1 (default, as torch): decay every parameter;
+                              0: skip params flagged TG_NO_DECAY (biases, rank <= 1) */
+    double beta1, beta2;   /* Adam / AdamW, each in [0,1) */
+    double eps;            /* Adam, AdaGrad, RMSProp, AdaDelta; >= 0 */
+    double alpha;          /* RMSProp smoothing (torch: alpha), in [0,1] */
+    double rho;            /* AdaDelta decay, in [0,1] */
 } tg_optim_config;
 
 typedef struct tg_optim tg_optim;
 
-/** torch.optim's defaults for kind (lr 0.01 for SGD kinds, 1e-3 Adam, ...). */
+/** torch.optim's defaults for kind: lr 0.01 for SGD (torch has none),
+ *  MOMENTUM/NESTEROV lr 0.01 momentum 0.9; AdaGrad lr 0.01 eps 1e-10;
+ *  RMSProp lr 0.01 alpha 0.99 eps 1e-8; AdaDelta lr 1.0 rho 0.9 eps 1e-6;
+ *  Adam lr 1e-3 betas (0.9, 0.999) eps 1e-8; AdamW the same with
+ *  weight_decay 1e-2. weight_decay 0 otherwise; decay_biases 1. */
 tg_optim_config tg_optim_defaults(tg_optim_kind kind);
 /** "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam",
  *  "adamw" -> kind; -1 if unknown. */
 int tg_optim_kind_parse(const char *name);
+/** The name tg_optim_kind_parse accepts; "unknown" for a bad kind. Static. */
 const char *tg_optim_kind_name(tg_optim_kind kind);
-/** An optimizer over the n given parameters (a group); n = 0 takes every
- *  parameter of ctx. Caller frees with tg_optim_free. */
+/** An optimizer over the n given parameters (a group; the array is copied);
+ *  n = 0 takes every parameter ctx has now. Params must be persistent leaves
+ *  of ctx that require grad (tg_param_new, or tg_tensor_new +
+ *  tg_tensor_requires_grad), each listed once, and must outlive the
+ *  optimizer. All state is allocated here, zeroed. NULL with TG_EINVAL on a
+ *  bad config or list, TG_ENOMEM on no memory. Caller frees with
+ *  tg_optim_free. */
 tg_optim *tg_optim_new(tg_ctx *ctx, const tg_optim_config *cfg, tg_tensor **params, int n);
+/** Frees the optimizer and its state, not the parameters. NULL is a no-op. */
 void tg_optim_free(tg_optim *opt);
-/** One update of every parameter in the group from its grad. */
+/** One update of every parameter in the group from its grad (see above).
+ *  Allocates nothing. Non-finite grads propagate into the parameters (check
+ *  with tg_optim_clip_grad_norm or anomaly mode first). */
 tg_status tg_optim_step(tg_optim *opt);
 /** grad = 0 for the group's parameters. */
 void tg_optim_zero_grad(tg_optim *opt);
-/** Scale the group's grads so that ‖g‖₂ <= max_norm; *norm_out gets the norm
- *  before clipping. TG_ENUMERIC (grads untouched) when the norm is not finite. */
+/** As torch.nn.utils.clip_grad_norm_: n = ‖g‖₂ over the whole group
+ *  (accumulated in double); if c = max_norm/(n + 1e-6) < 1 every grad is
+ *  multiplied by c, so afterwards ‖g‖₂ = min(n, max_norm) up to that 1e-6.
+ *  *norm_out (may be NULL) gets n. TG_ENUMERIC (grads untouched) when n is not
+ *  finite; TG_EINVAL when max_norm < 0 or NaN. */
 tg_status tg_optim_clip_grad_norm(tg_optim *opt, double max_norm, double *norm_out);
+/** Learning rate for the next steps (schedules call this each epoch); a
+ *  negative or non-finite lr is ignored. */
 void tg_optim_set_lr(tg_optim *opt, double lr);
 double tg_optim_get_lr(const tg_optim *opt);
-/** Steps taken so far. */
+/** Steps taken so far (Adam's t after the last step). */
 int64_t tg_optim_steps(const tg_optim *opt);
 
-/** Step decay: lr0 · gamma^floor(epoch / step_size). */
+/** Step decay: lr0 · gamma^floor(epoch / step_size); lr0 when epoch <= 0 or
+ *  step_size <= 0. */
 double tg_lr_step(double lr0, int epoch, int step_size, double gamma);
-/** Cosine: lr_min + ½(lr0-lr_min)(1+cos(π·t/T)), t clamped to [0,T]. */
+/** Cosine: lr_min + ½(lr0-lr_min)(1+cos(π·t/T)), t clamped to [0,T];
+ *  lr_min when T <= 0. */
 double tg_lr_cosine(double lr0, double lr_min, int t, int T);
 
 /* ------------------------------------------------------------------------ */

@@ -285,6 +285,7 @@ static int run(const opts *o, tg_ctx *ctx, tg_dataset *train, tg_dataset *test) 
     oc.lr = o->lr;
     oc.momentum = o->momentum;
     oc.weight_decay = o->weight_decay;
+    oc.decay_biases = 0; /* the lecture's L2 term covers the weights only */
     tg_optim *opt = tg_optim_new(ctx, &oc, NULL, 0);
     if (!opt) return ex_runtime_error(PROG, "creating the optimizer: %s", tg_last_error(ctx));
     int rc = EX_OK;

@@ -36,9 +36,15 @@ static opts_t resolve(const tg_check_opts *o, const tg_check_spec *spec) {
 /* s = Σ w⊙y (w NULL: y must have one element). */
 static double reduce_out(const tg_tensor *y, const double *w) {
     if (!w) return tg__ld(y, 0);
-    double s = 0;
-    for (int64_t i = 0; i < y->numel; i++) s += w[i] * tg__ld(y, i);
-    return s;
+    /* Neumaier-compensated: the central difference divides rounding error
+     * by 2ε, so a plain sum over a long output would dominate the check. */
+    double s = 0, c = 0;
+    for (int64_t i = 0; i < y->numel; i++) {
+        double v = w[i] * tg__ld(y, i), t = s + v;
+        c += fabs(s) >= fabs(v) ? (s - t) + v : (v - t) + s;
+        s = t;
+    }
+    return s + c;
 }
 
 /* The generic check. `in` are f64 leaves; those with TG_REQUIRES_GRAD are

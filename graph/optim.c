@@ -361,7 +361,7 @@ tg_status tg_optim_clip_grad_norm(tg_optim *opt, double max_norm, double *norm_o
                          "unchanged",
                          opt->n, norm);
     /* torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), clamped to 1. */
-    double coef = max_norm / (norm + 1e-3);
+    double coef = max_norm / (norm + 1e-6);
     if (coef >= 1.0) return TG_OK;
     for (int i = 0; i < opt->n; i++) {
         tg_tensor *p = opt->params[i];

@@ -159,43 +159,56 @@ static geom geom_of(const tg_node *n) {
     return g;
 }
 
+/* Outputs j in [lo, hi) read input j·s + o inside [0, n_in), n_out outputs. */
+static void span(int64_t n_in, int64_t n_out, int64_t s, int64_t o, int64_t *lo, int64_t *hi) {
+    int64_t num = n_in - 1 - o;
+    int64_t l = o >= 0 ? 0 : (-o + s - 1) / s;
+    int64_t h = num < 0 ? 0 : num / s + 1;
+    if (h > n_out) h = n_out;
+    if (l > h) l = h;
+    *lo = l, *hi = h;
+}
+
 /* Output columns j in [lo, hi) read input column j·sw + off inside [0, W). */
 static void col_range(const geom *g, int64_t kw, int64_t *lo, int64_t *hi, int64_t *off) {
-    int64_t o = kw * g->dw - g->pw, num = g->W - 1 - o;
-    int64_t l = o >= 0 ? 0 : (-o + g->sw - 1) / g->sw;
-    int64_t h = num < 0 ? 0 : num / g->sw + 1;
-    if (h > g->OW) h = g->OW;
-    if (l > h) l = h;
-    *lo = l, *hi = h, *off = o;
+    *off = kw * g->dw - g->pw;
+    span(g->W, g->OW, g->sw, *off, lo, hi);
+}
+/* Output rows i in [lo, hi) read input row i·sh + off inside [0, H). */
+static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64_t *off) {
+    *off = kh * g->dh - g->ph;
+    span(g->H, g->OH, g->sh, *off, lo, hi);
 }
 
 /* ---- kernels, generated for float and double ---- */
 
 #define CONV_KERNELS(T, S)                                                                          \
-    /* y = bias + direct convolution */                                                             \
+    /* y = bias + direct convolution. Per (b, o, c, kh, kw) one weight is    \
+     * applied to the valid rows of the output plane, which stays in L1. */     \
     static void direct_fwd_##S(const geom *g, const T *x, const T *w, const T *bias, T *y) {        \
-        const int64_t HW = g->H * g->W, OHW = g->OH * g->OW;                                        \
+        const int64_t W = g->W, OW = g->OW, sh = g->sh, sw = g->sw, KH = g->KH, KW = g->KW;         \
+        const int64_t HW = g->H * W, OHW = g->OH * OW;                                              \
         for (int64_t b = 0; b < g->B; b++)                                                          \
             for (int64_t o = 0; o < g->O; o++) {                                                    \
-                T *yp = y + (b * g->O + o) * OHW, bv = bias ? bias[o] : (T)0;                       \
+                T *restrict yp = y + (b * g->O + o) * OHW, bv = bias ? bias[o] : (T)0;              \
                 for (int64_t p = 0; p < OHW; p++) yp[p] = bv;                                       \
                 for (int64_t c = 0; c < g->Cg; c++) {                                               \
-                    const T *xp = x + (b * g->C + (o / g->Og) * g->Cg + c) * HW;                    \
-                    const T *wp = w + (o * g->Cg + c) * g->KH * g->KW;                              \
-                    for (int64_t i = 0; i < g->OH; i++) {                                           \
-                        T *restrict yr = yp + i * g->OW;                                            \
-                        for (int64_t kh = 0; kh < g->KH; kh++) {                                    \
-                            int64_t ih = i * g->sh - g->ph + kh * g->dh;                            \
-                            if (ih < 0 || ih >= g->H) continue;                                     \
-                            const T *restrict xr = xp + ih * g->W;                                  \
-                            for (int64_t kw = 0; kw < g->KW; kw++) {                                \
-                                int64_t lo, hi, off;                                                \
-                                col_range(g, kw, &lo, &hi, &off);                                   \
-                                T wv = wp[kh * g->KW + kw];                                         \
-                                if (g->sw == 1)                                                     \
-                                    for (int64_t j = lo; j < hi; j++) yr[j] += wv * xr[j + off];    \
+                    const T *restrict xp = x + (b * g->C + (o / g->Og) * g->Cg + c) * HW;           \
+                    const T *wp = w + (o * g->Cg + c) * KH * KW;                                    \
+                    for (int64_t kh = 0; kh < KH; kh++) {                                           \
+                        int64_t ilo, ihi, ioff;                                                     \
+                        row_range(g, kh, &ilo, &ihi, &ioff);                                        \
+                        for (int64_t kw = 0; kw < KW; kw++) {                                       \
+                            int64_t lo, hi, off;                                                    \
+                            col_range(g, kw, &lo, &hi, &off);                                       \
+                            const T wv = wp[kh * KW + kw];                                          \
+                            for (int64_t i = ilo; i < ihi; i++) {                                   \
+                                T *restrict yr = yp + i * OW;                                       \
+                                const T *restrict xr = xp + (i * sh + ioff) * W + off;              \
+                                if (sw == 1)                                                        \
+                                    for (int64_t j = lo; j < hi; j++) yr[j] += wv * xr[j];          \
                                 else                                                                \
-                                    for (int64_t j = lo; j < hi; j++) yr[j] += wv * xr[j * g->sw + off]; \
+                                    for (int64_t j = lo; j < hi; j++) yr[j] += wv * xr[j * sw];     \
                             }                                                                       \
                         }                                                                           \
                     }                                                                               \
@@ -205,49 +218,48 @@ static void col_range(const geom *g, int64_t kw, int64_t *lo, int64_t *hi, int64
     /* dx += Σ w·dy and dw += Σ dy·x, direct. acc: OW partial sums for dw. */                       \
     static void direct_bwd_##S(const geom *g, const T *x, const T *w, const T *dy, T *dx, T *dw,    \
                                T *acc) {                                                            \
-        const int64_t HW = g->H * g->W, OHW = g->OH * g->OW, KK = g->KH * g->KW;                    \
+        const int64_t W = g->W, OW = g->OW, sh = g->sh, sw = g->sw, KH = g->KH, KW = g->KW;         \
+        const int64_t HW = g->H * W, OHW = g->OH * OW, KK = KH * KW;                                \
         for (int64_t b = 0; b < g->B; b++)                                                          \
             for (int64_t o = 0; o < g->O; o++) {                                                    \
-                const T *dyp = dy + (b * g->O + o) * OHW;                                           \
+                const T *restrict dyp = dy + (b * g->O + o) * OHW;                                  \
                 for (int64_t c = 0; c < g->Cg; c++) {                                               \
                     int64_t ci = b * g->C + (o / g->Og) * g->Cg + c;                                \
-                    const T *xp = x + ci * HW;                                                      \
-                    T *dxp = dx ? dx + ci * HW : NULL;                                              \
+                    const T *restrict xp = x + ci * HW;                                             \
+                    T *restrict dxp = dx ? dx + ci * HW : NULL;                                     \
                     const T *wp = w + (o * g->Cg + c) * KK;                                         \
-                    for (int64_t kh = 0; kh < g->KH; kh++)                                          \
-                        for (int64_t kw = 0; kw < g->KW; kw++) {                                    \
+                    for (int64_t kh = 0; kh < KH; kh++) {                                           \
+                        int64_t ilo, ihi, ioff;                                                     \
+                        row_range(g, kh, &ilo, &ihi, &ioff);                                        \
+                        for (int64_t kw = 0; kw < KW; kw++) {                                       \
                             int64_t lo, hi, off;                                                    \
                             col_range(g, kw, &lo, &hi, &off);                                       \
-                            T wv = wp[kh * g->KW + kw];                                             \
-                            if (dw)                                                                 \
-                                for (int64_t j = lo; j < hi; j++) acc[j] = 0;                       \
-                            for (int64_t i = 0; i < g->OH; i++) {                                   \
-                                int64_t ih = i * g->sh - g->ph + kh * g->dh;                        \
-                                if (ih < 0 || ih >= g->H) continue;                                 \
-                                const T *restrict dyr = dyp + i * g->OW;                            \
-                                if (dxp) {                                                          \
-                                    T *restrict dxr = dxp + ih * g->W;                              \
-                                    if (g->sw == 1)                                                 \
-                                        for (int64_t j = lo; j < hi; j++) dxr[j + off] += wv * dyr[j]; \
+                            const T wv = wp[kh * KW + kw];                                          \
+                            if (dxp)                                                                \
+                                for (int64_t i = ilo; i < ihi; i++) {                               \
+                                    const T *restrict dyr = dyp + i * OW;                           \
+                                    T *restrict dxr = dxp + (i * sh + ioff) * W + off;              \
+                                    if (sw == 1)                                                    \
+                                        for (int64_t j = lo; j < hi; j++) dxr[j] += wv * dyr[j];    \
                                     else                                                            \
-                                        for (int64_t j = lo; j < hi; j++)                           \
-                                            dxr[j * g->sw + off] += wv * dyr[j];                    \
+                                        for (int64_t j = lo; j < hi; j++) dxr[j * sw] += wv * dyr[j]; \
                                 }                                                                   \
-                                if (dw) {                                                           \
-                                    const T *restrict xr = xp + ih * g->W;                          \
-                                    if (g->sw == 1)                                                 \
-                                        for (int64_t j = lo; j < hi; j++) acc[j] += dyr[j] * xr[j + off]; \
-                                    else                                                            \
-                                        for (int64_t j = lo; j < hi; j++)                           \
-                                            acc[j] += dyr[j] * xr[j * g->sw + off];                 \
-                                }                                                                   \
-                            }                                                                       \
                             if (dw) {                                                               \
+                                for (int64_t j = lo; j < hi; j++) acc[j] = 0;                       \
+                                for (int64_t i = ilo; i < ihi; i++) {                               \
+                                    const T *restrict dyr = dyp + i * OW;                           \
+                                    const T *restrict xr = xp + (i * sh + ioff) * W + off;          \
+                                    if (sw == 1)                                                    \
+                                        for (int64_t j = lo; j < hi; j++) acc[j] += dyr[j] * xr[j]; \
+                                    else                                                            \
+                                        for (int64_t j = lo; j < hi; j++) acc[j] += dyr[j] * xr[j * sw]; \
+                                }                                                                   \
                                 T s = 0;                                                            \
                                 for (int64_t j = lo; j < hi; j++) s += acc[j];                      \
-                                dw[(o * g->Cg + c) * KK + kh * g->KW + kw] += s;                    \
+                                dw[(o * g->Cg + c) * KK + kh * KW + kw] += s;                       \
                             }                                                                       \
                         }                                                                           \
+                    }                                                                               \
                 }                                                                                   \
             }                                                                                       \
     }                                                                                               \

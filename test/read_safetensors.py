@@ -55,7 +55,7 @@ def main(path):
         arr = np.frombuffer(raw, dtype=dt).reshape(shape)
         vals = " ".join(repr(float(x)) for x in arr.reshape(-1))
         shp = ",".join(str(d) for d in shape) or "-"
-        print("V %s %s %s %s" % (name, e["dtype"], shp, vals).rstrip())
+        print(("V %s %s %s %s" % (name, e["dtype"], shp, vals)).rstrip())
     pos = 0
     for b, end in sorted(spans):
         if b != pos:

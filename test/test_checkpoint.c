@@ -307,7 +307,7 @@ static void header(char *out, size_t len, const char *meta_extra, const char *en
     char crcs[80] = "";
     if (strstr(entries, "\"w\":") || strstr(entries, "\\u0077"))
         snprintf(crcs, sizeof crcs, ",\"crc32.w\":\"%08x\"", (unsigned)cw);
-    if (strstr(entries, "\"b\":"))
+    if (strstr(entries, "\"b\""))
         snprintf(crcs + strlen(crcs), sizeof crcs - strlen(crcs), ",\"crc32.b\":\"%08x\"", (unsigned)cb);
     snprintf(out, len, "{\"__metadata__\":{\"format\":\"tapegrad\"%s%s},%s}", crcs, meta_extra, entries);
 }
