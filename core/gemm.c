@@ -135,11 +135,19 @@ typedef double vt_f64;
  * the 32 KiB L1 next to the B rows streaming past it. NC: the packed B block
  * KC·NC is 512 KiB in both dtypes, half of the 1 MiB L2. MB: rows of the
  * packed A block (1.5 MiB f32), reused by every B block; a multiple of MR. */
+#ifndef KC_f32
 #define KC_f32 256
+#endif
+#ifndef NC_f32
 #define NC_f32 512
+#endif
 #define MB_f32 (MR_f32 * 128)
+#ifndef KC_f64
 #define KC_f64 256
+#endif
+#ifndef NC_f64
 #define NC_f64 256
+#endif
 #define MB_f64 (MR_f64 * 64)
 
 /* Below this many multiply-adds (or with M < DIRECT_M) packing costs more
@@ -354,9 +362,9 @@ static int g_packa_min_panels = 2, g_packb_min_rows = 4; /* EXPERIMENT */
         _Alignas(64) T tile[MR_##S * NR_##S];                                               \
         T *edge_a = g->pa, *edge_b = g->pb;                                                 \
         /* unpacked B: only the last, ragged panel is packed (reads stay in bounds) */     \
-        int64_t nfull = nb / VL * VL; /* columns read in place */                          \
-        if (!g->packb && nfull < nb)                                                        \
-            pack_b_##S(g->tB, g->B, g->ldb, k0, kc, n0 + nfull, nb - nfull, edge_b);        \
+        int64_t qlast = (nb - 1) / NR * NR;                                                 \
+        int ragged = !g->packb && (nb - qlast) % VL != 0;                                   \
+        if (ragged) pack_b_##S(g->tB, g->B, g->ldb, k0, kc, n0 + qlast, nb - qlast, edge_b); \
         for (int64_t p = 0; p < mb; p += MR) {                                              \
             int64_t mr = mb - p < MR ? mb - p : MR;                                         \
             const T *a;                                                                     \
@@ -381,7 +389,7 @@ static int g_packa_min_panels = 2, g_packb_min_rows = 4; /* EXPERIMENT */
                 int64_t rsb = w;                                                            \
                 if (g->packb) {                                                             \
                     b = g->pb + q * kc;                                                     \
-                } else if (q + w > nfull) { /* ragged: the packed edge panel */            \
+                } else if (ragged && q == qlast) { /* the packed ragged panel */          \
                     b = edge_b;                                                             \
                 } else {                                                                    \
                     b = g->B + k0 * g->ldb + n0 + q;                                        \

@@ -599,10 +599,7 @@ int ex_plot_svg(const char *path, const char *title, const char *xlabel, const c
         int pen = 0;
         for (int i = 0; i < s[k].n; i++) {
             double v = s[k].y[i];
-            if (!isfinite(v)) {
-                pen = 0;
-                continue;
-            }
+            if (!isfinite(v)) continue; /* skipped; the line joins its neighbours */
             double x = npts > 1 ? i + 1 : 1;
             fprintf(fp, "%c%.1f,%.1f ", pen ? 'L' : 'M', PX(x), PY(*a, v));
             pen = 1;

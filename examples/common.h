@@ -144,7 +144,8 @@ void ex_result_print(const ex_result *r);
 /* ---- SVG line plot ---- */
 
 /** One curve: y[0..n) plotted at x = 1..n (epochs). right_axis: 1 to scale
- *  it against the right-hand axis. NaN values leave a gap. */
+ *  it against the right-hand axis. Non-finite values are skipped and the
+ *  line joins the points on either side (a value measured every N epochs). */
 typedef struct ex_series {
     const char *name;
     const double *y;

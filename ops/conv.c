@@ -32,8 +32,11 @@
 int tg__conv_algo = 0;
 
 #define NCOL_TARGET 1024                 /* im2col: aim for this many GEMM columns */
+#define NCOL_MIN 256                     /* im2col: one sample per GEMM from this many */
 #define COL_BYTES ((int64_t)8 << 20)     /* im2col: cap of one chunk's col buffer */
 #define COL_MAX ((int64_t)256 << 20)     /* beyond this per sample, use direct */
+#define OB 4                             /* tiled direct: output channels per tile */
+#define JB 16                            /* tiled direct: output columns per tile */
 
 typedef struct geom {
     int64_t B, C, H, W;          /* input (B,C,H,W) */
@@ -127,7 +130,8 @@ static void conv_pick(geom *g, size_t esz) {
     if (tg__conv_algo == 1) direct = 1;
     if (tg__conv_algo == 2) direct = 0;
     g->fwd_direct = g->bwd_direct = direct;
-    int64_t nb = (NCOL_TARGET + OHW - 1) / OHW;
+    /* one sample already makes a wide enough product: no gather/scatter */
+    int64_t nb = OHW >= NCOL_MIN ? 1 : (NCOL_TARGET + OHW - 1) / OHW;
     int64_t cap = g->CKK > 0 ? COL_BYTES / ((int64_t)esz * g->CKK * OHW) : nb;
     if (nb > cap) nb = cap;
     if (nb > g->B) nb = g->B;
@@ -260,6 +264,94 @@ static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64
                             }                                                                       \
                         }                                                                           \
                     }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+    }                                                                                               \
+    /* One tile of the direct forward: r0..r3 (nj <= JB outputs each) =      \
+     * Σ over taps (row r of (c,kh), kw) of wq[r·KW+kw] · base[roff[r] + kw·dw + jj]. \
+     * With nj == JB the four accumulator rows stay in vector registers (the  \
+     * affine kw loop matters: GCC vectorizes jj, not the taps). */            \
+    static void tile_##S(const T *restrict base, const int64_t *roff, int64_t nrow, int64_t KW,     \
+                         int64_t dw, const T *const wq[OB], int64_t nj, T *restrict r0,             \
+                         T *restrict r1, T *restrict r2, T *restrict r3) {                          \
+        T a0[JB], a1[JB], a2[JB], a3[JB];                                                           \
+        for (int jj = 0; jj < JB; jj++) a0[jj] = a1[jj] = a2[jj] = a3[jj] = 0;                      \
+        const T *restrict q0 = wq[0], *restrict q1 = wq[1], *restrict q2 = wq[2], *restrict q3 = wq[3]; \
+        if (nj == JB) {                                                                             \
+            for (int64_t r = 0; r < nrow; r++) {                                                    \
+                const T *restrict rb = base + roff[r];                                              \
+                for (int64_t kw = 0; kw < KW; kw++) {                                               \
+                    const T *restrict sp = rb + kw * dw;                                            \
+                    const int64_t t = r * KW + kw;                                                  \
+                    const T w0 = q0[t], w1 = q1[t], w2 = q2[t], w3 = q3[t];                         \
+                    for (int jj = 0; jj < JB; jj++) {                                               \
+                        T v = sp[jj];                                                               \
+                        a0[jj] += w0 * v, a1[jj] += w1 * v, a2[jj] += w2 * v, a3[jj] += w3 * v;     \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+        } else {                                                                                    \
+            for (int64_t r = 0; r < nrow; r++) {                                                    \
+                const T *restrict rb = base + roff[r];                                              \
+                for (int64_t kw = 0; kw < KW; kw++) {                                               \
+                    const T *restrict sp = rb + kw * dw;                                            \
+                    const int64_t t = r * KW + kw;                                                  \
+                    const T w0 = q0[t], w1 = q1[t], w2 = q2[t], w3 = q3[t];                         \
+                    for (int64_t jj = 0; jj < nj; jj++) {                                           \
+                        T v = sp[jj];                                                               \
+                        a0[jj] += w0 * v, a1[jj] += w1 * v, a2[jj] += w2 * v, a3[jj] += w3 * v;     \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+        for (int64_t jj = 0; jj < nj; jj++) r0[jj] = a0[jj], r1[jj] = a1[jj], r2[jj] = a2[jj], r3[jj] = a3[jj]; \
+    }                                                                                               \
+    /* Direct forward for column stride 1, register-tiled: OB output          \
+     * channels × JB output columns of one row accumulate over every tap      \
+     * (c, kh, kw), and one input load feeds OB products. The sample's group  \
+     * is first copied into a zero-bordered buffer xpad (Cg, H+2ph, W+2pw)    \
+     * when there is padding, so no tap needs a bounds check. A row longer    \
+     * than JB ends with a tile that overlaps the previous one. toff: CKK     \
+     * row offsets (c,kh); junk: OB·JB elements for the outputs of missing channels. */ \
+    static void tiled_fwd_##S(const geom *g, const T *x, const T *w, const T *bias, T *y, T *xpad,  \
+                              int64_t *roff, T *junk) {                                             \
+        const int64_t Hp = g->H + 2 * g->ph, Wp = g->W + 2 * g->pw, HWp = Hp * Wp;                 \
+        const int64_t OW = g->OW, OHW = g->OH * OW, CKK = g->CKK;                                   \
+        for (int64_t c = 0, r = 0; c < g->Cg; c++)                                                  \
+            for (int64_t kh = 0; kh < g->KH; kh++) roff[r++] = c * HWp + kh * g->dh * Wp;           \
+        for (int64_t b = 0; b < g->B; b++)                                                          \
+            for (int64_t gi = 0; gi < g->G; gi++) {                                                 \
+                const T *xg = x + (b * g->C + gi * g->Cg) * g->H * g->W;                            \
+                if (xpad) {                                                                         \
+                    for (int64_t p = 0; p < g->Cg * HWp; p++) xpad[p] = 0;                          \
+                    for (int64_t c = 0; c < g->Cg; c++)                                             \
+                        for (int64_t r = 0; r < g->H; r++)                                          \
+                            memcpy(xpad + c * HWp + (r + g->ph) * Wp + g->pw,                       \
+                                   xg + (c * g->H + r) * g->W, (size_t)g->W * sizeof(T));           \
+                    xg = xpad;                                                                      \
+                }                                                                                   \
+                for (int64_t o0 = 0; o0 < g->Og; o0 += OB) {                                        \
+                    const int64_t nob = g->Og - o0 < OB ? g->Og - o0 : OB;                          \
+                    const T *wq[OB];                                                                \
+                    T *yq[OB];                                                                      \
+                    for (int q = 0; q < OB; q++) {                                                  \
+                        int64_t o = gi * g->Og + o0 + (q < nob ? q : nob - 1);                      \
+                        wq[q] = w + o * CKK;                                                        \
+                        yq[q] = q < nob ? y + (b * g->O + o) * OHW : NULL;                          \
+                    }                                                                               \
+                    for (int64_t i = 0; i < g->OH; i++)                                             \
+                        for (int64_t j0 = 0; j0 < OW; j0 += JB) {                                   \
+                            int64_t js = OW < JB ? 0 : (j0 + JB <= OW ? j0 : OW - JB);              \
+                            int64_t nj = OW < JB ? OW : JB;                                         \
+                            T *r[OB];                                                               \
+                            for (int q = 0; q < OB; q++) r[q] = yq[q] ? yq[q] + i * OW + js : junk + q * JB; \
+                            tile_##S(xg + i * g->sh * Wp + js, roff, g->Cg * g->KH, g->KW, g->dw, wq, nj, r[0], r[1], r[2], r[3]); \
+                        }                                                                           \
+                    if (bias)                                                                       \
+                        for (int64_t q = 0; q < nob; q++) {                                         \
+                            T bv = bias[gi * g->Og + o0 + q], *yp = yq[q];                          \
+                            for (int64_t p = 0; p < OHW; p++) yp[p] += bv;                          \
+                        }                                                                           \
                 }                                                                                   \
             }                                                                                       \
     }                                                                                               \
@@ -418,12 +510,21 @@ static tg_status conv_forward(tg_node *n) {
     const tg_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in == 3 ? n->in[2] : NULL;
     const void *bd = b ? b->data : NULL;
     int f32 = n->out->dtype == TG_F32;
+    size_t esz = tg_dtype_size(n->out->dtype);
+    if (g.fwd_direct && g.sw == 1) {
+        void *xpad = NULL, *roff = scratch(n, g.Cg, g.KH, sizeof(int64_t)), *junk = scratch(n, OB, JB, esz);
+        if (!roff || !junk) return TG_ENOMEM;
+        if ((g.ph || g.pw) && !(xpad = scratch(n, g.Cg, (g.H + 2 * g.ph) * (g.W + 2 * g.pw), esz)))
+            return TG_ENOMEM;
+        if (f32) tiled_fwd_f32(&g, x->data, w->data, bd, n->out->data, xpad, roff, junk);
+        else tiled_fwd_f64(&g, x->data, w->data, bd, n->out->data, xpad, roff, junk);
+        return TG_OK;
+    }
     if (g.fwd_direct) {
         if (f32) direct_fwd_f32(&g, x->data, w->data, bd, n->out->data);
         else direct_fwd_f64(&g, x->data, w->data, bd, n->out->data);
         return TG_OK;
     }
-    size_t esz = tg_dtype_size(n->out->dtype);
     int64_t ncol = g.nb * g.OH * g.OW;
     conv_scratch *sc = get_scratch(n);
     if (!sc) return TG_ENOMEM;
