@@ -136,10 +136,10 @@ typedef double vt_f64;
  * KC·NC is 512 KiB in both dtypes, half of the 1 MiB L2. MB: rows of the
  * packed A block (1.5 MiB f32), reused by every B block; a multiple of MR. */
 #ifndef KC_f32
-#define KC_f32 256
+#define KC_f32 512
 #endif
 #ifndef NC_f32
-#define NC_f32 512
+#define NC_f32 256
 #endif
 #define MB_f32 (MR_f32 * 128)
 #ifndef KC_f64
@@ -240,7 +240,7 @@ static const ukr_f32_fn ukr_f32[3] = {NULL, ukr_f32_1, ukr_f32_2};
 static const ukr_f64_fn ukr_f64[3] = {NULL, ukr_f64_1, ukr_f64_2};
 #endif
 
-static int g_packa_min_panels = 2, g_packb_min_rows = 4; /* EXPERIMENT */
+static int g_packa_min_panels = 5, g_packb_min_rows = 8; /* EXPERIMENT */
 
 /* ---- the generic driver, instantiated per dtype ---- */
 
@@ -439,10 +439,12 @@ static int g_packa_min_panels = 2, g_packb_min_rows = 4; /* EXPERIMENT */
             direct_##S(transA, transB, M, N, K, A, lda, B, ldb, add, C, ldc);               \
             return;                                                                         \
         }                                                                                   \
+        /* K in equal blocks of at most KC (no short tail block) */                        \
+        int64_t kcb = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);                     \
         for (int64_t m0 = 0; m0 < M; m0 += MB) {                                            \
             int64_t mb = M - m0 < MB ? M - m0 : MB;                                         \
-            for (int64_t k0 = 0; k0 < K; k0 += KC) {                                        \
-                int64_t kc = K - k0 < KC ? K - k0 : KC;                                     \
+            for (int64_t k0 = 0; k0 < K; k0 += kcb) {                                       \
+                int64_t kc = K - k0 < kcb ? K - k0 : kcb;                                   \
                 int addk = add || k0 > 0;                                                   \
                 if (g.packa) pack_a_##S(transA, A, lda, m0, mb, k0, kc, g.pa);              \
                 for (int64_t n0 = 0; n0 < N; n0 += NC) {                                    \

@@ -679,13 +679,30 @@ double tg_lr_cosine(double lr0, double lr_min, int t, int T);
 /* Checkpoints (safetensors, CRC32 per tensor in __metadata__)               */
 /* ------------------------------------------------------------------------ */
 
-/** Save every parameter of ctx, and the optimizer state if opt != NULL, to
- *  path: written to a temp file in the same directory, fsync'ed, renamed. */
+/** Save every parameter of ctx under its name, and with opt != NULL the
+ *  optimizer's state as "optim.<param>.<slot>" (torch.optim slot names, e.g.
+ *  "optim.fc.W.exp_avg") plus __metadata__ "optim.kind" and "optim.steps".
+ *  Each tensor keeps its own dtype (F32/F64) and gets "crc32.<name>" (zlib
+ *  CRC-32 of its bytes, 8 hex digits) in __metadata__. The file is written to
+ *  "<path>.tmp.<pid>", fsync'ed, renamed over path, and the directory is
+ *  fsync'ed; on failure the temp file is removed, an existing file at path
+ *  is kept, and TG_EIO names the path and the system's reason. Readable by
+ *  any safetensors reader (test/read_safetensors.py uses json + NumPy). */
 tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt);
-/** Load parameters (and optimizer state if opt != NULL and present). Every
- *  offset, shape, dtype and checksum is validated first; on any error the
- *  parameters are left untouched. Tensor names and shapes must match the
- *  context's parameters. */
+/** Load a checkpoint written by tg_checkpoint_save (or any safetensors file
+ *  with F32/F64 tensors and our crc32 entries). Validated first, in full:
+ *  header length (2 .. 100 MiB, inside the file), strict JSON, every dtype,
+ *  shape, byte count and offset (tensors must tile the data section: no
+ *  overlap, gap or trailing bytes), every checksum (TG_ECHECKSUM naming the
+ *  tensor), and the names and shapes against the context: every parameter
+ *  must be in the file with its exact shape, and every tensor in the file
+ *  must be a parameter or "optim.*" state. Only then are values copied, so
+ *  any error (TG_EFORMAT, TG_ESHAPE, TG_ECHECKSUM, TG_EIO, TG_ENOMEM) leaves
+ *  the parameters and the optimizer untouched. A file's F32 tensor may be
+ *  loaded into an f64 parameter and vice versa (converted; F64 -> f32
+ *  rounds). Optimizer state: opt == NULL ignores it (weights only); with an
+ *  opt, a file without "optim.kind" leaves opt as it is, otherwise kind, the
+ *  group's parameters and slots must match exactly and steps is restored. */
 tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_optim *opt);
 
 /* ------------------------------------------------------------------------ */
@@ -699,10 +716,17 @@ typedef struct tg_idx {
     int64_t count;         /* product of dims */
     uint8_t *data;         /* count bytes, owned; free with tg_idx_free */
 } tg_idx;
-/** Read a raw or gzipped IDX file; expect_rank 1 or 3 (0: either). Checks the
- *  magic, rank, every dimension and the byte count before allocating; errors
- *  name the file and the field. */
+/** Read a raw or gzipped IDX file (zlib detects which). expect_rank is 1
+ *  (labels) or 3 (images); 0 accepts any rank 1..4. Checks the magic (00 00
+ *  08 rank), the rank, every dimension (1..1e8, product <= 1 TiB) and the
+ *  byte count (truncated or trailing bytes) before trusting them; a raw file
+ *  is sized before allocating, a gzipped one is read into a buffer that grows
+ *  only as data arrives. Errors: TG_EIO (cannot open), TG_EFORMAT, naming the
+ *  file and the field ("idx: F: magic: expected 0x00000803, found 0x00000801
+ *  (a label file?)"). On error *out is zeroed; on success the caller frees
+ *  out->data with tg_idx_free. */
 tg_status tg_idx_read(tg_ctx *ctx, const char *path, int expect_rank, tg_idx *out);
+/** Frees idx->data and zeroes *idx. NULL is a no-op. */
 void tg_idx_free(tg_idx *idx);
 
 /** An image classification set: n images of rows×cols, labels in [0, 10). */
@@ -711,17 +735,26 @@ typedef struct tg_dataset {
     uint8_t *images;       /* n·rows·cols */
     uint8_t *labels;       /* n */
 } tg_dataset;
-/** Load "train" or "t10k" from an MNIST-layout directory (files with or
- *  without .gz). Checks that image and label counts agree. */
+/** Load split ("train" or "t10k") from an MNIST-layout directory:
+ *  <split>-images-idx3-ubyte and <split>-labels-idx1-ubyte, each raw or with
+ *  .gz (the raw file wins when both exist). Checks that image and label
+ *  counts agree and that every label is < 10. A missing directory or file is
+ *  TG_EIO naming the path. The caller frees with tg_dataset_free; on error
+ *  *out is zeroed. */
 tg_status tg_mnist_load(tg_ctx *ctx, const char *dir, const char *split, tg_dataset *out);
+/** Frees the images and labels and zeroes *ds. NULL is a no-op. */
 void tg_dataset_free(tg_dataset *ds);
 /** Default data directory (/usr/share/datasets/fashion-mnist). */
 const char *tg_default_data_dir(void);
-/** x (n, rows·cols) gets images idx[0..n) scaled to [0,1]; labels (may be
- *  NULL) gets their labels. x must be f32/f64 of that shape. */
+/** x[b, :] = images[idx[b]] / 255 for b in [0, n), so x is (n, rows·cols) in
+ *  [0,1]; labels[b] = label of idx[b] (labels may be NULL; idx NULL means
+ *  0..n-1). x must be f32/f64 of exactly that shape (TG_ESHAPE); an index
+ *  outside [0, ds->n) is TG_EINVAL, checked before anything is written.
+ *  Errors are reported in x->ctx. */
 tg_status tg_dataset_batch(const tg_dataset *ds, const int64_t *idx, int64_t n, tg_tensor *x,
                            int32_t *labels);
-/** y (n, C) = one-hot of labels. */
+/** y (n, C) = one-hot of labels: y[i, labels[i]] = 1, every other entry 0.
+ *  A label outside [0, C) is TG_EINVAL (y untouched); errors go to y->ctx. */
 tg_status tg_one_hot(const int32_t *labels, int64_t n, int C, tg_tensor *y);
 
 #ifdef __cplusplus

@@ -35,8 +35,15 @@ int tg__conv_algo = 0;
 #define NCOL_MIN 256                     /* im2col: one sample per GEMM from this many */
 #define COL_BYTES ((int64_t)8 << 20)     /* im2col: cap of one chunk's col buffer */
 #define COL_MAX ((int64_t)256 << 20)     /* beyond this per sample, use direct */
+/* The tile kernel is compiled on its own: inlined into the loops around it,
+ * GCC 12 no longer keeps its accumulators in vector registers. */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
 #define OB 4                             /* tiled direct: output channels per tile */
-#define JB 16                            /* tiled direct: output columns per tile */
+#define JB 16                            /* tiled direct: most output columns per tile (J: 16 f32, 8 f64: one 64-byte vector) */
 
 typedef struct geom {
     int64_t B, C, H, W;          /* input (B,C,H,W) */
@@ -186,7 +193,7 @@ static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64
 
 /* ---- kernels, generated for float and double ---- */
 
-#define CONV_KERNELS(T, S)                                                                          \
+#define CONV_KERNELS(T, S, J)                                                                        \
     /* y = bias + direct convolution. Per (b, o, c, kh, kw) one weight is    \
      * applied to the valid rows of the output plane, which stays in L1. */     \
     static void direct_fwd_##S(const geom *g, const T *x, const T *w, const T *bias, T *y) {        \
@@ -267,24 +274,24 @@ static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64
                 }                                                                                   \
             }                                                                                       \
     }                                                                                               \
-    /* One tile of the direct forward: r0..r3 (nj <= JB outputs each) =      \
+    /* One tile of the direct forward: r0..r3 (nj <= J outputs each) =      \
      * Σ over taps (row r of (c,kh), kw) of wq[r·KW+kw] · base[roff[r] + kw·dw + jj]. \
-     * With nj == JB the four accumulator rows stay in vector registers (the  \
+     * With nj == J the four accumulator rows stay in vector registers (the  \
      * affine kw loop matters: GCC vectorizes jj, not the taps). */            \
-    static void tile_##S(const T *restrict base, const int64_t *roff, int64_t nrow, int64_t KW,     \
+    static NOINLINE void tile_##S(const T *restrict base, const int64_t *roff, int64_t nrow, int64_t KW,     \
                          int64_t dw, const T *const wq[OB], int64_t nj, T *restrict r0,             \
                          T *restrict r1, T *restrict r2, T *restrict r3) {                          \
-        T a0[JB], a1[JB], a2[JB], a3[JB];                                                           \
-        for (int jj = 0; jj < JB; jj++) a0[jj] = a1[jj] = a2[jj] = a3[jj] = 0;                      \
+        T a0[J], a1[J], a2[J], a3[J];                                                           \
+        for (int jj = 0; jj < J; jj++) a0[jj] = a1[jj] = a2[jj] = a3[jj] = 0;                      \
         const T *restrict q0 = wq[0], *restrict q1 = wq[1], *restrict q2 = wq[2], *restrict q3 = wq[3]; \
-        if (nj == JB) {                                                                             \
+        if (nj == J) {                                                                             \
             for (int64_t r = 0; r < nrow; r++) {                                                    \
                 const T *restrict rb = base + roff[r];                                              \
                 for (int64_t kw = 0; kw < KW; kw++) {                                               \
                     const T *restrict sp = rb + kw * dw;                                            \
                     const int64_t t = r * KW + kw;                                                  \
                     const T w0 = q0[t], w1 = q1[t], w2 = q2[t], w3 = q3[t];                         \
-                    for (int jj = 0; jj < JB; jj++) {                                               \
+                    for (int jj = 0; jj < J; jj++) {                                               \
                         T v = sp[jj];                                                               \
                         a0[jj] += w0 * v, a1[jj] += w1 * v, a2[jj] += w2 * v, a3[jj] += w3 * v;     \
                     }                                                                               \
@@ -307,12 +314,12 @@ static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64
         for (int64_t jj = 0; jj < nj; jj++) r0[jj] = a0[jj], r1[jj] = a1[jj], r2[jj] = a2[jj], r3[jj] = a3[jj]; \
     }                                                                                               \
     /* Direct forward for column stride 1, register-tiled: OB output          \
-     * channels × JB output columns of one row accumulate over every tap      \
+     * channels × J output columns of one row accumulate over every tap      \
      * (c, kh, kw), and one input load feeds OB products. The sample's group  \
      * is first copied into a zero-bordered buffer xpad (Cg, H+2ph, W+2pw)    \
      * when there is padding, so no tap needs a bounds check. A row longer    \
-     * than JB ends with a tile that overlaps the previous one. toff: CKK     \
-     * row offsets (c,kh); junk: OB·JB elements for the outputs of missing channels. */ \
+     * than J ends with a tile that overlaps the previous one. roff: Cg·KH   \
+     * row offsets (c,kh); junk: OB·J elements for the outputs of missing channels. */ \
     static void tiled_fwd_##S(const geom *g, const T *x, const T *w, const T *bias, T *y, T *xpad,  \
                               int64_t *roff, T *junk) {                                             \
         const int64_t Hp = g->H + 2 * g->ph, Wp = g->W + 2 * g->pw, HWp = Hp * Wp;                 \
@@ -340,11 +347,11 @@ static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64
                         yq[q] = q < nob ? y + (b * g->O + o) * OHW : NULL;                          \
                     }                                                                               \
                     for (int64_t i = 0; i < g->OH; i++)                                             \
-                        for (int64_t j0 = 0; j0 < OW; j0 += JB) {                                   \
-                            int64_t js = OW < JB ? 0 : (j0 + JB <= OW ? j0 : OW - JB);              \
-                            int64_t nj = OW < JB ? OW : JB;                                         \
+                        for (int64_t j0 = 0; j0 < OW; j0 += J) {                                   \
+                            int64_t js = OW < J ? 0 : (j0 + J <= OW ? j0 : OW - J);              \
+                            int64_t nj = OW < J ? OW : J;                                         \
                             T *r[OB];                                                               \
-                            for (int q = 0; q < OB; q++) r[q] = yq[q] ? yq[q] + i * OW + js : junk + q * JB; \
+                            for (int q = 0; q < OB; q++) r[q] = yq[q] ? yq[q] + i * OW + js : junk + q * J; \
                             tile_##S(xg + i * g->sh * Wp + js, roff, g->Cg * g->KH, g->KW, g->dw, wq, nj, r[0], r[1], r[2], r[3]); \
                         }                                                                           \
                     if (bias)                                                                       \
@@ -477,8 +484,8 @@ static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64
         }                                                                                           \
     }
 
-CONV_KERNELS(float, f32)
-CONV_KERNELS(double, f64)
+CONV_KERNELS(float, f32, 16)
+CONV_KERNELS(double, f64, 8)
 
 /* ---- scratch ---- */
 

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -178,6 +180,32 @@ static void test_roundtrip(void) {
     CHECK(tg_checkpoint_load(c, p, NULL) == TG_EIO && strstr(tg_last_error(c), p) &&
               strstr(tg_last_error(c), "No such file"),
           "load a missing file: %s", tg_last_error(c));
+    /* a write that fails (file size limit: EFBIG) keeps the old file and
+     * leaves no temp file */
+    path_of(p, sizeof p, "kept.safetensors");
+    CHECK(tg_checkpoint_save(c, p, NULL) == TG_OK, "save: %s", tg_last_error(c));
+    size_t n0, n1;
+    unsigned char *before = slurp(p, &n0);
+    tg_set(tg_param_at(c, 0), 0, 123.0); /* the new save would differ */
+    struct rlimit old_lim, lim;
+    if (getrlimit(RLIMIT_FSIZE, &old_lim) == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        lim = old_lim;
+        lim.rlim_cur = 64;
+        if (setrlimit(RLIMIT_FSIZE, &lim) == 0) {
+            tg_status s = tg_checkpoint_save(c, p, NULL);
+            setrlimit(RLIMIT_FSIZE, &old_lim);
+            CHECK(s == TG_EIO && strstr(tg_last_error(c), p) && strstr(tg_last_error(c), "too large"),
+                  "save past the file size limit: %d %s", s, tg_last_error(c));
+            printf("  rejected save: %s\n", tg_last_error(c));
+            unsigned char *after = slurp(p, &n1);
+            CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0,
+                  "a failed save changed the existing file");
+            free(after);
+            CHECK(temp_files() == 0, "a failed write left a temp file");
+        }
+    }
+    free(before);
     /* rename over a non-empty directory fails: the temp file must go away */
     path_of(p, sizeof p, "adir");
     mkdir(p, 0700);
