@@ -6,9 +6,10 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 # Runtime and build packages; dataset-fashion-mnist is the main job's data,
-# python3-numpy reads our checkpoints back in a test.
+# python3-numpy reads our checkpoints back in a test, valgrind runs the
+# memcheck test.
 PKGS = meson ninja-build pkg-config gcc libsleef-dev libhwloc-dev zlib1g-dev libpng-dev \
-       dataset-fashion-mnist python3-numpy
+       dataset-fashion-mnist python3-numpy valgrind
 # Only for regenerating reference fixtures and for benchmarks.
 REF_PKGS = python3-torch python3-numpy
 MESON_OPTS ?= --buildtype=release -Dwerror=true

@@ -59,6 +59,7 @@ static void tape_destroy(tg_tape *t) {
 void tg_ctx_free(tg_ctx *ctx) {
     if (!ctx) return;
     tg__pool_free(ctx->pool);
+    tg__gemm_free_scratch(); /* the caller's GEMM packing cache (refilled on demand) */
     while (ctx->active) {
         tg_tape *t = ctx->active;
         ctx->active = t->prev_active;

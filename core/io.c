@@ -16,7 +16,7 @@
  * CRC-32 of its bytes in the file, as 8 hex digits. "format" is "tapegrad".
  *
  * Loading trusts nothing: the header length is bounded, the JSON is parsed
- * by a strict parser (below; positions in messages are header byte offsets),
+ * by a strict parser (core/json.c; positions in messages are header bytes),
  * and every entry's dtype, shape, byte count, offsets (in range, no overlap,
  * no gap), name, checksum and the match with the context's parameters are
  * checked before any parameter or optimizer buffer is written. A failed load
@@ -26,6 +26,7 @@
  * versa; values are converted (F64 -> f32 rounds to nearest).
  */
 #include "internal.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,8 +36,6 @@
 #include <zlib.h>
 
 #define CK_MAX_HEADER ((uint64_t)100 << 20) /* 100 MiB */
-#define CK_MAX_NODES (1 << 21)              /* JSON values in one header */
-#define CK_MAX_DEPTH 32
 
 /* ------------------------------------------------------------------------ */
 /* Little-endian encoding                                                    */
@@ -68,91 +67,6 @@ static void to_le(unsigned char *dst, const void *src, size_t n, size_t esz) {
             dst[i * esz + a] = dst[i * esz + b];
             dst[i * esz + b] = t;
         }
-}
-
-/* ------------------------------------------------------------------------ */
-/* UTF-8 and a growable string                                               */
-/* ------------------------------------------------------------------------ */
-
-/* Length of the well-formed UTF-8 sequence at s (n bytes available), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F; /* <= U+10FFFF */
-    } else return 0;
-    if (n < len || s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
-    return len;
-}
-
-static int utf8_valid(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(p + i, n - i);
-        if (!k) return 0;
-        i += k;
-    }
-    return 1;
-}
-
-typedef struct sbuf {
-    char *buf;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_putn(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *nb = tg__malloc(cap);
-        if (!nb) {
-            b->oom = 1;
-            return;
-        }
-        if (b->len) memcpy(nb, b->buf, b->len);
-        tg__free(b->buf);
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = 0;
-}
-static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
-static void sb_u64(sbuf *b, uint64_t v) {
-    char t[24];
-    snprintf(t, sizeof t, "%llu", (unsigned long long)v);
-    sb_puts(b, t);
-}
-/* A JSON string literal; s must be valid UTF-8. */
-static void sb_json_str(sbuf *b, const char *s) {
-    sb_putn(b, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            sb_putn(b, e, 2);
-        } else if (c < 0x20) {
-            char e[8];
-            snprintf(e, sizeof e, "\\u%04x", c);
-            sb_puts(b, e);
-        } else sb_putn(b, p, 1);
-    }
-    sb_putn(b, "\"", 1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -239,42 +153,42 @@ static void set_entry(ck_entry *e, const tg_tensor *p, void *mem) {
 }
 
 /* The JSON header for entries e[0..n), padded with spaces to a multiple of 8. */
-static void build_header(sbuf *h, const ck_entry *e, size_t n, const tg_optim *opt) {
+static void build_header(tg__sbuf *h, const ck_entry *e, size_t n, const tg_optim *opt) {
     char t[64];
-    sb_puts(h, "{\"__metadata__\":{\"format\":\"tapegrad\"");
+    tg__sb_puts(h, "{\"__metadata__\":{\"format\":\"tapegrad\"");
     if (opt) {
-        sb_puts(h, ",\"optim.kind\":");
-        sb_json_str(h, tg_optim_kind_name(tg__optim_kind(opt)));
+        tg__sb_puts(h, ",\"optim.kind\":");
+        tg__sb_json_str(h, tg_optim_kind_name(tg__optim_kind(opt)));
         snprintf(t, sizeof t, ",\"optim.steps\":\"%lld\"", (long long)tg_optim_steps(opt));
-        sb_puts(h, t);
+        tg__sb_puts(h, t);
     }
     for (size_t i = 0; i < n; i++) {
         char crcname[160];
         snprintf(crcname, sizeof crcname, "crc32.%s", e[i].name);
-        sb_puts(h, ",");
-        sb_json_str(h, crcname);
+        tg__sb_puts(h, ",");
+        tg__sb_json_str(h, crcname);
         snprintf(t, sizeof t, ":\"%08x\"", (unsigned)e[i].crc);
-        sb_puts(h, t);
+        tg__sb_puts(h, t);
     }
-    sb_puts(h, "}");
+    tg__sb_puts(h, "}");
     for (size_t i = 0; i < n; i++) {
-        sb_puts(h, ",");
-        sb_json_str(h, e[i].name);
-        sb_puts(h, ":{\"dtype\":\"");
-        sb_puts(h, st_dtype(e[i].dtype));
-        sb_puts(h, "\",\"shape\":[");
+        tg__sb_puts(h, ",");
+        tg__sb_json_str(h, e[i].name);
+        tg__sb_puts(h, ":{\"dtype\":\"");
+        tg__sb_puts(h, st_dtype(e[i].dtype));
+        tg__sb_puts(h, "\",\"shape\":[");
         for (int d = 0; d < e[i].rank; d++) {
-            if (d) sb_puts(h, ",");
-            sb_u64(h, (uint64_t)e[i].shape[d]);
+            if (d) tg__sb_puts(h, ",");
+            tg__sb_u64(h, (uint64_t)e[i].shape[d]);
         }
-        sb_puts(h, "],\"data_offsets\":[");
-        sb_u64(h, e[i].begin);
-        sb_puts(h, ",");
-        sb_u64(h, e[i].end);
-        sb_puts(h, "]}");
+        tg__sb_puts(h, "],\"data_offsets\":[");
+        tg__sb_u64(h, e[i].begin);
+        tg__sb_puts(h, ",");
+        tg__sb_u64(h, e[i].end);
+        tg__sb_puts(h, "]}");
     }
-    sb_puts(h, "}");
-    while (!h->oom && h->len % 8) sb_puts(h, " ");
+    tg__sb_puts(h, "}");
+    while (!h->oom && h->len % 8) tg__sb_puts(h, " ");
 }
 
 /* fsync the directory that holds path, so that the rename is durable. */
@@ -304,7 +218,7 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt)
     size_t n = (size_t)np + (size_t)on * (size_t)ns;
     ck_entry *e = tg__calloc(n ? n : 1, sizeof *e);
     const char **names = tg__calloc(n ? n : 1, sizeof *names);
-    sbuf h = {0};
+    tg__sbuf h = {0};
     tg_status status = TG_OK;
     char tmp[4096 + 32];
     FILE *f = NULL;
@@ -340,7 +254,7 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt)
 
     /* ---- names: valid UTF-8, not reserved, unique ---- */
     for (size_t i = 0; i < n; i++) {
-        if (!utf8_valid(e[i].name)) {
+        if (!tg__utf8_valid(e[i].name)) {
             status = tg__error(ctx, TG_EINVAL, "checkpoint: %s: tensor name '%s' is not valid UTF-8",
                                path, e[i].name);
             goto fail;
@@ -439,395 +353,6 @@ done:
 }
 
 /* ------------------------------------------------------------------------ */
-/* A strict JSON parser (RFC 8259) into a flat node array                    */
-/* ------------------------------------------------------------------------ */
-
-enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
-
-typedef struct jnode {
-    uint8_t type;
-    uint8_t is_uint;     /* J_NUM: an integer >= 0 without fraction or exponent, fits uint64 */
-    uint32_t pos;        /* header byte offset where the value starts */
-    int32_t child;       /* J_ARR/J_OBJ: first element or member value, -1 if empty */
-    int32_t next;        /* next sibling, -1 at the end */
-    int32_t count;       /* J_ARR/J_OBJ: number of elements or members */
-    uint32_t key;        /* member of an object: offset of its name in strs */
-    uint32_t str;        /* J_STR: offset of the decoded value in strs */
-    uint64_t u;          /* J_NUM with is_uint */
-} jnode;
-
-typedef struct jparser {
-    const unsigned char *s;
-    size_t n, i;
-    jnode *nodes;
-    int32_t nn, cap;
-    char *strs;          /* decoded strings, NUL-terminated; never longer than the input */
-    size_t ns;
-    int oom;
-    char err[200];       /* first syntax error */
-} jparser;
-
-static void jfail(jparser *p, const char *what) {
-    if (p->err[0] || p->oom) return;
-    char found[24];
-    if (p->i >= p->n) snprintf(found, sizeof found, "the end of the header");
-    else if (p->s[p->i] >= 0x20 && p->s[p->i] < 0x7f) snprintf(found, sizeof found, "'%c'", p->s[p->i]);
-    else snprintf(found, sizeof found, "byte 0x%02x", p->s[p->i]);
-    snprintf(p->err, sizeof p->err, "header JSON, byte %zu: %s, found %s", p->i, what, found);
-}
-static int jbad(const jparser *p) { return p->err[0] || p->oom; }
-
-static void jws(jparser *p) {
-    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' ||
-                           p->s[p->i] == '\r'))
-        p->i++;
-}
-
-static int32_t jnew(jparser *p, int type) {
-    if (p->nn == p->cap) {
-        if (p->cap >= CK_MAX_NODES) {
-            jfail(p, "too many JSON values (the limit is 2097152)");
-            return -1;
-        }
-        int32_t cap = p->cap ? p->cap * 2 : 256;
-        jnode *nb = tg__malloc((size_t)cap * sizeof *nb);
-        if (!nb) {
-            p->oom = 1;
-            return -1;
-        }
-        if (p->nn) memcpy(nb, p->nodes, (size_t)p->nn * sizeof *nb);
-        tg__free(p->nodes);
-        p->nodes = nb;
-        p->cap = cap;
-    }
-    jnode *j = &p->nodes[p->nn];
-    memset(j, 0, sizeof *j);
-    j->type = (uint8_t)type;
-    j->pos = (uint32_t)p->i;
-    j->child = j->next = -1;
-    return p->nn++;
-}
-
-static int hexval(unsigned char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static int ju4(jparser *p, unsigned *cp) { /* at the 'u' of \uXXXX */
-    if (p->i + 5 > p->n) {
-        p->i = p->n;
-        jfail(p, "expected 4 hex digits after \\u");
-        return -1;
-    }
-    unsigned v = 0;
-    for (int k = 1; k <= 4; k++) {
-        int h = hexval(p->s[p->i + (size_t)k]);
-        if (h < 0) {
-            p->i += (size_t)k;
-            jfail(p, "expected 4 hex digits after \\u");
-            return -1;
-        }
-        v = v * 16 + (unsigned)h;
-    }
-    p->i += 5;
-    *cp = v;
-    return 0;
-}
-
-static void jput(jparser *p, unsigned char c) { p->strs[p->ns++] = (char)c; }
-
-/* Parses a string at p->i (which is '"'); returns its offset in strs. */
-static uint32_t jstring(jparser *p) {
-    uint32_t start = (uint32_t)p->ns;
-    p->i++;
-    for (;;) {
-        if (p->i >= p->n) {
-            jfail(p, "unterminated string");
-            return 0;
-        }
-        unsigned char c = p->s[p->i];
-        if (c == '"') {
-            p->i++;
-            break;
-        }
-        if (c < 0x20) {
-            jfail(p, "control character inside a string");
-            return 0;
-        }
-        if (c == '\\') {
-            p->i++;
-            if (p->i >= p->n) {
-                jfail(p, "unterminated escape");
-                return 0;
-            }
-            unsigned char e = p->s[p->i];
-            const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
-            const char *hit = e ? strchr(from, e) : NULL;
-            if (hit) {
-                jput(p, (unsigned char)to[hit - from]);
-                p->i++;
-                continue;
-            }
-            if (e != 'u') {
-                jfail(p, "invalid escape in a string");
-                return 0;
-            }
-            size_t at = p->i - 1;
-            unsigned cp;
-            if (ju4(p, &cp)) return 0;
-            if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                p->i = at;
-                jfail(p, "lone low surrogate escape");
-                return 0;
-            }
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                unsigned lo;
-                if (p->i + 1 >= p->n || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u') {
-                    jfail(p, "expected a \\u low surrogate after a high surrogate");
-                    return 0;
-                }
-                p->i++;
-                if (ju4(p, &lo)) return 0;
-                if (lo < 0xDC00 || lo > 0xDFFF) {
-                    p->i -= 6;
-                    jfail(p, "expected a \\u low surrogate after a high surrogate");
-                    return 0;
-                }
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            if (cp == 0) {
-                p->i = at;
-                jfail(p, "\\u0000 is not allowed in names");
-                return 0;
-            }
-            if (cp < 0x80) jput(p, (unsigned char)cp);
-            else if (cp < 0x800) {
-                jput(p, (unsigned char)(0xC0 | cp >> 6));
-                jput(p, (unsigned char)(0x80 | (cp & 0x3F)));
-            } else if (cp < 0x10000) {
-                jput(p, (unsigned char)(0xE0 | cp >> 12));
-                jput(p, (unsigned char)(0x80 | ((cp >> 6) & 0x3F)));
-                jput(p, (unsigned char)(0x80 | (cp & 0x3F)));
-            } else {
-                jput(p, (unsigned char)(0xF0 | cp >> 18));
-                jput(p, (unsigned char)(0x80 | ((cp >> 12) & 0x3F)));
-                jput(p, (unsigned char)(0x80 | ((cp >> 6) & 0x3F)));
-                jput(p, (unsigned char)(0x80 | (cp & 0x3F)));
-            }
-            continue;
-        }
-        size_t k = utf8_seq(p->s + p->i, p->n - p->i);
-        if (!k) {
-            jfail(p, "invalid UTF-8 inside a string");
-            return 0;
-        }
-        for (size_t q = 0; q < k; q++) jput(p, p->s[p->i + q]);
-        p->i += k;
-    }
-    jput(p, 0);
-    return start;
-}
-
-static int32_t jvalue(jparser *p, int depth);
-
-static void jnumber(jparser *p, jnode *j) {
-    int neg = 0, integer = 1;
-    if (p->s[p->i] == '-') {
-        neg = 1;
-        p->i++;
-    }
-    if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9') {
-        jfail(p, "expected a digit");
-        return;
-    }
-    uint64_t v = 0;
-    int overflow = 0;
-    if (p->s[p->i] == '0') p->i++;
-    else
-        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
-            unsigned d = p->s[p->i] - '0';
-            if (v > (UINT64_MAX - d) / 10) overflow = 1;
-            else v = v * 10 + d;
-            p->i++;
-        }
-    if (p->i < p->n && p->s[p->i] == '.') {
-        integer = 0;
-        p->i++;
-        if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9') {
-            jfail(p, "expected a digit after '.'");
-            return;
-        }
-        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
-    }
-    if (p->i < p->n && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
-        integer = 0;
-        p->i++;
-        if (p->i < p->n && (p->s[p->i] == '+' || p->s[p->i] == '-')) p->i++;
-        if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9') {
-            jfail(p, "expected a digit in the exponent");
-            return;
-        }
-        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
-    }
-    j->is_uint = (uint8_t)(!neg && integer && !overflow);
-    j->u = j->is_uint ? v : 0;
-}
-
-static int32_t jcontainer(jparser *p, int type, int depth) {
-    int32_t me = jnew(p, type);
-    if (me < 0) return -1;
-    unsigned char close = type == J_OBJ ? '}' : ']';
-    p->i++;
-    jws(p);
-    if (p->i < p->n && p->s[p->i] == close) {
-        p->i++;
-        return me;
-    }
-    int32_t last = -1;
-    for (;;) {
-        uint32_t key = 0;
-        if (type == J_OBJ) {
-            if (p->i >= p->n || p->s[p->i] != '"') {
-                jfail(p, "expected a string (an object key)");
-                return -1;
-            }
-            key = jstring(p);
-            if (jbad(p)) return -1;
-            jws(p);
-            if (p->i >= p->n || p->s[p->i] != ':') {
-                jfail(p, "expected ':' after an object key");
-                return -1;
-            }
-            p->i++;
-        }
-        int32_t v = jvalue(p, depth + 1);
-        if (v < 0) return -1;
-        p->nodes[v].key = key;
-        if (last < 0) p->nodes[me].child = v;
-        else p->nodes[last].next = v;
-        last = v;
-        p->nodes[me].count++;
-        jws(p);
-        if (p->i < p->n && p->s[p->i] == ',') {
-            p->i++;
-            jws(p);
-            continue;
-        }
-        if (p->i < p->n && p->s[p->i] == close) {
-            p->i++;
-            return me;
-        }
-        jfail(p, type == J_OBJ ? "expected ',' or '}' after an object member"
-                               : "expected ',' or ']' after an array element");
-        return -1;
-    }
-}
-
-static int32_t jvalue(jparser *p, int depth) {
-    jws(p);
-    if (depth > CK_MAX_DEPTH) {
-        jfail(p, "nesting deeper than 32 levels");
-        return -1;
-    }
-    if (p->i >= p->n) {
-        jfail(p, "expected a value");
-        return -1;
-    }
-    unsigned char c = p->s[p->i];
-    if (c == '{') return jcontainer(p, J_OBJ, depth);
-    if (c == '[') return jcontainer(p, J_ARR, depth);
-    if (c == '"') {
-        int32_t j = jnew(p, J_STR);
-        if (j < 0) return -1;
-        uint32_t s = jstring(p);
-        if (jbad(p)) return -1;
-        p->nodes[j].str = s;
-        return j;
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        int32_t j = jnew(p, J_NUM);
-        if (j < 0) return -1;
-        jnumber(p, &p->nodes[j]);
-        return jbad(p) ? -1 : j;
-    }
-    static const struct {
-        const char *word;
-        int type;
-    } lits[] = {{"true", J_BOOL}, {"false", J_BOOL}, {"null", J_NULL}};
-    for (size_t k = 0; k < sizeof lits / sizeof lits[0]; k++) {
-        size_t len = strlen(lits[k].word);
-        if (p->n - p->i >= len && memcmp(p->s + p->i, lits[k].word, len) == 0) {
-            int32_t j = jnew(p, lits[k].type);
-            if (j < 0) return -1;
-            p->i += len;
-            return j;
-        }
-    }
-    jfail(p, "expected a value");
-    return -1;
-}
-
-/* Parses the whole header; the root is node 0. Returns 0 or -1 (p->err or p->oom). */
-static int jparse(jparser *p, const unsigned char *s, size_t n) {
-    memset(p, 0, sizeof *p);
-    p->s = s;
-    p->n = n;
-    p->strs = tg__malloc(n + 1);
-    if (!p->strs) {
-        p->oom = 1;
-        return -1;
-    }
-    if (jvalue(p, 0) < 0) return -1;
-    jws(p);
-    if (p->i != p->n) {
-        jfail(p, "expected the end of the JSON (only spaces may pad it)");
-        return -1;
-    }
-    return 0;
-}
-
-static void jfree(jparser *p) {
-    tg__free(p->nodes);
-    tg__free(p->strs);
-}
-
-static const char *jkey(const jparser *p, int32_t j) { return p->strs + p->nodes[j].key; }
-static const char *jstr(const jparser *p, int32_t j) { return p->strs + p->nodes[j].str; }
-
-/* Member `name` of object j, or -1. */
-static int32_t jget(const jparser *p, int32_t obj, const char *name) {
-    for (int32_t c = p->nodes[obj].child; c >= 0; c = p->nodes[c].next)
-        if (strcmp(jkey(p, c), name) == 0) return c;
-    return -1;
-}
-
-/* The first key that appears twice in object obj, or NULL. */
-static const char *jdup_key(const jparser *p, int32_t obj, int *oom) {
-    int32_t n = p->nodes[obj].count;
-    if (n < 2) return NULL;
-    const char **keys = tg__malloc((size_t)n * sizeof *keys);
-    const char ***ptrs = tg__malloc((size_t)n * sizeof *ptrs);
-    const char *dup = NULL;
-    if (!keys || !ptrs) {
-        *oom = 1;
-    } else {
-        int32_t k = 0;
-        for (int32_t c = p->nodes[obj].child; c >= 0; c = p->nodes[c].next, k++) {
-            keys[k] = jkey(p, c);
-            ptrs[k] = &keys[k];
-        }
-        qsort(ptrs, (size_t)n, sizeof *ptrs, cmp_name_ptr);
-        for (int32_t i = 1; i < n && !dup; i++)
-            if (strcmp(*ptrs[i], *ptrs[i - 1]) == 0) dup = *ptrs[i];
-    }
-    tg__free(keys);
-    tg__free(ptrs);
-    return dup;
-}
-
-/* ------------------------------------------------------------------------ */
 /* Load                                                                      */
 /* ------------------------------------------------------------------------ */
 
@@ -836,6 +361,13 @@ static int cmp_entry_range(const void *a, const void *b) {
     if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
     if (x->end != y->end) return x->end < y->end ? -1 : 1;
     return 0;
+}
+
+static int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
 }
 
 static int parse_hex32(const char *s, uint32_t *out) {
@@ -901,32 +433,32 @@ static void load_values(void *dst, tg_dtype ddt, const unsigned char *src, tg_dt
 
 /* Validates the parsed header against itself and the data length; fills
  * e[0..*n). Returns TG_OK or an error (message set). */
-static tg_status check_entries(tg_ctx *ctx, const char *path, jparser *p, uint64_t data_len,
+static tg_status check_entries(tg_ctx *ctx, const char *path, tg__json *p, uint64_t data_len,
                                ck_entry **out, size_t *out_n, int32_t *meta_out) {
-    const jnode *root = &p->nodes[0];
+    const tg__jnode *root = &p->nodes[0];
     *out = NULL;
     *out_n = 0;
     *meta_out = -1;
-    if (root->type != J_OBJ)
+    if (root->type != TG__J_OBJ)
         return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: header JSON is not an object", path);
     int oom = 0;
-    const char *dup = jdup_key(p, 0, &oom);
+    const char *dup = tg__json_dup_key(p, 0, &oom);
     if (oom) return tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
     if (dup) return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: header: '%s' appears twice", path, dup);
-    int32_t meta = jget(p, 0, "__metadata__");
+    int32_t meta = tg__json_get(p, 0, "__metadata__");
     if (meta >= 0) {
-        if (p->nodes[meta].type != J_OBJ)
+        if (p->nodes[meta].type != TG__J_OBJ)
             return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: __metadata__ is not an object", path);
-        dup = jdup_key(p, meta, &oom);
+        dup = tg__json_dup_key(p, meta, &oom);
         if (oom) return tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
         if (dup)
             return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: __metadata__: '%s' appears twice", path,
                              dup);
         for (int32_t c = p->nodes[meta].child; c >= 0; c = p->nodes[c].next)
-            if (p->nodes[c].type != J_STR)
+            if (p->nodes[c].type != TG__J_STR)
                 return tg__error(ctx, TG_EFORMAT,
                                  "checkpoint: %s: __metadata__ '%s' (header byte %u) is not a string",
-                                 path, jkey(p, c), (unsigned)p->nodes[c].pos);
+                                 path, tg__json_key(p, c), (unsigned)p->nodes[c].pos);
     }
     *meta_out = meta;
 
@@ -940,29 +472,29 @@ static tg_status check_entries(tg_ctx *ctx, const char *path, jparser *p, uint64
     for (int32_t c = root->child; c >= 0; c = p->nodes[c].next) {
         if (c == meta) continue;
         ck_entry *t = &e[k++];
-        const char *nm = t->name = jkey(p, c);
-        const jnode *j = &p->nodes[c];
-        if (j->type != J_OBJ)
+        const char *nm = t->name = tg__json_key(p, c);
+        const tg__jnode *j = &p->nodes[c];
+        if (j->type != TG__J_OBJ)
             return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': entry is not an object",
                              path, nm);
         for (int32_t m = j->child; m >= 0; m = p->nodes[m].next) {
-            const char *mk = jkey(p, m);
+            const char *mk = tg__json_key(p, m);
             if (strcmp(mk, "dtype") && strcmp(mk, "shape") && strcmp(mk, "data_offsets"))
                 return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': unexpected key '%s'",
                                  path, nm, mk);
         }
-        if (jdup_key(p, c, &oom) || oom)
-            return tg__error(ctx, oom ? TG_ENOMEM : TG_EFORMAT,
-                             "checkpoint: %s: tensor '%s': a key appears twice", path, nm);
-        int32_t jd = jget(p, c, "dtype"), js = jget(p, c, "shape"), jo = jget(p, c, "data_offsets");
+        if (tg__json_dup_key(p, c, &oom) || oom)
+            return tg__error(ctx, oom ? TG_ENOMEM : TG_EFORMAT, "checkpoint: %s: tensor '%s': %s", path,
+                             nm, oom ? "out of memory" : "a key appears twice");
+        int32_t jd = tg__json_get(p, c, "dtype"), js = tg__json_get(p, c, "shape"), jo = tg__json_get(p, c, "data_offsets");
         if (jd < 0 || js < 0 || jo < 0)
             return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': no \"%s\"", path, nm,
                              jd < 0 ? "dtype" : js < 0 ? "shape" : "data_offsets");
         /* dtype */
-        if (p->nodes[jd].type != J_STR)
+        if (p->nodes[jd].type != TG__J_STR)
             return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': dtype is not a string",
                              path, nm);
-        const char *ds = jstr(p, jd);
+        const char *ds = tg__json_str(p, jd);
         if (strcmp(ds, "F32") == 0) t->dtype = TG_F32;
         else if (strcmp(ds, "F64") == 0) t->dtype = TG_F64;
         else if (st_dtype_known(ds))
@@ -974,8 +506,8 @@ static tg_status check_entries(tg_ctx *ctx, const char *path, jparser *p, uint64
             return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': unknown dtype '%.32s'", path,
                              nm, ds);
         /* shape */
-        const jnode *sj = &p->nodes[js];
-        if (sj->type != J_ARR || sj->count > TG_MAX_RANK)
+        const tg__jnode *sj = &p->nodes[js];
+        if (sj->type != TG__J_ARR || sj->count > TG_MAX_RANK)
             return tg__error(ctx, TG_EFORMAT,
                              "checkpoint: %s: tensor '%s': shape must be an array of at most %d "
                              "integers",
@@ -985,7 +517,7 @@ static tg_status check_entries(tg_ctx *ctx, const char *path, jparser *p, uint64
         int too_big = 0;
         int d = 0;
         for (int32_t q = sj->child; q >= 0; q = p->nodes[q].next, d++) {
-            if (p->nodes[q].type != J_NUM || !p->nodes[q].is_uint)
+            if (p->nodes[q].type != TG__J_NUM || !p->nodes[q].is_uint)
                 return tg__error(ctx, TG_EFORMAT,
                                  "checkpoint: %s: tensor '%s': shape[%d] (header byte %u) is not a "
                                  "non-negative integer",
@@ -1001,16 +533,16 @@ static tg_status check_entries(tg_ctx *ctx, const char *path, jparser *p, uint64
                              nm);
         t->numel = (int64_t)numel;
         /* data_offsets */
-        const jnode *oj = &p->nodes[jo];
-        if (oj->type != J_ARR || oj->count != 2)
+        const tg__jnode *oj = &p->nodes[jo];
+        if (oj->type != TG__J_ARR || oj->count != 2)
             return tg__error(ctx, TG_EFORMAT,
                              "checkpoint: %s: tensor '%s': data_offsets (header byte %u) must be an "
                              "array [begin, end]",
                              path, nm, (unsigned)oj->pos);
         int32_t b0 = oj->child, b1 = p->nodes[b0].next;
         for (int q = 0; q < 2; q++) {
-            const jnode *bq = &p->nodes[q ? b1 : b0];
-            if (bq->type != J_NUM || !bq->is_uint)
+            const tg__jnode *bq = &p->nodes[q ? b1 : b0];
+            if (bq->type != TG__J_NUM || !bq->is_uint)
                 return tg__error(ctx, TG_EFORMAT,
                                  "checkpoint: %s: tensor '%s': data_offsets[%d] (header byte %u) is not "
                                  "an integer in [0, 2^64)",
@@ -1076,7 +608,7 @@ static tg_status check_entries(tg_ctx *ctx, const char *path, jparser *p, uint64
 
     /* ---- checksums ---- */
     for (int32_t c = meta >= 0 ? p->nodes[meta].child : -1; c >= 0; c = p->nodes[c].next) {
-        const char *mk = jkey(p, c);
+        const char *mk = tg__json_key(p, c);
         if (strncmp(mk, "crc32.", 6) != 0) continue;
         ck_entry *t = find_entry(e, n, mk + 6);
         if (!t)
@@ -1084,10 +616,10 @@ static tg_status check_entries(tg_ctx *ctx, const char *path, jparser *p, uint64
                              "checkpoint: %s: __metadata__ has a checksum for '%s', which is not in "
                              "the file",
                              path, mk + 6);
-        if (parse_hex32(jstr(p, c), &t->crc))
+        if (parse_hex32(tg__json_str(p, c), &t->crc))
             return tg__error(ctx, TG_EFORMAT,
                              "checkpoint: %s: __metadata__ '%s': '%.32s' is not 8 hex digits", path, mk,
-                             jstr(p, c));
+                             tg__json_str(p, c));
         t->has_crc = 1;
     }
     for (size_t i = 0; i < n; i++)
@@ -1101,7 +633,7 @@ static tg_status check_entries(tg_ctx *ctx, const char *path, jparser *p, uint64
 /* Matches the file's tensors with the parameters and the optimizer's state;
  * sets mem/mem_dtype of each matched entry. *steps gets optim.steps, or -1
  * when the file holds no optimizer state (or opt is NULL). */
-static tg_status match_targets(tg_ctx *ctx, const char *path, jparser *p, int32_t meta, ck_entry *e,
+static tg_status match_targets(tg_ctx *ctx, const char *path, tg__json *p, int32_t meta, ck_entry *e,
                                size_t n, tg_optim *opt, int64_t *steps) {
     char sa[96], sb[96];
     *steps = -1;
@@ -1130,8 +662,8 @@ static tg_status match_targets(tg_ctx *ctx, const char *path, jparser *p, int32_
                              path, e[i].name);
         e[i].is_optim = 1;
     }
-    int32_t jk = meta >= 0 ? jget(p, meta, "optim.kind") : -1;
-    int32_t js = meta >= 0 ? jget(p, meta, "optim.steps") : -1;
+    int32_t jk = meta >= 0 ? tg__json_get(p, meta, "optim.kind") : -1;
+    int32_t js = meta >= 0 ? tg__json_get(p, meta, "optim.steps") : -1;
     if (!opt) return TG_OK; /* optimizer state, if any, is checked but not loaded */
     if (jk < 0) {
         for (size_t i = 0; i < n; i++)
@@ -1143,11 +675,11 @@ static tg_status match_targets(tg_ctx *ctx, const char *path, jparser *p, int32_
         return TG_OK; /* no optimizer state saved: the optimizer keeps its own */
     }
     const char *kind = tg_optim_kind_name(tg__optim_kind(opt));
-    if (strcmp(jstr(p, jk), kind) != 0)
+    if (strcmp(tg__json_str(p, jk), kind) != 0)
         return tg__error(ctx, TG_EFORMAT,
                          "checkpoint: %s: the file holds '%.32s' optimizer state, this optimizer is '%s'",
-                         path, jstr(p, jk), kind);
-    if (js < 0 || parse_u63(jstr(p, js), steps))
+                         path, tg__json_str(p, jk), kind);
+    if (js < 0 || parse_u63(tg__json_str(p, js), steps))
         return tg__error(ctx, TG_EFORMAT,
                          "checkpoint: %s: __metadata__ optim.steps is missing or not a non-negative "
                          "integer",
@@ -1195,7 +727,7 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_optim *opt) {
     if (!f) return tg__error(ctx, TG_EIO, "checkpoint: %s: cannot open: %s", path, strerror(errno));
     tg_status st = TG_OK;
     unsigned char *hdr = NULL, *data = NULL;
-    jparser jp;
+    tg__json jp;
     memset(&jp, 0, sizeof jp);
     ck_entry *e = NULL;
     size_t n = 0;
@@ -1235,9 +767,9 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_optim *opt) {
     hdr = tg__malloc((size_t)hlen);
     if (!hdr) goto oom;
     if (read_exact(f, hdr, (size_t)hlen)) goto io_error;
-    if (jparse(&jp, hdr, (size_t)hlen) != 0) {
+    if (tg__json_parse(&jp, hdr, (size_t)hlen) != 0) {
         if (jp.oom) goto oom;
-        st = tg__error(ctx, TG_EFORMAT, "checkpoint: %s: %s", path, jp.err);
+        st = tg__error(ctx, TG_EFORMAT, "checkpoint: %s: header JSON, %s", path, jp.err);
         goto done;
     }
     uint64_t data_len = size - 8 - hlen;
@@ -1286,7 +818,7 @@ done:
     fclose(f);
     tg__free(hdr);
     tg__free(data);
-    jfree(&jp);
+    tg__json_free(&jp);
     tg__free(e); /* names point into the parser's strings: not owned */
     return st;
 }

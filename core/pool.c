@@ -67,6 +67,7 @@ static void *worker_main(void *a) {
         if (p->finished == p->n_tasks) pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
+    tg__gemm_free_scratch(); /* this thread's packing buffer dies with it */
     return NULL;
 }
 

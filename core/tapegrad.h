@@ -503,6 +503,189 @@ tg_tensor *tg_dropout(tg_tensor *x, double rate, int train);
 tg_tensor *tg_flatten(tg_tensor *x, int start_dim);
 
 /* ------------------------------------------------------------------------ */
+/* Graph pictures                                                            */
+/* ------------------------------------------------------------------------ */
+
+/** Options of tg_tape_dot; a zeroed struct (or NULL) gives the defaults. */
+typedef struct tg_dot_opts {
+    int grad_norms;      /* 1: label each edge x -> op with ‖∂L/∂x‖₂, the L2 norm of x's
+                            whole gradient (summed over all its uses) as the last
+                            tg_backward on this tape left it; call after backward and
+                            before the optimizer zeroes the grads */
+    int max_nodes;       /* 0: draw every node; N > 0: only the last N recorded nodes
+                            (inputs made by earlier nodes become dashed boxes) */
+    const char *title;   /* graph label, or NULL */
+} tg_dot_opts;
+
+/** Write the tape's recorded graph to f as Graphviz DOT (render with
+ *  `dot -Tsvg`): one ellipse per recorded node labelled with its op name,
+ *  output shape and dtype (outputs no later node reads, e.g. the loss, get a
+ *  double border); one box per leaf it reads: parameters by name, other
+ *  leaves that require grad as "leaf", the rest as "input"; one edge per
+ *  (input, node), labelled with the input index for multi-input ops, or with
+ *  the gradient norm under opts->grad_norms. Only reads the tape; f stays
+ *  open and owned by the caller. Errors: TG_EINVAL (tape or f NULL,
+ *  max_nodes < 0), TG_ENOMEM, TG_EIO when writing to f fails. */
+tg_status tg_tape_dot(tg_tape *tape, FILE *f, const tg_dot_opts *opts);
+
+/* ------------------------------------------------------------------------ */
+/* Composed losses (graph/losses.c): built from the ops above, so their      */
+/* gradients come from the tape. Tape-owned rank-0 results; NULL with a      */
+/* message naming the helper and the shapes on bad input.                    */
+/* ------------------------------------------------------------------------ */
+
+/** KL(N(μ, e^lv) ‖ N(0, 1)) in closed form, elementwise then reduced:
+ *  -½ Σ (1 + lv - μ² - e^lv); TG_MEAN divides by numel. mu and logvar must
+ *  have the same shape and dtype. */
+tg_tensor *tg_kl_normal(tg_tensor *mu, tg_tensor *logvar, tg_reduction r);
+/** L1 penalty Σ |x| (subgradient 0 at 0); TG_MEAN divides by numel. */
+tg_tensor *tg_l1_penalty(tg_tensor *x, tg_reduction r);
+
+/* ------------------------------------------------------------------------ */
+/* Images (core/png.c, via libpng)                                           */
+/* ------------------------------------------------------------------------ */
+
+/** Pixels of mid-grey (128) between and around the tiles of a PNG grid. */
+#define TG_PNG_GAP 2
+/** Write n grayscale images as one 8-bit grayscale PNG grid. images holds n
+ *  row-major rows×cols images back to back (n·rows·cols floats); a value v
+ *  becomes round(255·v) after clamping to [0,1] (NaN: 0). Tiles go left to
+ *  right, grid_cols per grid row (0: ⌈√n⌉; more than n: n), ⌈n/grid_cols⌉
+ *  grid rows; the picture is grid_cols·(cols+TG_PNG_GAP)+TG_PNG_GAP pixels
+ *  wide and likewise high. Errors (ctx may be NULL to get the status only):
+ *  TG_EINVAL for bad sizes or a grid over 32767 pixels a side, TG_ENOMEM,
+ *  TG_EIO naming path and the reason (a partly written file is removed). */
+tg_status tg_png_write_grid(tg_ctx *ctx, const char *path, const float *images, int n, int rows, int cols,
+                            int grid_cols);
+
+/* ------------------------------------------------------------------------ */
+/* Recurrent and recursive cells (graph/rnn.c, graph/tree.c)                 */
+/* Each cell is a chain of the ops above with no backward of its own: T      */
+/* steps unrolled on one tape are BPTT, a tree built on its own tape is      */
+/* back-propagation through structure. Row vectors as in tg_dense: x (B,I),  */
+/* h, c (B,H), weights (in,out), so the lectures' W·x is x·W here. The gates */
+/* of a cell share one matmul: Wx (I,G·H) holds the G gate blocks side by    */
+/* side, LSTM order i,f,o,c̃ and GRU order r,z,h̃. The structs only point at   */
+/* parameters the context owns ("<name>.Wx", ".Wh", ".b", ".Uc", ".bhn").    */
+/* Step results are tape-owned; NULL or an error status with a message      */
+/* naming the helper and the shapes on bad input.                            */
+/* ------------------------------------------------------------------------ */
+
+typedef enum tg_cell_kind {
+    TG_CELL_RNN_TANH = 0, /* h' = tanh(x·Wx + h·Wh + b); G = 1 */
+    TG_CELL_RNN_RELU = 1, /* h' = relu(x·Wx + h·Wh + b); G = 1 */
+    TG_CELL_LSTM = 2,     /* [i,f,o] = σ(·), c̃ = tanh(·) of x·Wx + h·Wh + b;
+                             c' = f⊙c + i⊙c̃; h' = o⊙tanh(c'); G = 4 (no peepholes) */
+    TG_CELL_GRU = 3,      /* lectures (Cho et al. 2014): [r,z] = σ(x·Wx + h·Wh + b) (Wh (H,2H));
+                             h̃ = tanh(x·Wxh̃ + (r⊙h)·Uc + bh̃); h' = z⊙h + (1-z)⊙h̃; G = 3 */
+    TG_CELL_GRU_TORCH = 4 /* PyTorch nn.GRUCell: r, z as above but Wh (H,3H);
+                             n = tanh(x·Wxn + bn + r⊙(h·Whn + bhn)); h' = z⊙h + (1-z)⊙n */
+} tg_cell_kind;
+
+/** "rnn", "rnn_relu", "lstm", "gru", "gru_torch"; "unknown" otherwise. Static. */
+const char *tg_cell_kind_name(tg_cell_kind k);
+/** The inverse of tg_cell_kind_name ("rnn_tanh" also means rnn); -1 if unknown. */
+int tg_cell_kind_parse(const char *name);
+
+/** One recurrent cell: pointers to its parameters (owned by the context). */
+typedef struct tg_cell {
+    tg_cell_kind kind;
+    int64_t in, hidden;  /* I, H */
+    tg_tensor *Wx;       /* (I, G·H) input weights */
+    tg_tensor *Wh;       /* (H, G·H) recurrent weights; TG_CELL_GRU: (H, 2H), r and z only */
+    tg_tensor *b;        /* (G·H) bias, TG_NO_DECAY */
+    tg_tensor *Uc;       /* TG_CELL_GRU: (H, H), multiplies r⊙h in h̃; else NULL */
+    tg_tensor *bhn;      /* TG_CELL_GRU_TORCH: (H), PyTorch's b_hn inside r⊙(·); else NULL */
+} tg_cell;
+
+/** The state between steps: h (B,H), and c (B,H) for an LSTM (else NULL). */
+typedef struct tg_rnn_state {
+    tg_tensor *h, *c;
+} tg_rnn_state;
+
+/** Create a cell's parameters in ctx, every one drawn from U(-1/√H, 1/√H)
+ *  (PyTorch's default). name is 1 to 120 bytes; in, hidden > 0. TG_EINVAL
+ *  (nothing created) if a parameter of that name exists. */
+tg_status tg_cell_init(tg_cell *c, tg_ctx *ctx, const char *name, tg_cell_kind kind, int64_t in, int64_t hidden,
+                       tg_dtype dt);
+/** The cell's parameters (3 or 4) into out (may be NULL); returns the count. */
+int tg_cell_params(const tg_cell *c, tg_tensor **out);
+/** Zero h (and c for an LSTM) of shape (B,H) on the active tape. */
+tg_status tg_rnn_state_zeros(const tg_cell *c, tg_ctx *ctx, int64_t B, tg_rnn_state *s);
+/** Simple RNN step (TG_CELL_RNN_*): x (B,I), h (B,H) -> h' (B,H). */
+tg_tensor *tg_rnn_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h);
+/** LSTM step: x (B,I), h, cs (B,H) -> *h_out, *c_out (B,H), tape-owned. */
+tg_status tg_lstm_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h, tg_tensor *cs, tg_tensor **h_out,
+                       tg_tensor **c_out);
+/** GRU step (TG_CELL_GRU or TG_CELL_GRU_TORCH): x (B,I), h (B,H) -> h' (B,H). */
+tg_tensor *tg_gru_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h);
+/** Any kind: *out = step(x, *s). out may equal s. */
+tg_status tg_cell_step(const tg_cell *c, tg_tensor *x, const tg_rnn_state *s, tg_rnn_state *out);
+
+#define TG_RNN_MAX_LAYERS 8
+/** Stacked (and optionally bidirectional) cells of one kind. Layer 0 reads
+ *  I inputs, layer k > 0 reads the dirs·H outputs of layer k-1. */
+typedef struct tg_rnn {
+    tg_cell_kind kind;
+    int layers, dirs;    /* dirs: 1, or 2 when bidirectional */
+    int64_t in, hidden;
+    tg_cell cell[TG_RNN_MAX_LAYERS][2]; /* [layer][0 forward, 1 reverse]: "<name>.l<k>", "<name>.l<k>r" */
+} tg_rnn;
+
+/** Create every cell (1..TG_RNN_MAX_LAYERS layers; name 1 to 116 bytes). */
+tg_status tg_rnn_init(tg_rnn *r, tg_ctx *ctx, const char *name, tg_cell_kind kind, int64_t in, int64_t hidden,
+                      int layers, int bidirectional, tg_dtype dt);
+/** Every cell's parameters into out (may be NULL); returns the count. */
+int tg_rnn_params(const tg_rnn *r, tg_tensor **out);
+/** Unroll over xs[0..T) (each (B,I)) on the active tape, layer by layer: the
+ *  forward direction runs t = 0..T-1, the reverse one t = T-1..0, and
+ *  ys[t] (B, dirs·H) = [h_fwd(t), h_rev(t)] of the top layer (caller's array
+ *  of T). init / final (may be NULL): layers·dirs states indexed
+ *  layer·dirs + dir; init NULL starts from zeros; final gets each direction's
+ *  last state (forward: after t = T-1; reverse: after t = 0). One
+ *  tg_backward of a loss over the ys is BPTT over the T steps. */
+tg_status tg_rnn_forward(const tg_rnn *r, tg_tensor *const *xs, int T, const tg_rnn_state *init,
+                         tg_rnn_state *final, tg_tensor **ys);
+
+/** Truncated BPTT: states carried from one chunk (tape) to the next as
+ *  values only, so no gradient flows back across a chunk boundary. The
+ *  tensors are persistent, owned by the carry, and can be passed as
+ *  tg_rnn_forward's init on any tape. */
+typedef struct tg_rnn_carry {
+    int n, dirs;                              /* layers·dirs states */
+    tg_rnn_state s[2 * TG_RNN_MAX_LAYERS];
+} tg_rnn_carry;
+/** Zero states of batch B for r. Free with tg_rnn_carry_free. */
+tg_status tg_rnn_carry_init(tg_rnn_carry *cr, const tg_rnn *r, tg_ctx *ctx, int64_t B);
+/** Copy the values of final (tg_rnn_forward's) into the carry: the detach.
+ *  Reverse directions are reset to zero (they start after a chunk's end). */
+tg_status tg_rnn_carry_store(tg_rnn_carry *cr, const tg_rnn_state *final);
+/** Every carried state = 0 (a new document or epoch). */
+void tg_rnn_carry_zero(tg_rnn_carry *cr);
+/** Free the carried tensors; NULL is a no-op. */
+void tg_rnn_carry_free(tg_rnn_carry *cr);
+
+/** Recursive (tree) cell: p = tanh([c1, c2]·W + b), one W and b for every
+ *  node of every tree (the lectures' W [c1; c2] with W here = theirs ᵀ). */
+typedef struct tg_tree_layer {
+    int64_t dim;         /* D */
+    tg_tensor *W;        /* (2D, D), Xavier uniform: "<name>.W" */
+    tg_tensor *b;        /* (D), zero, TG_NO_DECAY: "<name>.b" */
+} tg_tree_layer;
+/** Create W and b in ctx (name 1 to 125 bytes, dim > 0). */
+tg_status tg_tree_layer_init(tg_tree_layer *c, tg_ctx *ctx, const char *name, int64_t dim, tg_dtype dt);
+/** left, right (B,D) -> parent (B,D) = tanh([left, right]·W + b), tape-owned. */
+tg_tensor *tg_tree_cell(const tg_tree_layer *c, tg_tensor *left, tg_tensor *right);
+/** Compose a binary tree bottom-up. Node i is a leaf when left[i] = right[i]
+ *  = -1 (nodes[i] = leaves[i], (B,D)), otherwise an internal node whose two
+ *  distinct children have smaller indices (any topological order, e.g.
+ *  post-order): nodes[i] = tg_tree_cell(nodes[left[i]], nodes[right[i]]).
+ *  nodes (caller's array of n) gets every node; the root is the last one
+ *  nobody reads, usually nodes[n-1]. The structure is checked first. */
+tg_status tg_tree_forward(const tg_tree_layer *c, int n, const int32_t *left, const int32_t *right,
+                          tg_tensor *const *leaves, tg_tensor **nodes);
+
+/* ------------------------------------------------------------------------ */
 /* Gradient checking (finite differences in f64)                             */
 /* ------------------------------------------------------------------------ */
 

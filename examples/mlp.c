@@ -9,6 +9,7 @@
  *   mlp --hidden 300 --act sigmoid --loss mse
  *   mlp --optim adam --early-stop 1 --save model.safetensors --plot curves.svg
  *   mlp --load model.safetensors --eval-only
+ *   mlp --hidden 16 --limit 200 --epochs 1 --dot graph.dot   # dot -Tsvg graph.dot
  *
  * Losses (B = batch size, C = 10 classes, z = logits of the last layer):
  *   ce:  E = (1/B) Σ_b -log softmax(z_b)[label_b]
@@ -40,7 +41,7 @@ enum { ACT_RELU, ACT_SIGMOID, ACT_TANH };
 enum { LOSS_CE, LOSS_MSE };
 
 typedef struct opts {
-    const char *data, *act, *loss, *optim, *save, *load, *plot;
+    const char *data, *act, *loss, *optim, *save, *load, *plot, *dot;
     ex_intlist hidden;
     int epochs, batch, seed, threads, eval_only, early_stop, limit;
     double lr, momentum, weight_decay;
@@ -229,6 +230,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
          .help = "with --load: only evaluate on the test set"},
         {.name = "plot", .type = EX_STRING, .target = &o->plot, .metavar = "FILE.svg",
          .help = "write loss and accuracy per epoch as an SVG plot"},
+        {.name = "dot", .type = EX_STRING, .target = &o->dot, .metavar = "FILE.dot",
+         .help = "write the first training step's tape, with gradient norms, as Graphviz DOT"},
         {.name = "early-stop", .type = EX_INT, .target = &o->early_stop,
          .help = "check a held-out validation split every N epochs; stop when its error rises (0 = off)",
          .range = EX_LO | EX_HI, .lo = 0, .hi = 100000},
@@ -249,8 +252,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
         o->momentum = d.momentum;
     if (!ex_flag_find(flags, n, "weight-decay")->set) o->weight_decay = d.weight_decay;
     if (o->eval_only && !o->load) return ex_usage_error(PROG, "--eval-only needs --load FILE");
-    if (o->eval_only && (o->save || o->plot || o->early_stop))
-        return ex_usage_error(PROG, "--eval-only does not train: drop --save, --plot and --early-stop");
+    if (o->eval_only && (o->save || o->plot || o->early_stop || o->dot))
+        return ex_usage_error(PROG, "--eval-only does not train: drop --save, --plot, --early-stop and --dot");
     return -1;
 }
 
@@ -263,6 +266,8 @@ static int validate(const opts *o) {
         return ex_usage_error(PROG, "--save: %s", msg);
     if (o->plot && ex_check_writable(o->plot, msg, sizeof msg) != 0)
         return ex_usage_error(PROG, "--plot: %s", msg);
+    if (o->dot && ex_check_writable(o->dot, msg, sizeof msg) != 0)
+        return ex_usage_error(PROG, "--dot: %s", msg);
     if (o->load) {
         FILE *fp = fopen(o->load, "rb");
         if (!fp) return ex_usage_error(PROG, "--load: cannot open '%s'", o->load);
@@ -272,6 +277,17 @@ static int validate(const opts *o) {
 }
 
 /* ---- training ---- */
+
+/* --dot: the tape of one step, after backward, edges labelled with gradient
+ * norms. */
+static tg_status write_dot(tg_ctx *ctx, tg_tape *tape, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) return tg_set_error(ctx, TG_EIO, "--dot: cannot open '%s' for writing", path);
+    tg_dot_opts d = {.grad_norms = 1, .title = "mlp: the first training step (edges: gradient norms)"};
+    tg_status st = tg_tape_dot(tape, f, &d);
+    if (fclose(f) != 0 && st == TG_OK) st = tg_set_error(ctx, TG_EIO, "--dot: cannot write '%s'", path);
+    return st;
+}
 
 typedef struct history {
     double *loss, *test_acc, *val_acc;
@@ -350,6 +366,7 @@ static int run(const opts *o, tg_ctx *ctx, tg_dataset *train, tg_dataset *test) 
             if (x && tg_dataset_batch(train, perm + b0, nb, x, labels) == TG_OK)
                 loss = loss_of(&m, ctx, forward(&m, x), labels, nb);
             tg_status st = loss ? tg_backward(loss) : TG_EINVAL;
+            if (st == TG_OK && o->dot && ep == 1 && bi == 0) st = write_dot(ctx, tape, o->dot);
             if (st == TG_OK) st = tg_optim_step(opt);
             double lv = loss ? tg_item(loss) : NAN;
             tg_optim_zero_grad(opt);
@@ -435,6 +452,7 @@ static int run(const opts *o, tg_ctx *ctx, tg_dataset *train, tg_dataset *test) 
         }
         printf("wrote %s\n", o->plot);
     }
+    if (o->dot) printf("wrote %s\n", o->dot);
     ex_result_add(&res, "test_acc", "%.4f", test_acc);
     ex_result_add(&res, "train_loss", "%.4f", last_loss);
     ex_result_add(&res, "epochs", "%d", epochs_run);

@@ -14,8 +14,10 @@
  *
  * Two algorithms, picked per shape by conv_pick() (measurements and the rule:
  * docs/design.md, "Convolution"):
- *   direct:  loops over (b, o, c, i, kh, kw) with the innermost loop running
- *            along an output row (contiguous when the stride is 1);
+ *   direct:  for column stride 1 the forward pass is register-tiled (OB output
+ *            channels × J output columns accumulate over every tap in vector
+ *            registers, from a zero-bordered copy of the input); other strides
+ *            and the backward pass loop along output rows;
  *   im2col:  per group, the receptive fields of a chunk of nb samples are
  *            unrolled into col (C/G·KH·KW, nb·OH·OW) and y_g = w_g · col is one
  *            GEMM; backward uses dw_g += dy_g · colᵀ and dcol = w_gᵀ · dy_g
@@ -43,7 +45,7 @@ int tg__conv_algo = 0;
 #define NOINLINE
 #endif
 #define OB 4                             /* tiled direct: output channels per tile */
-#define JB 16                            /* tiled direct: most output columns per tile (J: 16 f32, 8 f64: one 64-byte vector) */
+#define JB 16                            /* tiled direct: output columns per tile (J) */
 
 typedef struct geom {
     int64_t B, C, H, W;          /* input (B,C,H,W) */
@@ -125,18 +127,23 @@ static tg_status conv1d_infer(tg_node *n, tg_out_spec *out) { return conv_infer_
 
 /* ---- algorithm choice ---- */
 
-/* The rule measured in docs/design.md: im2col+GEMM wins once each output
- * pixel reduces over enough products (C/G·KH·KW) and there are enough output
- * channels per group to fill GEMM tiles; tiny reductions (first layers, one
- * input channel) and depthwise convolutions go direct. */
+/* The rule measured in docs/design.md ("Convolution"): im2col + GEMM wins
+ * every dense layer measured (LeNet-5, KANN's CNN) in both directions, except
+ * the f32 forward pass of a layer with one input channel per group and rows
+ * of at least JB outputs at column stride 1 (LeNet's first layer: the tiled
+ * direct kernel is ~25% faster; KANN's ties). Direct also wins both ways when
+ * a group has fewer than OB output channels (depthwise: the GEMM degenerates
+ * to one row), and it is the fallback when one sample's col buffer would
+ * exceed COL_MAX. */
 static void conv_pick(geom *g, size_t esz) {
     int64_t OHW = g->OH * g->OW;
-    int direct = g->CKK < 32 || g->Og < 4;
+    int direct = g->Og < OB;
+    int first = esz == 4 && g->Cg == 1 && g->sw == 1 && g->OW >= JB;
     /* a per-sample col buffer beyond COL_MAX would only waste memory */
     if (g->CKK > 0 && OHW > COL_MAX / (int64_t)esz / g->CKK) direct = 1;
-    if (tg__conv_algo == 1) direct = 1;
-    if (tg__conv_algo == 2) direct = 0;
-    g->fwd_direct = g->bwd_direct = direct;
+    g->fwd_direct = direct || first;
+    g->bwd_direct = direct;
+    if (tg__conv_algo) g->fwd_direct = g->bwd_direct = tg__conv_algo == 1;
     /* one sample already makes a wide enough product: no gather/scatter */
     int64_t nb = OHW >= NCOL_MIN ? 1 : (NCOL_TARGET + OHW - 1) / OHW;
     int64_t cap = g->CKK > 0 ? COL_BYTES / ((int64_t)esz * g->CKK * OHW) : nb;
@@ -274,44 +281,46 @@ static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64
                 }                                                                                   \
             }                                                                                       \
     }                                                                                               \
-    /* One tile of the direct forward: r0..r3 (nj <= J outputs each) =      \
-     * Σ over taps (row r of (c,kh), kw) of wq[r·KW+kw] · base[roff[r] + kw·dw + jj]. \
-     * With nj == J the four accumulator rows stay in vector registers (the  \
-     * affine kw loop matters: GCC vectorizes jj, not the taps). */            \
-    static NOINLINE void tile_##S(const T *restrict base, const int64_t *roff, int64_t nrow, int64_t KW,     \
-                         int64_t dw, const T *const wq[OB], int64_t nj, T *restrict r0,             \
-                         T *restrict r1, T *restrict r2, T *restrict r3) {                          \
-        T a0[J], a1[J], a2[J], a3[J];                                                           \
+    /* One tile of the direct forward: r0..r3 (J outputs each) = Σ over taps \
+     * (row r of (c,kh), kw) of wq[r·KW+kw] · base[roff[r] + kw·dw + jj]. The \
+     * four accumulator rows stay in vector registers: J is a constant, the   \
+     * arrays are never indexed by a variable, and the kw loop is affine (with \
+     * one flat tap list GCC vectorizes over taps with gathers instead). */   \
+    static NOINLINE void tile_##S(const T *restrict base, const int64_t *roff, int64_t nrow,        \
+                                  int64_t KW, int64_t dw, const T *const wq[OB], T *restrict r0,    \
+                                  T *restrict r1, T *restrict r2, T *restrict r3) {                 \
+        T a0[J], a1[J], a2[J], a3[J];                                                               \
         for (int jj = 0; jj < J; jj++) a0[jj] = a1[jj] = a2[jj] = a3[jj] = 0;                      \
         const T *restrict q0 = wq[0], *restrict q1 = wq[1], *restrict q2 = wq[2], *restrict q3 = wq[3]; \
-        if (nj == J) {                                                                             \
-            for (int64_t r = 0; r < nrow; r++) {                                                    \
-                const T *restrict rb = base + roff[r];                                              \
-                for (int64_t kw = 0; kw < KW; kw++) {                                               \
-                    const T *restrict sp = rb + kw * dw;                                            \
-                    const int64_t t = r * KW + kw;                                                  \
-                    const T w0 = q0[t], w1 = q1[t], w2 = q2[t], w3 = q3[t];                         \
-                    for (int jj = 0; jj < J; jj++) {                                               \
-                        T v = sp[jj];                                                               \
-                        a0[jj] += w0 * v, a1[jj] += w1 * v, a2[jj] += w2 * v, a3[jj] += w3 * v;     \
-                    }                                                                               \
-                }                                                                                   \
-            }                                                                                       \
-        } else {                                                                                    \
-            for (int64_t r = 0; r < nrow; r++) {                                                    \
-                const T *restrict rb = base + roff[r];                                              \
-                for (int64_t kw = 0; kw < KW; kw++) {                                               \
-                    const T *restrict sp = rb + kw * dw;                                            \
-                    const int64_t t = r * KW + kw;                                                  \
-                    const T w0 = q0[t], w1 = q1[t], w2 = q2[t], w3 = q3[t];                         \
-                    for (int64_t jj = 0; jj < nj; jj++) {                                           \
-                        T v = sp[jj];                                                               \
-                        a0[jj] += w0 * v, a1[jj] += w1 * v, a2[jj] += w2 * v, a3[jj] += w3 * v;     \
-                    }                                                                               \
+        for (int64_t r = 0; r < nrow; r++) {                                                        \
+            const T *restrict rb = base + roff[r];                                                  \
+            for (int64_t kw = 0; kw < KW; kw++) {                                                   \
+                const T *restrict sp = rb + kw * dw;                                                \
+                const int64_t t = r * KW + kw;                                                      \
+                const T w0 = q0[t], w1 = q1[t], w2 = q2[t], w3 = q3[t];                             \
+                for (int jj = 0; jj < J; jj++) {                                                    \
+                    T v = sp[jj];                                                                   \
+                    a0[jj] += w0 * v, a1[jj] += w1 * v, a2[jj] += w2 * v, a3[jj] += w3 * v;         \
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
-        for (int64_t jj = 0; jj < nj; jj++) r0[jj] = a0[jj], r1[jj] = a1[jj], r2[jj] = a2[jj], r3[jj] = a3[jj]; \
+        for (int jj = 0; jj < J; jj++) r0[jj] = a0[jj], r1[jj] = a1[jj], r2[jj] = a2[jj], r3[jj] = a3[jj]; \
+    }                                                                                               \
+    /* The same for a row shorter than J (nj outputs), summing in place. */   \
+    static void tile_short_##S(const T *restrict base, const int64_t *roff, int64_t nrow, int64_t KW, \
+                               int64_t dw, const T *const wq[OB], int64_t nj, T *restrict r0,       \
+                               T *restrict r1, T *restrict r2, T *restrict r3) {                    \
+        for (int64_t jj = 0; jj < nj; jj++) r0[jj] = r1[jj] = r2[jj] = r3[jj] = 0;                  \
+        for (int64_t r = 0; r < nrow; r++)                                                          \
+            for (int64_t kw = 0; kw < KW; kw++) {                                                   \
+                const T *restrict sp = base + roff[r] + kw * dw;                                    \
+                const int64_t t = r * KW + kw;                                                      \
+                const T w0 = wq[0][t], w1 = wq[1][t], w2 = wq[2][t], w3 = wq[3][t];                 \
+                for (int64_t jj = 0; jj < nj; jj++) {                                               \
+                    T v = sp[jj];                                                                   \
+                    r0[jj] += w0 * v, r1[jj] += w1 * v, r2[jj] += w2 * v, r3[jj] += w3 * v;         \
+                }                                                                               \
+            }                                                                                       \
     }                                                                                               \
     /* Direct forward for column stride 1, register-tiled: OB output          \
      * channels × J output columns of one row accumulate over every tap      \
@@ -352,7 +361,12 @@ static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64
                             int64_t nj = OW < J ? OW : J;                                         \
                             T *r[OB];                                                               \
                             for (int q = 0; q < OB; q++) r[q] = yq[q] ? yq[q] + i * OW + js : junk + q * J; \
-                            tile_##S(xg + i * g->sh * Wp + js, roff, g->Cg * g->KH, g->KW, g->dw, wq, nj, r[0], r[1], r[2], r[3]); \
+                            if (nj == J)                                                            \
+                                tile_##S(xg + i * g->sh * Wp + js, roff, g->Cg * g->KH, g->KW, g->dw, wq, \
+                                         r[0], r[1], r[2], r[3]);                                   \
+                            else                                                                    \
+                                tile_short_##S(xg + i * g->sh * Wp + js, roff, g->Cg * g->KH, g->KW, \
+                                               g->dw, wq, nj, r[0], r[1], r[2], r[3]);              \
                         }                                                                           \
                     if (bias)                                                                       \
                         for (int64_t q = 0; q < nob; q++) {                                         \
@@ -485,7 +499,7 @@ static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64
     }
 
 CONV_KERNELS(float, f32, 16)
-CONV_KERNELS(double, f64, 8)
+CONV_KERNELS(double, f64, 16)
 
 /* ---- scratch ---- */
 

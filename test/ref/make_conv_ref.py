@@ -109,6 +109,7 @@ def main():
     case(out, "conv2d", "nonsquare", [1, 2, 6, 9], [3, 2, 2, 4], True, (1, 2, 0, 1, 2, 1, 1))
     case(out, "conv2d", "wide_im2col", [3, 8, 6, 7], [8, 8, 3, 3], True, (1, 1, 1, 1, 1, 1, 1))
     case(out, "conv2d", "depthwise", [2, 4, 5, 6], [4, 1, 3, 3], True, (2, 1, 1, 2, 1, 2, 4))
+    case(out, "conv2d", "wide_row", [2, 3, 5, 37], [5, 3, 3, 3], True, (1, 1, 1, 1, 1, 1, 1))
     case(out, "conv2d", "lenet_c3", [4, 8, 5, 5], [10, 8, 5, 5], True, (1, 1, 0, 0, 1, 1, 1))
     # conv1d: stride pad dilation groups
     case(out, "conv1d", "stride2_pad1", [2, 3, 10], [4, 3, 3], True, (2, 1, 1, 1))

@@ -1,0 +1,580 @@
+/* gan: a generative adversarial net trained by Goodfellow et al.'s Algorithm
+ * 1, on Fashion-MNIST (or any MNIST-layout set) or on a 2-d toy ring.
+ *
+ *   gan                                    # Fashion-MNIST, MLP G and D, Adam
+ *   gan --data ring                        # 8 Gaussians on a circle, mode count
+ *   gan --data ring --optim momentum --gen-loss minimax --k 2
+ *
+ * Algorithm 1, for each generator step:
+ *   k times: draw m noise vectors z ~ N(0, I) and m training examples x,
+ *            and update D by descending
+ *              L_D = -(1/m) Σ [log D(x) + log(1 - D(G(z)))]
+ *   once:    draw m noise vectors and update G by descending
+ *              minimax: L_G =  (1/m) Σ log(1 - D(G(z)))   (the paper's)
+ *              nonsat:  L_G = -(1/m) Σ log D(G(z))        (its practical advice)
+ * D outputs a logit and every log above is a bce_with_logits term, so no
+ * log of a saturated sigmoid is ever taken. G and D have their own optimizer
+ * over their own parameters: the D step detaches G(z), so G gets no
+ * gradient; the G step's backward reaches D's parameters too (it must pass
+ * through D), but only G's optimizer steps (test_generative checks both).
+ * The noise is drawn from the context's seeded RNG and enters the graph as a
+ * constant input. One epoch makes every training example pass through a D
+ * step once, so it has n/(m·k) generator steps.
+ *
+ * --data ring: a mixture of 8 Gaussians (σ 0.1) centred on a circle of
+ * radius 2; 50,000 points drawn once from the seed form the training set.
+ * After training, 10,000 generated points are sorted to the modes: a point
+ * counts for a mode when it lies within 3σ of its centre, a mode is covered
+ * when it gets at least 5% of the points, and hq is the fraction of points
+ * within 3σ of some mode. --svg plots real against generated points.
+ *
+ * Fashion-MNIST: --png writes a grid of 64 samples at the end and every
+ * --png-every epochs (FILE_epochN.png). Sample quality is measured with a
+ * small classifier ("judge", an MLP 784-256-10 trained here on the real
+ * training set for 2 epochs) applied to 10,000 generated images. Mode
+ * coverage is the ring's rule with classes as modes: a class is covered when
+ * at least 5% of the samples are put in it (a perfect generator gives 10%
+ * each). class_score is exp(E_x KL(p(y|x) ‖ p(y))), the Inception-score
+ * formula with our judge: it lies in [1, 10], is high when each sample is
+ * confidently one class and the classes are evenly used, and drops both for
+ * blurry, ambiguous samples and for collapse onto few classes. It is
+ * comparable only between runs that share this judge, not with published
+ * Inception scores.
+ *
+ * Result line: modes_covered=… d_loss=… g_loss=… (means over the last epoch
+ * of the losses as defined above), then hq (ring) or class_score and
+ * judge_acc (images).
+ *
+ * Exit codes: 0 ok, 1 runtime error, 2 usage error (see common.h). */
+#include "common.h"
+#include "gen.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROG "gan"
+#define RING_MODES 8
+#define RING_RADIUS 2.0
+#define RING_SIGMA 0.1
+#define RING_POINTS 50000
+#define N_EVAL 10000
+#define N_CLASSES 10
+#define GRID 8
+
+typedef struct opts {
+    const char *data, *optim, *gen_loss, *png, *svg;
+    ex_intlist g_hidden, d_hidden;
+    int epochs, batch, k, noise, seed, threads, limit, png_every, ring;
+    double lr, momentum, beta1;
+} opts;
+
+/* The training set: images (ds) or ring points (pts, n×2). */
+typedef struct data {
+    tg_dataset ds;
+    float *pts;
+    int64_t n, dim;
+} data;
+
+/* x (B, dim) = examples idx[0..B) on the active tape. */
+static tg_tensor *batch_of(tg_ctx *ctx, const data *d, const int64_t *idx, int64_t B) {
+    int64_t shape[2] = {B, d->dim};
+    tg_tensor *x = tg_tensor_temp(ctx, TG_F32, 2, shape);
+    if (!x) return NULL;
+    if (!d->pts) return tg_dataset_batch(&d->ds, idx, B, x, NULL) == TG_OK ? x : NULL;
+    float *p = x->data;
+    for (int64_t b = 0; b < B; b++) memcpy(p + 2 * b, d->pts + 2 * idx[b], 2 * sizeof(float));
+    return x;
+}
+
+static void ring_centre(int k, double *cx, double *cy) {
+    double a = 2 * M_PI * k / RING_MODES;
+    *cx = RING_RADIUS * cos(a);
+    *cy = RING_RADIUS * sin(a);
+}
+
+static int make_ring(tg_ctx *ctx, data *d, int64_t n) {
+    d->pts = malloc((size_t)n * 2 * sizeof(float));
+    if (!d->pts) return -1;
+    d->n = n;
+    d->dim = 2;
+    for (int64_t i = 0; i < n; i++) {
+        double cx, cy;
+        ring_centre((int)(tg_rng_u64(ctx) % RING_MODES), &cx, &cy);
+        d->pts[2 * i] = (float)(cx + RING_SIGMA * tg_rng_normal(ctx));
+        d->pts[2 * i + 1] = (float)(cy + RING_SIGMA * tg_rng_normal(ctx));
+    }
+    return 0;
+}
+
+/* n samples of G into out (n·X floats), in batches, no recording. */
+static int sample(tg_ctx *ctx, const gen_gan *m, int64_t n, float *out) {
+    enum { EB = 1000 };
+    int rc = 0;
+    tg_no_grad_begin(ctx);
+    for (int64_t s = 0; s < n && !rc; s += EB) {
+        int64_t B = n - s < EB ? n - s : EB;
+        tg_tape *tape = tg_tape_begin(ctx);
+        tg_tensor *x = tape ? gen_mlp_forward(&m->G, gen_noise(ctx, TG_F32, B, m->Z)) : NULL;
+        if (!x) rc = -1;
+        else memcpy(out + s * m->X, x->data, (size_t)(B * m->X) * sizeof(float));
+        if (tape) tg_tape_end(tape);
+    }
+    tg_no_grad_end(ctx);
+    return rc;
+}
+
+/* ---- ring: mode coverage and the scatter plot ---- */
+
+static void ring_modes(const float *p, int64_t n, int *covered, double *hq) {
+    int64_t count[RING_MODES] = {0}, near = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int k = 0; k < RING_MODES; k++) {
+            double cx, cy;
+            ring_centre(k, &cx, &cy);
+            double dx = p[2 * i] - cx, dy = p[2 * i + 1] - cy;
+            if (dx * dx + dy * dy <= 9 * RING_SIGMA * RING_SIGMA) {
+                count[k]++;
+                near++;
+                break;
+            }
+        }
+    *covered = 0;
+    for (int k = 0; k < RING_MODES; k++) *covered += count[k] * 20 >= n; /* >= 5% */
+    *hq = n ? (double)near / (double)n : 0;
+}
+
+static int write_svg(const char *path, const float *real, const float *fake, int64_t n, int covered, double hq) {
+    FILE *fp = fopen(path, "w");
+    if (!fp) return -1;
+    const double S = 480, L = 3.2; /* pixels; plotted square [-L, L]² */
+#define PX(v) (S / 2 + (v) * (S / 2) / L)
+#define PY(v) (S / 2 - (v) * (S / 2) / L)
+    fprintf(fp, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" viewBox=\"0 0 %g %g\">\n", S,
+            S + 30, S, S + 30);
+    fprintf(fp, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    for (int k = 0; k < RING_MODES; k++) {
+        double cx, cy;
+        ring_centre(k, &cx, &cy);
+        fprintf(fp, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"none\" stroke=\"#999\" stroke-dasharray=\"3,3\"/>\n",
+                PX(cx), PY(cy), 3 * RING_SIGMA * (S / 2) / L);
+    }
+    fprintf(fp, "<g fill=\"#1f77b4\" fill-opacity=\"0.35\">\n");
+    for (int64_t i = 0; i < n; i++)
+        fprintf(fp, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"1.6\"/>\n", PX(real[2 * i]), PY(real[2 * i + 1]));
+    fprintf(fp, "</g>\n<g fill=\"#d62728\" fill-opacity=\"0.35\">\n");
+    for (int64_t i = 0; i < n; i++) {
+        double x = fake[2 * i], y = fake[2 * i + 1];
+        if (fabs(x) <= L && fabs(y) <= L) fprintf(fp, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"1.6\"/>\n", PX(x), PY(y));
+    }
+    fprintf(fp, "</g>\n<text x=\"8\" y=\"%g\" font-family=\"sans-serif\" font-size=\"13\">"
+                "<tspan fill=\"#1f77b4\">real</tspan> / <tspan fill=\"#d62728\">generated</tspan> "
+                "(%lld each); dashed: 3σ around each mode; modes covered %d/8, within 3σ %.1f%%</text>\n",
+            S + 20, (long long)n, covered, 100 * hq);
+    fprintf(fp, "</svg>\n");
+#undef PX
+#undef PY
+    return fclose(fp) == 0 ? 0 : -1;
+}
+
+/* ---- images: the judge classifier ---- */
+
+static int train_judge(tg_ctx *ctx, gen_mlp *j, const tg_dataset *train, const tg_dataset *test, double *acc) {
+    int64_t sizes[3] = {train->rows * train->cols, 256, N_CLASSES}, D = sizes[0], B = 100, n = train->n;
+    if (gen_mlp_init(j, ctx, "judge", 3, sizes, GEN_RELU, GEN_IDENT, TG_F32) != TG_OK) return -1;
+    tg_tensor *params[4];
+    tg_optim_config oc = tg_optim_defaults(TG_OPT_ADAM);
+    tg_optim *opt = tg_optim_new(ctx, &oc, params, gen_mlp_params(j, params));
+    int64_t *perm = malloc((size_t)n * sizeof *perm), idx[1000];
+    int32_t lab[1000];
+    int rc = opt && perm ? 0 : -1;
+    for (int64_t i = 0; i < n && !rc; i++) perm[i] = i;
+    for (int ep = 0; ep < 2 && !rc; ep++) {
+        tg_shuffle(ctx, perm, n);
+        for (int64_t b0 = 0; b0 < n && !rc; b0 += B) {
+            int64_t m = n - b0 < B ? n - b0 : B, shape[2] = {m, D};
+            tg_tape *tape = tg_tape_begin(ctx);
+            tg_tensor *x = tape ? tg_tensor_temp(ctx, TG_F32, 2, shape) : NULL;
+            tg_tensor *loss = NULL;
+            if (x && tg_dataset_batch(train, perm + b0, m, x, lab) == TG_OK)
+                loss = tg_cross_entropy(gen_mlp_forward(j, x), lab, TG_MEAN);
+            if (!loss || tg_backward(loss) || tg_optim_step(opt)) rc = -1;
+            tg_optim_zero_grad(opt);
+            if (tape) tg_tape_end(tape);
+        }
+    }
+    int64_t correct = 0;
+    tg_no_grad_begin(ctx);
+    for (int64_t s = 0; s < test->n && !rc; s += 1000) {
+        int64_t m = test->n - s < 1000 ? test->n - s : 1000, shape[2] = {m, D};
+        for (int64_t i = 0; i < m; i++) idx[i] = s + i;
+        tg_tape *tape = tg_tape_begin(ctx);
+        tg_tensor *x = tape ? tg_tensor_temp(ctx, TG_F32, 2, shape) : NULL, *z = NULL;
+        if (x && tg_dataset_batch(test, idx, m, x, lab) == TG_OK) z = gen_mlp_forward(j, x);
+        if (!z) rc = -1;
+        for (int64_t b = 0; z && b < m; b++) {
+            const float *zp = (const float *)z->data + b * N_CLASSES;
+            int best = 0;
+            for (int c = 1; c < N_CLASSES; c++)
+                if (zp[c] > zp[best]) best = c;
+            correct += best == lab[b];
+        }
+        if (tape) tg_tape_end(tape);
+    }
+    tg_no_grad_end(ctx);
+    *acc = test->n ? (double)correct / (double)test->n : 0;
+    free(perm);
+    tg_optim_free(opt);
+    return rc;
+}
+
+/* Classes as modes, and the class score, of n generated images. */
+static int judge_samples(tg_ctx *ctx, const gen_mlp *j, const float *img, int64_t n, int64_t D, int *covered,
+                         double *score) {
+    double *p = calloc((size_t)n * N_CLASSES, sizeof *p), py[N_CLASSES] = {0};
+    int64_t count[N_CLASSES] = {0};
+    int rc = p ? 0 : -1;
+    tg_no_grad_begin(ctx);
+    for (int64_t s = 0; s < n && !rc; s += 1000) {
+        int64_t m = n - s < 1000 ? n - s : 1000, shape[2] = {m, D};
+        tg_tape *tape = tg_tape_begin(ctx);
+        tg_tensor *x = tape ? tg_tensor_temp(ctx, TG_F32, 2, shape) : NULL;
+        if (x) memcpy(x->data, img + s * D, (size_t)(m * D) * sizeof(float));
+        tg_tensor *pr = x ? tg_softmax(gen_mlp_forward(j, x), -1) : NULL;
+        if (!pr) rc = -1;
+        for (int64_t b = 0; pr && b < m; b++) {
+            const float *q = (const float *)pr->data + b * N_CLASSES;
+            int best = 0;
+            for (int c = 0; c < N_CLASSES; c++) {
+                p[(s + b) * N_CLASSES + c] = q[c];
+                py[c] += q[c] / (double)n;
+                if (q[c] > q[best]) best = c;
+            }
+            count[best]++;
+        }
+        if (tape) tg_tape_end(tape);
+    }
+    tg_no_grad_end(ctx);
+    double kl = 0;
+    for (int64_t i = 0; i < n && !rc; i++)
+        for (int c = 0; c < N_CLASSES; c++) {
+            double q = p[i * N_CLASSES + c];
+            if (q > 0 && py[c] > 0) kl += q * log(q / py[c]);
+        }
+    *score = n ? exp(kl / (double)n) : 1;
+    *covered = 0;
+    for (int c = 0; c < N_CLASSES; c++) *covered += count[c] * 20 >= n;
+    free(p);
+    return rc;
+}
+
+/* FILE.png -> FILE_epochN.png */
+static void epoch_path(char *buf, size_t len, const char *path, int ep) {
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    if (!dot || (slash && dot < slash)) dot = path + strlen(path);
+    snprintf(buf, len, "%.*s_epoch%d%s", (int)(dot - path), path, ep, dot);
+}
+
+static int write_grid(tg_ctx *ctx, const gen_gan *m, const data *d, const char *path) {
+    float *img = malloc((size_t)(GRID * GRID * m->X) * sizeof *img);
+    int rc = img && sample(ctx, m, GRID * GRID, img) == 0 ? 0 : -1;
+    if (!rc && tg_png_write_grid(ctx, path, img, GRID * GRID, (int)d->ds.rows, (int)d->ds.cols, GRID) != TG_OK)
+        rc = -1;
+    free(img);
+    return rc;
+}
+
+/* ---- command line ---- */
+
+static const char *const optim_names[] = {"adam", "momentum", "sgd", NULL};
+static const char *const loss_names[] = {"nonsat", "minimax", NULL};
+
+static int parse_opts(int argc, char **argv, opts *o) {
+    memset(o, 0, sizeof *o);
+    o->data = tg_default_data_dir();
+    o->optim = "adam";
+    o->gen_loss = "nonsat";
+    o->k = 1;
+    o->momentum = 0.5;
+    o->beta1 = 0.5;
+    o->seed = 42;
+    o->png_every = 5;
+    o->png = "gan_samples.png";
+    o->svg = "gan_ring.svg";
+    ex_flag flags[] = {
+        {.name = "data", .type = EX_STRING, .target = &o->data, .metavar = "DIR|ring",
+         .help = "MNIST-layout directory, or \"ring\" for 8 Gaussians on a circle"},
+        {.name = "k", .type = EX_INT, .target = &o->k, .help = "discriminator steps per generator step",
+         .range = EX_LO | EX_HI, .lo = 1, .hi = 100},
+        {.name = "gen-loss", .type = EX_STRING, .target = &o->gen_loss, .choices = loss_names,
+         .help = "generator loss: -log D(G(z)) (nonsat) or log(1 - D(G(z))) (minimax)"},
+        {.name = "optim", .type = EX_STRING, .target = &o->optim, .choices = optim_names,
+         .help = "optimizer of both players"},
+        {.name = "lr", .type = EX_DOUBLE, .target = &o->lr,
+         .help = "learning rate (default: adam 2e-4 on images, 1e-3 on the ring; momentum/sgd 0.05)",
+         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 1000},
+        {.name = "momentum", .type = EX_DOUBLE, .target = &o->momentum, .help = "momentum of --optim momentum",
+         .range = EX_LO | EX_HI, .lo = 0, .hi = 0.999999},
+        {.name = "beta1", .type = EX_DOUBLE, .target = &o->beta1, .help = "Adam's beta1", .range = EX_LO | EX_HI,
+         .lo = 0, .hi = 0.999999},
+        {.name = "noise", .type = EX_INT, .target = &o->noise,
+         .help = "dimension of z (default: 100 on images, 16 on the ring)", .range = EX_LO | EX_HI, .lo = 1,
+         .hi = 10000},
+        {.name = "g-hidden", .type = EX_INTLIST, .target = &o->g_hidden, .metavar = "LIST",
+         .help = "generator hidden sizes (default: 256,512 on images, 128,128 on the ring)",
+         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
+        {.name = "d-hidden", .type = EX_INTLIST, .target = &o->d_hidden, .metavar = "LIST",
+         .help = "discriminator hidden sizes (default: 512,256 on images, 128,128 on the ring)",
+         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
+        {.name = "epochs", .type = EX_INT, .target = &o->epochs,
+         .help = "passes of the training set through D (default: 20 on images, 40 on the ring)",
+         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
+        {.name = "batch", .type = EX_INT, .target = &o->batch,
+         .help = "minibatch size m of noise and of data (default: 64 on images, 256 on the ring)",
+         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
+        {.name = "seed", .type = EX_INT, .target = &o->seed, .help = "seed of initialisation, data and noise",
+         .range = EX_LO, .lo = 0},
+        {.name = "threads", .type = EX_INT, .target = &o->threads,
+         .help = "worker threads; 0 = TG_THREADS or one per core", .range = EX_LO | EX_HI, .lo = 0, .hi = 256},
+        {.name = "limit", .type = EX_INT, .target = &o->limit,
+         .help = "use the first N training examples only (0 = all)", .range = EX_LO, .lo = 0},
+        {.name = "png", .type = EX_STRING, .target = &o->png, .metavar = "FILE.png",
+         .help = "images: write 64 samples here at the end (none: do not)"},
+        {.name = "png-every", .type = EX_INT, .target = &o->png_every,
+         .help = "images: also write FILE_epochN.png every N epochs (0 = never)", .range = EX_LO, .lo = 0},
+        {.name = "svg", .type = EX_STRING, .target = &o->svg, .metavar = "FILE.svg",
+         .help = "ring: plot real and generated points here (none: do not)"},
+    };
+    int n = (int)(sizeof flags / sizeof flags[0]);
+    int rc = ex_parse(argc, argv, PROG,
+                      "Train a generative adversarial net (Goodfellow et al. 2014, Algorithm 1) on Fashion-MNIST\n"
+                      "(or any MNIST-layout data set) or, with --data ring, on 8 Gaussians around a circle.",
+                      flags, n);
+    if (rc >= 0) return rc;
+    o->ring = !strcmp(o->data, "ring");
+    if (o->g_hidden.n > GEN_MAX_LAYERS - 1 || o->d_hidden.n > GEN_MAX_LAYERS - 1)
+        return ex_usage_error(PROG, "--g-hidden/--d-hidden: at most %d layers", GEN_MAX_LAYERS - 1);
+    if (!o->g_hidden.n) {
+        o->g_hidden.n = 2;
+        o->g_hidden.v[0] = o->ring ? 128 : 256;
+        o->g_hidden.v[1] = o->ring ? 128 : 512;
+    }
+    if (!o->d_hidden.n) {
+        o->d_hidden.n = 2;
+        o->d_hidden.v[0] = o->ring ? 128 : 512;
+        o->d_hidden.v[1] = o->ring ? 128 : 256;
+    }
+    if (!o->noise) o->noise = o->ring ? 16 : 100;
+    if (!o->epochs) o->epochs = o->ring ? 40 : 20;
+    if (!o->batch) o->batch = o->ring ? 256 : 64;
+    if (!ex_flag_find(flags, n, "lr")->set) o->lr = strcmp(o->optim, "adam") ? 0.05 : o->ring ? 1e-3 : 2e-4;
+    if (ex_flag_find(flags, n, "momentum")->set && strcmp(o->optim, "momentum"))
+        return ex_usage_error(PROG, "--momentum needs --optim momentum");
+    if (ex_flag_find(flags, n, "beta1")->set && strcmp(o->optim, "adam"))
+        return ex_usage_error(PROG, "--beta1 needs --optim adam");
+    char msg[600];
+    if (!o->ring && ex_check_dir(o->data, msg, sizeof msg) != 0)
+        return ex_usage_error(PROG, "--data: %s (give an MNIST-layout directory or \"ring\")", msg);
+    if (!strcmp(o->png, "none") || o->ring) o->png = NULL;
+    if (!strcmp(o->svg, "none") || !o->ring) o->svg = NULL;
+    if (o->png && ex_check_writable(o->png, msg, sizeof msg) != 0) return ex_usage_error(PROG, "--png: %s", msg);
+    if (o->svg && ex_check_writable(o->svg, msg, sizeof msg) != 0) return ex_usage_error(PROG, "--svg: %s", msg);
+    return -1;
+}
+
+/* ---- training ---- */
+
+static tg_optim *make_opt(tg_ctx *ctx, const opts *o, const gen_mlp *net) {
+    tg_optim_kind kind = !strcmp(o->optim, "adam") ? TG_OPT_ADAM : TG_OPT_MOMENTUM;
+    tg_optim_config oc = tg_optim_defaults(kind);
+    oc.lr = o->lr;
+    if (kind == TG_OPT_ADAM) oc.beta1 = o->beta1;
+    else oc.momentum = strcmp(o->optim, "sgd") ? o->momentum : 0;
+    tg_tensor *params[2 * GEN_MAX_LAYERS];
+    return tg_optim_new(ctx, &oc, params, gen_mlp_params(net, params));
+}
+
+static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_result *res) {
+    gen_gan m;
+    memset(&m, 0, sizeof m);
+    m.Z = o->noise;
+    m.X = d->dim;
+    m.nonsat = !strcmp(o->gen_loss, "nonsat");
+    int64_t gs[GEN_MAX_LAYERS + 1], ds[GEN_MAX_LAYERS + 1];
+    gs[0] = m.Z;
+    for (int i = 0; i < o->g_hidden.n; i++) gs[i + 1] = o->g_hidden.v[i];
+    gs[o->g_hidden.n + 1] = m.X;
+    ds[0] = m.X;
+    for (int i = 0; i < o->d_hidden.n; i++) ds[i + 1] = o->d_hidden.v[i];
+    ds[o->d_hidden.n + 1] = 1;
+    if (gen_mlp_init(&m.G, ctx, "G", o->g_hidden.n + 2, gs, GEN_RELU, o->ring ? GEN_IDENT : GEN_SIGMOID, TG_F32) ||
+        gen_mlp_init(&m.D, ctx, "D", o->d_hidden.n + 2, ds, GEN_LEAKY, GEN_IDENT, TG_F32))
+        return ex_runtime_error(PROG, "building the model: %s", tg_last_error(ctx));
+    m.opt_g = make_opt(ctx, o, &m.G);
+    m.opt_d = make_opt(ctx, o, &m.D);
+    int64_t n = d->n, B = o->batch;
+    int64_t *perm = malloc((size_t)n * sizeof *perm);
+    float *gen = malloc((size_t)(N_EVAL * m.X) * sizeof *gen);
+    int rc = EX_OK;
+    if (!m.opt_g || !m.opt_d || !perm || !gen) {
+        rc = ex_runtime_error(PROG, "setting up: %s", tg_last_error(ctx)[0] ? tg_last_error(ctx) : "out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    printf("gan on %s: G %lld", o->ring ? "the ring" : o->data, (long long)gs[0]);
+    for (int i = 1; i <= o->g_hidden.n + 1; i++) printf("-%lld", (long long)gs[i]);
+    printf(", D %lld", (long long)ds[0]);
+    for (int i = 1; i <= o->d_hidden.n + 1; i++) printf("-%lld", (long long)ds[i]);
+    printf(", %s G loss, k %d, %s lr %g, batch %lld, %lld training examples, %d threads\n", o->gen_loss, o->k,
+           o->optim, o->lr, (long long)B, (long long)n, tg_ctx_threads(ctx));
+
+    int64_t n_data_b = n / B; /* full data minibatches per epoch */
+    if (n_data_b < 1) n_data_b = 1;
+    int64_t g_steps = n_data_b / o->k < 1 ? 1 : n_data_b / o->k;
+    ex_progress pr;
+    ex_progress_begin(&pr, o->epochs, g_steps);
+    double t_start = ex_now(), d_mean = NAN, g_mean = NAN;
+    for (int ep = 1; ep <= o->epochs; ep++) {
+        double t0 = ex_now(), d_sum = 0, g_sum = 0;
+        ex_progress_epoch_begin(&pr, ep);
+        tg_shuffle(ctx, perm, n);
+        int64_t next = 0;
+        for (int64_t s = 0; s < g_steps; s++) {
+            tg_status st = TG_OK;
+            for (int j = 0; j < o->k && !st; j++) {
+                int64_t mb = B <= n ? B : n;
+                if (next + mb > n) {
+                    tg_shuffle(ctx, perm, n);
+                    next = 0;
+                }
+                tg_tape *tape = tg_tape_begin(ctx);
+                tg_tensor *x = tape ? batch_of(ctx, d, perm + next, mb) : NULL;
+                double l = NAN;
+                st = x ? gen_gan_d_step(&m, x, gen_noise(ctx, TG_F32, mb, m.Z), &l) : TG_EINVAL;
+                d_sum += l / o->k;
+                next += mb;
+                if (tape) tg_tape_end(tape);
+            }
+            double lg = NAN;
+            if (!st) {
+                tg_tape *tape = tg_tape_begin(ctx);
+                st = tape ? gen_gan_g_step(&m, gen_noise(ctx, TG_F32, B, m.Z), &lg) : TG_ENOMEM;
+                if (tape) tg_tape_end(tape);
+            }
+            g_sum += lg;
+            if (st) {
+                rc = ex_runtime_error(PROG, "epoch %d step %lld: %s", ep, (long long)s + 1,
+                                      tg_last_error(ctx)[0] ? tg_last_error(ctx) : tg_strerror(st));
+                goto done;
+            }
+            if (!isfinite(d_sum) || !isfinite(g_sum)) {
+                rc = ex_runtime_error(PROG, "training diverged at epoch %d step %lld; try a smaller --lr", ep,
+                                      (long long)s + 1);
+                goto done;
+            }
+            ex_progress_batch(&pr, s, B, lg);
+        }
+        d_mean = d_sum / (double)g_steps;
+        g_mean = g_sum / (double)g_steps;
+        ex_progress_epoch_end(&pr, "epoch %3d  d_loss %.4f  g_loss %.4f  %.1f s", ep, d_mean, g_mean, ex_now() - t0);
+        if (o->png && o->png_every && ep % o->png_every == 0 && ep != o->epochs) {
+            char path[4200];
+            epoch_path(path, sizeof path, o->png, ep);
+            if (write_grid(ctx, &m, d, path) != 0) {
+                rc = ex_runtime_error(PROG, "--png: %s", tg_last_error(ctx));
+                goto done;
+            }
+            printf("wrote %s\n", path);
+        }
+    }
+    double train_s = ex_now() - t_start;
+    if (sample(ctx, &m, N_EVAL, gen) != 0) {
+        rc = ex_runtime_error(PROG, "sampling: %s", tg_last_error(ctx));
+        goto done;
+    }
+    int covered = 0;
+    if (o->ring) {
+        double hq;
+        ring_modes(gen, N_EVAL, &covered, &hq);
+        printf("ring: %d of %d modes hold >= 5%% of %d samples; %.1f%% of samples lie within 3 sigma of a mode\n",
+               covered, RING_MODES, N_EVAL, 100 * hq);
+        if (o->svg) {
+            int64_t np = n < 2000 ? n : 2000;
+            if (write_svg(o->svg, d->pts, gen, np, covered, hq) != 0) {
+                rc = ex_runtime_error(PROG, "--svg: cannot write '%s'", o->svg);
+                goto done;
+            }
+            printf("wrote %s\n", o->svg);
+        }
+        ex_result_add(res, "modes_covered", "%d", covered);
+        ex_result_add(res, "d_loss", "%.4f", d_mean);
+        ex_result_add(res, "g_loss", "%.4f", g_mean);
+        ex_result_add(res, "hq", "%.4f", hq);
+    } else {
+        gen_mlp judge;
+        double acc, score;
+        if (train_judge(ctx, &judge, &d->ds, test, &acc) != 0 ||
+            judge_samples(ctx, &judge, gen, N_EVAL, m.X, &covered, &score) != 0) {
+            rc = ex_runtime_error(PROG, "judging the samples: %s", tg_last_error(ctx));
+            goto done;
+        }
+        printf("judge (MLP 784-256-10, test accuracy %.4f): %d of %d classes hold >= 5%% of %d samples, "
+               "class score %.2f\n", acc, covered, N_CLASSES, N_EVAL, score);
+        if (o->png) {
+            if (write_grid(ctx, &m, d, o->png) != 0) {
+                rc = ex_runtime_error(PROG, "--png: %s", tg_last_error(ctx));
+                goto done;
+            }
+            printf("wrote %s\n", o->png);
+        }
+        ex_result_add(res, "modes_covered", "%d", covered);
+        ex_result_add(res, "d_loss", "%.4f", d_mean);
+        ex_result_add(res, "g_loss", "%.4f", g_mean);
+        ex_result_add(res, "class_score", "%.2f", score);
+        ex_result_add(res, "judge_acc", "%.4f", acc);
+    }
+    ex_result_add(res, "seconds", "%.2f", train_s);
+done:
+    free(perm);
+    free(gen);
+    tg_optim_free(m.opt_g);
+    tg_optim_free(m.opt_d);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc >= 0) return rc;
+    rc = EX_OK;
+    tg_config cfg = tg_config_default();
+    cfg.seed = (uint64_t)o.seed;
+    cfg.threads = o.threads;
+    tg_ctx *ctx = tg_ctx_new(&cfg);
+    if (!ctx) return ex_runtime_error(PROG, "out of memory");
+    data d;
+    memset(&d, 0, sizeof d);
+    tg_dataset test = {0};
+    if (o.ring) {
+        if (make_ring(ctx, &d, o.limit > 0 && o.limit < RING_POINTS ? o.limit : RING_POINTS) != 0)
+            rc = ex_runtime_error(PROG, "out of memory");
+    } else if (tg_mnist_load(ctx, o.data, "train", &d.ds) != TG_OK || tg_mnist_load(ctx, o.data, "t10k", &test) != TG_OK) {
+        rc = ex_runtime_error(PROG, "loading data from '%s': %s", o.data, tg_last_error(ctx));
+    } else {
+        if (o.limit > 0 && d.ds.n > o.limit) d.ds.n = o.limit;
+        if (o.limit > 0 && test.n > o.limit) test.n = o.limit;
+        d.n = d.ds.n;
+        d.dim = d.ds.rows * d.ds.cols;
+    }
+    if (rc == EX_OK) {
+        ex_result res = {0};
+        rc = run(&o, ctx, &d, &test, &res);
+        if (rc == EX_OK) ex_result_print(&res);
+    }
+    free(d.pts);
+    tg_dataset_free(&d.ds);
+    tg_dataset_free(&test);
+    tg_ctx_free(ctx);
+    return rc;
+}

@@ -1,0 +1,113 @@
+#!/bin/sh
+# test_install.sh: install the build into a temporary prefix and use it the
+# way someone outside this tree would.
+#
+#   1. meson install --destdir TMP: the shared and static library, tapegrad.h,
+#      tapegrad.pc and the example programs must all land under the prefix;
+#   2. a small program written here, in TMP, is compiled with
+#      cc prog.c $(pkg-config --cflags --libs tapegrad) and run against the
+#      installed shared library (LD_LIBRARY_PATH): it trains nothing, but
+#      records tanh on a tape, runs backward and checks the gradient, and
+#      prints the compile-time (TG_VERSION_*) and run-time (tg_version())
+#      versions, which must equal the installed pkg-config version;
+#   3. the same program linked statically against libtapegrad.a with
+#      pkg-config --static, and run without LD_LIBRARY_PATH.
+#
+# Needs TG_BUILDDIR (set by meson test), meson, pkg-config and cc on PATH.
+# Exit 0 pass, 1 fail.
+set -eu
+
+BUILD=${TG_BUILDDIR:?TG_BUILDDIR is not set (run through meson test)}
+CC=${CC:-cc}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tg-install.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT INT TERM
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+for tool in meson pkg-config "$CC"; do
+    command -v "$tool" >/dev/null 2>&1 || fail "$tool not found on PATH"
+done
+
+# Sanitizer builds: the installed library needs the same runtime in the program.
+SAN=$(meson introspect --buildoptions "$BUILD" | python3 -c '
+import json, sys
+print(next((o["value"] for o in json.load(sys.stdin) if o["name"] == "b_sanitize"), "none"))')
+EXTRA=""
+[ "$SAN" != "none" ] && EXTRA="-fsanitize=$SAN"
+
+# 1. install
+meson install -C "$BUILD" --no-rebuild --destdir "$TMP/root" >"$TMP/install.log" 2>&1 ||
+    { cat "$TMP/install.log" >&2; fail "meson install failed"; }
+PC=$(find "$TMP/root" -name tapegrad.pc | head -n 1)
+[ -n "$PC" ] || fail "tapegrad.pc was not installed"
+PCDIR=$(dirname "$PC")
+PREFIX=$(PKG_CONFIG_PATH="$PCDIR" pkg-config --variable=prefix tapegrad)
+ROOT="$TMP/root$PREFIX"
+LIBDIR=$(PKG_CONFIG_PATH="$PCDIR" pkg-config --define-variable=prefix="$ROOT" --variable=libdir tapegrad)
+[ -f "$ROOT/include/tapegrad.h" ] || fail "tapegrad.h not installed under $ROOT/include"
+[ -f "$LIBDIR/libtapegrad.a" ] || fail "libtapegrad.a not installed in $LIBDIR"
+ls "$LIBDIR"/libtapegrad.so.* >/dev/null 2>&1 || fail "libtapegrad.so.* not installed in $LIBDIR"
+[ -L "$LIBDIR/libtapegrad.so" ] || fail "libtapegrad.so (the link-time symlink) not installed"
+for ex in mlp custom_op perceptron linear_unit gradcheck; do
+    [ -x "$ROOT/bin/$ex" ] || fail "example $ex not installed in $ROOT/bin"
+done
+echo "installed under $ROOT: $(cd "$ROOT" && find . -type f -o -type l | sort | tr '\n' ' ')"
+
+pc() { PKG_CONFIG_PATH="$PCDIR" pkg-config --define-variable=prefix="$ROOT" "$@" tapegrad; }
+VERSION=$(pc --modversion)
+
+# 2. an outside program, dynamic
+mkdir "$TMP/user"
+cat >"$TMP/user/prog.c" <<'EOF'
+#include <tapegrad.h>
+
+#include <math.h>
+#include <stdio.h>
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+int main(void) {
+    tg_ctx *ctx = tg_ctx_new(NULL);
+    if (!ctx) return 1;
+    int64_t shape[1] = {3};
+    tg_tensor *w = tg_param_new(ctx, "w", TG_F64, 1, shape);
+    for (int i = 0; i < 3; i++) tg_set(w, i, 0.5 * i - 0.5);
+    tg_tape *tape = tg_tape_begin(ctx);
+    tg_tensor *loss = tg_sum(tg_tanh(w), 0, NULL, 0); /* dL/dw = 1 - tanh² w */
+    int ok = loss && tg_backward(loss) == TG_OK;
+    for (int i = 0; ok && i < 3; i++) {
+        double t = tanh(tg_get(w, i));
+        ok = fabs(tg_grad_get(w, i) - (1 - t * t)) < 1e-12;
+    }
+    tg_tape_end(tape);
+    if (!ok) fprintf(stderr, "prog: wrong gradient: %s\n", tg_last_error(ctx));
+    printf("%s %s\n", STR(TG_VERSION_MAJOR) "." STR(TG_VERSION_MINOR) "." STR(TG_VERSION_PATCH), tg_version());
+    tg_ctx_free(ctx);
+    return ok ? 0 : 1;
+}
+EOF
+cd "$TMP/user"
+# shellcheck disable=SC2046
+$CC -std=c11 -Wall -Wextra -Werror $EXTRA -o prog prog.c $(pc --cflags --libs) -lm ||
+    fail "cc prog.c \$(pkg-config --cflags --libs tapegrad) failed"
+OUT=$(LD_LIBRARY_PATH="$LIBDIR" ./prog) || fail "the dynamically linked program failed"
+[ "$OUT" = "$VERSION $VERSION" ] ||
+    fail "versions: TG_VERSION_* and tg_version() print '$OUT', pkg-config (meson) says $VERSION"
+if command -v ldd >/dev/null 2>&1; then
+    LD_LIBRARY_PATH="$LIBDIR" ldd ./prog | grep -q "$LIBDIR/libtapegrad.so" ||
+        fail "prog does not load the installed libtapegrad.so"
+fi
+echo "dynamic: cc prog.c \$(pkg-config --cflags --libs tapegrad) -> versions '$OUT'"
+
+# 3. static: libtapegrad.a plus its private dependencies from pkg-config --static
+STATIC=$(pc --static --libs | sed 's/-ltapegrad/-Wl,-Bstatic -ltapegrad -Wl,-Bdynamic/')
+# shellcheck disable=SC2046,SC2086
+$CC -std=c11 -Wall -Wextra -Werror $EXTRA -o prog_static prog.c $(pc --cflags) $STATIC -lm ||
+    fail "static link with pkg-config --static failed"
+OUT=$(env -u LD_LIBRARY_PATH ./prog_static) || fail "the statically linked program failed"
+[ "$OUT" = "$VERSION $VERSION" ] || fail "static: versions '$OUT', want '$VERSION $VERSION'"
+if command -v ldd >/dev/null 2>&1 && ldd ./prog_static | grep -q libtapegrad; then
+    fail "prog_static still needs libtapegrad.so"
+fi
+echo "static: pkg-config --static --libs -> versions '$OUT'"
+echo "test_install: all passed"
