@@ -3,6 +3,7 @@
 #   make demo           install packages, build, train the MLP on Fashion-MNIST
 #   make test           install packages, build, run the whole test suite
 #   make test-sanitize  the same suite under ASan+UBSan (build-asan/)
+#   make docs           docs/api/ from the header, docs/img/*.svg graph pictures (graphviz)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 # Runtime and build packages; dataset-fashion-mnist is the main job's data,
@@ -12,9 +13,11 @@ PKGS = meson ninja-build pkg-config gcc libsleef-dev libhwloc-dev zlib1g-dev lib
        dataset-fashion-mnist python3-numpy valgrind
 # Only for regenerating reference fixtures and for benchmarks.
 REF_PKGS = python3-torch python3-numpy
+# Only for the documentation: graph pictures (docs/img/*.svg) and docs/api/.
+DOC_PKGS = graphviz python3
 MESON_OPTS ?= --buildtype=release -Dwerror=true
 
-.PHONY: all deps setup demo test test-sanitize refs clean
+.PHONY: all deps setup demo test test-sanitize refs pictures api docs clean
 
 all: setup
 
@@ -45,6 +48,18 @@ refs:
 	@PKGS="$(REF_PKGS)" sh ./.ci/apt-install
 	/usr/bin/python3 test/ref/make_optim_ref.py
 	/usr/bin/python3 test/ref/make_mlp_ref.py
+
+# docs/img/*.svg from the examples' --dot output, rendered by Graphviz.
+pictures: setup
+	@PKGS="$(DOC_PKGS)" sh ./.ci/apt-install
+	BUILD=$(BUILD) sh docs/make_pictures.sh
+
+# docs/api/README.md from the comments in core/tapegrad.h.
+api:
+	@PKGS="$(DOC_PKGS)" sh ./.ci/apt-install
+	python3 docs/make_api.py
+
+docs: api pictures
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -5,6 +5,11 @@
 #ifndef TG_INTERNAL_H
 #define TG_INTERNAL_H
 
+/* The library's own calls of op functions must not note call sites (the
+ * user's call of the outer function is the one to report). */
+#ifndef TG_NO_CALL_SITES
+#define TG_NO_CALL_SITES
+#endif
 #include "tapegrad.h"
 
 #include <stdarg.h>

@@ -25,9 +25,10 @@ struct tg__pool {
     int stop;
     hwloc_topology_t topo;
     int have_topo;
+    struct worker_arg *args; /* one per worker, owned by the pool */
 };
 
-typedef struct {
+typedef struct worker_arg {
     tg__pool *pool;
     int index;
 } worker_arg;
@@ -44,8 +45,10 @@ static int64_t run_tasks(tg__pool *p, tg__task_fn fn, void *arg, int64_t n) {
 }
 
 static void *worker_main(void *a) {
+    /* The argument block belongs to the pool (freed in tg__pool_free), so a
+     * worker never frees memory behind the caller's back and the allocation
+     * counters are settled when tg__pool_new returns. */
     worker_arg wa = *(worker_arg *)a;
-    tg__free(a);
     tg__pool *p = wa.pool;
     if (p->have_topo) {
         hwloc_obj_t core = hwloc_get_obj_by_type(p->topo, HWLOC_OBJ_CORE, (unsigned)(wa.index + 1));
@@ -76,7 +79,10 @@ tg__pool *tg__pool_new(int threads) {
     tg__pool *p = tg__calloc(1, sizeof *p);
     if (!p) return NULL;
     p->threads = tg__calloc((size_t)(threads - 1), sizeof(pthread_t));
-    if (!p->threads) {
+    p->args = tg__calloc((size_t)(threads - 1), sizeof(worker_arg));
+    if (!p->threads || !p->args) {
+        tg__free(p->threads);
+        tg__free(p->args);
         tg__free(p);
         return NULL;
     }
@@ -88,14 +94,10 @@ tg__pool *tg__pool_new(int threads) {
         else hwloc_topology_destroy(p->topo);
     }
     for (int i = 0; i < threads - 1; i++) {
-        worker_arg *wa = tg__malloc(sizeof *wa);
-        if (!wa) break;
+        worker_arg *wa = &p->args[i];
         wa->pool = p;
         wa->index = i;
-        if (pthread_create(&p->threads[i], NULL, worker_main, wa) != 0) {
-            tg__free(wa);
-            break;
-        }
+        if (pthread_create(&p->threads[i], NULL, worker_main, wa) != 0) break;
         p->n_workers++;
     }
     if (p->n_workers == 0) {
@@ -117,6 +119,7 @@ void tg__pool_free(tg__pool *p) {
     pthread_cond_destroy(&p->done);
     if (p->have_topo) hwloc_topology_destroy(p->topo);
     tg__free(p->threads);
+    tg__free(p->args);
     tg__free(p);
 }
 

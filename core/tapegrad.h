@@ -35,10 +35,15 @@ extern "C" {
 /* Version                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/** Compile-time version of this header, MAJOR.MINOR.PATCH: the same numbers
+ *  as meson's project() version and tapegrad.pc (test/test_install.sh checks
+ *  that all three agree). */
 #define TG_VERSION_MAJOR 0
 #define TG_VERSION_MINOR 1
 #define TG_VERSION_PATCH 0
-/** Run-time version string, "MAJOR.MINOR.PATCH". Static storage; do not free. */
+/** Run-time version of the linked library, "MAJOR.MINOR.PATCH"; differs from
+ *  the TG_VERSION_* a program was compiled with when it runs against another
+ *  build of the shared library. Static storage; never NULL; do not free. */
 const char *tg_version(void);
 
 /* ------------------------------------------------------------------------ */
@@ -98,10 +103,10 @@ tg_alloc_stats tg_alloc_stats_get(void);
 /* Context                                                                   */
 /* ------------------------------------------------------------------------ */
 
-typedef struct tg_ctx tg_ctx;
-typedef struct tg_tape tg_tape;
-typedef struct tg_node tg_node;
-typedef struct tg_op_def tg_op_def;
+typedef struct tg_ctx tg_ctx;       /* opaque: parameters, RNG, error state, tapes, thread pool */
+typedef struct tg_tape tg_tape;     /* opaque: recorded nodes and the arena of their tensors */
+typedef struct tg_node tg_node;     /* one recorded op application (defined under "Ops") */
+typedef struct tg_op_def tg_op_def; /* an op: kernels and check spec (defined under "Ops") */
 
 /** Configuration of a context. Start from tg_config_default(). */
 typedef struct tg_config {
@@ -135,7 +140,9 @@ const char *tg_last_error(const tg_ctx *ctx);
 tg_status tg_last_status(const tg_ctx *ctx);
 /** Forget the last error. */
 void tg_clear_error(tg_ctx *ctx);
-/** Set the error message (printf-style) and return s. For user ops. */
+/** Set ctx's error to status s with a printf-style message (overwriting the
+ *  previous one, truncated to 511 bytes) and return s, so a user op's infer
+ *  can `return tg_set_error(n->ctx, TG_ESHAPE, "my_op: ... %s", ...)`. */
 tg_status tg_set_error(tg_ctx *ctx, tg_status s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -164,8 +171,10 @@ void tg_shuffle(tg_ctx *ctx, int64_t *perm, int64_t n);
 /* Tensors                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/** Element types: IEEE single (float) and double. Every op accepts both; the
+ *  inputs of one op must share a dtype (TG_EDTYPE otherwise). */
 typedef enum tg_dtype { TG_F32 = 0, TG_F64 = 1 } tg_dtype;
-#define TG_MAX_RANK 8
+#define TG_MAX_RANK 8 /* most dimensions a tensor can have */
 
 /** Tensor flags. */
 enum {
@@ -204,9 +213,12 @@ tg_tensor *tg_tensor_new(tg_ctx *ctx, tg_dtype dt, int rank, const int64_t *shap
 /** Frees a tensor from tg_tensor_new (and its grad). NULL and tape tensors
  *  are ignored. */
 void tg_tensor_free(tg_tensor *t);
-/** A zero tensor in the active tape's arena; dies with the tape. */
+/** A zero tensor in the active tape's arena; dies with the tape (do not
+ *  free it). NULL with TG_ESTATE when no tape is active, TG_EDTYPE or a shape
+ *  error on bad arguments, TG_ENOMEM. */
 tg_tensor *tg_tensor_temp(tg_ctx *ctx, tg_dtype dt, int rank, const int64_t *shape);
-/** A rank-0 tensor holding v, in the active tape's arena. */
+/** A rank-0 tensor holding v (converted to dt), in the active tape's arena;
+ *  errors as tg_tensor_temp. */
 tg_tensor *tg_scalar(tg_ctx *ctx, tg_dtype dt, double v);
 /** Mark a leaf tensor (persistent or temp) as requiring gradients; allocates
  *  its grad buffer (zeroed). Returns TG_EINVAL for op outputs. */
@@ -290,7 +302,7 @@ tg_status tg_backward_seeded(tg_tensor *y, const void *dy);
 /* Ops: user-definable                                                       */
 /* ------------------------------------------------------------------------ */
 
-#define TG_MAX_INPUTS 8
+#define TG_MAX_INPUTS 8 /* inputs in a check case; tg_apply itself takes up to 1024 */
 
 /** Gradient-check sampling for one op, used by the registry test and by
  *  tg_gradcheck_op. */
@@ -328,6 +340,8 @@ struct tg_node {
     void *saved;          /* scratch a forward kernel keeps for backward */
     tg_ctx *ctx;
     int64_t index;        /* position on the tape, -1 when not recorded */
+    const char *file;     /* where user code called the op (see TG_AT), or NULL */
+    int line;
 };
 
 /** An op: shape inference, forward and backward kernels, gradcheck spec.
@@ -398,8 +412,8 @@ tg_tensor *tg_step(tg_tensor *x);                   /* x>0 ? 1 : 0; has no gradi
 
 /** Reductions over the axes listed (negative axes count from the end); n_axes
  *  0 reduces over all axes. keepdim keeps reduced axes with size 1. */
-tg_tensor *tg_sum(tg_tensor *x, int n_axes, const int *axes, int keepdim);
-tg_tensor *tg_mean(tg_tensor *x, int n_axes, const int *axes, int keepdim);
+tg_tensor *tg_sum(tg_tensor *x, int n_axes, const int *axes, int keepdim);  /* Σ x over the axes */
+tg_tensor *tg_mean(tg_tensor *x, int n_axes, const int *axes, int keepdim); /* Σ x / (count reduced) */
 tg_tensor *tg_max(tg_tensor *x, int n_axes, const int *axes, int keepdim);       /* gradient to the first maximum */
 tg_tensor *tg_logsumexp(tg_tensor *x, int n_axes, const int *axes, int keepdim); /* ln Σ e^x, stable */
 
@@ -409,7 +423,9 @@ tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_permute(tg_tensor *x, const int *perm);
 /** Swap two axes. */
 tg_tensor *tg_transpose(tg_tensor *x, int d0, int d1);
-/** Same data, new shape; one dim may be -1 (inferred). */
+/** The same elements in the same row-major order under a new shape (a
+ *  tape-owned copy); one dim may be -1, inferred from the others. The element
+ *  counts must agree (TG_ESHAPE naming both shapes). */
 tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape);
 
 /** softmax / log_softmax along axis (negative counts from the end); stable
@@ -571,6 +587,7 @@ tg_status tg_png_write_grid(tg_ctx *ctx, const char *path, const float *images, 
 /* naming the helper and the shapes on bad input.                            */
 /* ------------------------------------------------------------------------ */
 
+/** The kind of a recurrent cell; each constant's comment is one step. */
 typedef enum tg_cell_kind {
     TG_CELL_RNN_TANH = 0, /* h' = tanh(x·Wx + h·Wh + b); G = 1 */
     TG_CELL_RNN_RELU = 1, /* h' = relu(x·Wx + h·Wh + b); G = 1 */
@@ -622,7 +639,7 @@ tg_tensor *tg_gru_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h);
 /** Any kind: *out = step(x, *s). out may equal s. */
 tg_status tg_cell_step(const tg_cell *c, tg_tensor *x, const tg_rnn_state *s, tg_rnn_state *out);
 
-#define TG_RNN_MAX_LAYERS 8
+#define TG_RNN_MAX_LAYERS 8 /* layers in a tg_rnn stack */
 /** Stacked (and optionally bidirectional) cells of one kind. Layer 0 reads
  *  I inputs, layer k > 0 reads the dirs·H outputs of layer k-1. */
 typedef struct tg_rnn {
@@ -751,6 +768,7 @@ void tg_init_he_normal(tg_tensor *t);       /* N(0, 2/fan_in) */
 /* Layers                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/** How tg_dense_init fills W (b always starts at 0). */
 typedef enum tg_init_kind { TG_INIT_XAVIER = 0, TG_INIT_HE = 1, TG_INIT_ZERO = 2 } tg_init_kind;
 
 /** A dense layer y = x·W + b with W (in,out) and b (out), parameters named
@@ -770,6 +788,35 @@ tg_status tg_dense_init(tg_dense *layer, tg_ctx *ctx, const char *name, int64_t 
  *  with a "dense: ..." message if x is not (B,in). */
 tg_tensor *tg_dense_forward(const tg_dense *layer, tg_tensor *x);
 
+/** A conv2d layer y = tg_conv2d(x, W⊙M, b, &opts) (graph/layers.c) with
+ *  parameters "<name>.W" and "<name>.b" owned by the context, and an optional
+ *  connection mask M owned by the layer (NULL: every connection). */
+typedef struct tg_conv2d_layer {
+    tg_tensor *W;        /* (O, C/G, KH, KW) */
+    tg_tensor *b;        /* (O), flagged TG_NO_DECAY */
+    tg_tensor *mask;     /* (O, C/G, KH, KW) constant 0/1, no grad; NULL until a table is set */
+    tg_conv_opts opts;   /* as given, zero stride/dilation/groups made 1 */
+} tg_conv2d_layer;
+/** Create W by init (xavier_uniform / he_uniform with fan_in = C/G·KH·KW,
+ *  fan_out = O·KH·KW, or 0) and b = 0. opts NULL: stride 1, pad 0, groups 1.
+ *  name is 1 to 125 bytes; in_ch, out_ch, kh, kw > 0; both channel counts
+ *  divisible by groups. TG_EINVAL (nothing created) on bad arguments or an
+ *  existing "<name>.W"/"<name>.b". Call tg_conv2d_layer_free when done. */
+tg_status tg_conv2d_layer_init(tg_conv2d_layer *layer, tg_ctx *ctx, const char *name, int64_t in_ch,
+                               int64_t out_ch, int kh, int kw, const tg_conv_opts *opts, tg_dtype dt,
+                               tg_init_kind init);
+/** Fixed connection table (LeNet-5's C3): table is (C, O) row-major 0/1 with
+ *  T[p,k] = 1 when output map k reads input map p. Sets M[o,c,:,:] =
+ *  T[g·C/G+c, o] and zeroes W where M = 0, so dL/dW is exactly 0 there. A
+ *  second call replaces the table. TG_EINVAL (nothing changed) for entries
+ *  other than 0/1 or a 1 that crosses groups. */
+tg_status tg_conv2d_layer_set_table(tg_conv2d_layer *layer, const uint8_t *table);
+/** x (B,C,H,W) -> (B,O,OH,OW) = tg_conv2d(x, mask ? tg_mul(W, mask) : W, b,
+ *  &opts). Tape-owned result; NULL with the conv2d message on bad shapes. */
+tg_tensor *tg_conv2d_layer_forward(const tg_conv2d_layer *layer, tg_tensor *x);
+/** Free the layer's mask (not W or b, which the context owns). NULL is a no-op. */
+void tg_conv2d_layer_free(tg_conv2d_layer *layer);
+
 /* ------------------------------------------------------------------------ */
 /* Optimizers                                                                */
 /* Each update follows torch.optim (PyTorch 1.13, single-tensor path)        */
@@ -787,6 +834,8 @@ tg_tensor *tg_dense_forward(const tg_dense *layer, tg_tensor *x);
 /*   AdamW           p ← p(1 − lr·wd), then Adam without the L2 term         */
 /* ------------------------------------------------------------------------ */
 
+/** The update rules above; tg_optim_kind_parse / _name convert to and from
+ *  their lowercase names. */
 typedef enum tg_optim_kind {
     TG_OPT_SGD, TG_OPT_MOMENTUM, TG_OPT_NESTEROV, TG_OPT_ADAGRAD,
     TG_OPT_RMSPROP, TG_OPT_ADADELTA, TG_OPT_ADAM, TG_OPT_ADAMW
@@ -809,6 +858,8 @@ typedef struct tg_optim_config {
     double rho;            /* AdaDelta decay, in [0,1] */
 } tg_optim_config;
 
+/** An optimizer: one parameter group with its config and per-parameter
+ *  state (opaque; tg_optim_new creates it, tg_optim_free frees it). */
 typedef struct tg_optim tg_optim;
 
 /** torch.optim's defaults for kind: lr 0.01 for SGD (torch has none),
@@ -939,6 +990,94 @@ tg_status tg_dataset_batch(const tg_dataset *ds, const int64_t *idx, int64_t n, 
 /** y (n, C) = one-hot of labels: y[i, labels[i]] = 1, every other entry 0.
  *  A label outside [0, C) is TG_EINVAL (y untouched); errors go to y->ctx. */
 tg_status tg_one_hot(const int32_t *labels, int64_t n, int C, tg_tensor *y);
+
+/* ------------------------------------------------------------------------ */
+/* Call sites (for anomaly mode's messages; docs/debugging.md)               */
+/* Each op-making function below is also a function-like macro that notes    */
+/* __FILE__:__LINE__ on a per-thread stack around the call, so tg_apply can  */
+/* record in the node where user code made it: the innermost noted call      */
+/* wins, and ops a library function makes inside (tg_dense_forward's matmul) */
+/* get the user's call of that function. Symbols and signatures are          */
+/* unchanged: (tg_log)(x) or -DTG_NO_CALL_SITES bypass the macros.           */
+/* ------------------------------------------------------------------------ */
+
+/** Note a call site (file must outlive the call; __FILE__ does). Pairs with
+ *  one tg_site_pop / tg_site_pop_status, which returns its argument. */
+void tg_site_push(const char *file, int line);
+tg_tensor *tg_site_pop(tg_tensor *result);
+tg_status tg_site_pop_status(tg_status result);
+/** TG_AT(f(...)): call f with this line noted as the call site; for your
+ *  own op functions, e.g. #define my_op(...) TG_AT(my_op(__VA_ARGS__)). */
+#define TG_AT(call) (tg_site_push(__FILE__, __LINE__), tg_site_pop(call))
+#define TG_AT_STATUS(call) (tg_site_push(__FILE__, __LINE__), tg_site_pop_status(call))
+
+#if !defined(TG_NO_CALL_SITES)
+#define tg_apply(...) TG_AT(tg_apply(__VA_ARGS__))
+#define tg_add(...) TG_AT(tg_add(__VA_ARGS__))
+#define tg_sub(...) TG_AT(tg_sub(__VA_ARGS__))
+#define tg_mul(...) TG_AT(tg_mul(__VA_ARGS__))
+#define tg_div(...) TG_AT(tg_div(__VA_ARGS__))
+#define tg_maximum(...) TG_AT(tg_maximum(__VA_ARGS__))
+#define tg_minimum(...) TG_AT(tg_minimum(__VA_ARGS__))
+#define tg_neg(...) TG_AT(tg_neg(__VA_ARGS__))
+#define tg_exp(...) TG_AT(tg_exp(__VA_ARGS__))
+#define tg_log(...) TG_AT(tg_log(__VA_ARGS__))
+#define tg_sqrt(...) TG_AT(tg_sqrt(__VA_ARGS__))
+#define tg_square(...) TG_AT(tg_square(__VA_ARGS__))
+#define tg_abs(...) TG_AT(tg_abs(__VA_ARGS__))
+#define tg_pow(...) TG_AT(tg_pow(__VA_ARGS__))
+#define tg_sigmoid(...) TG_AT(tg_sigmoid(__VA_ARGS__))
+#define tg_tanh(...) TG_AT(tg_tanh(__VA_ARGS__))
+#define tg_relu(...) TG_AT(tg_relu(__VA_ARGS__))
+#define tg_leaky_relu(...) TG_AT(tg_leaky_relu(__VA_ARGS__))
+#define tg_prelu(...) TG_AT(tg_prelu(__VA_ARGS__))
+#define tg_elu(...) TG_AT(tg_elu(__VA_ARGS__))
+#define tg_softplus(...) TG_AT(tg_softplus(__VA_ARGS__))
+#define tg_silu(...) TG_AT(tg_silu(__VA_ARGS__))
+#define tg_gelu(...) TG_AT(tg_gelu(__VA_ARGS__))
+#define tg_gelu_tanh(...) TG_AT(tg_gelu_tanh(__VA_ARGS__))
+#define tg_step(...) TG_AT(tg_step(__VA_ARGS__))
+#define tg_sum(...) TG_AT(tg_sum(__VA_ARGS__))
+#define tg_mean(...) TG_AT(tg_mean(__VA_ARGS__))
+#define tg_max(...) TG_AT(tg_max(__VA_ARGS__))
+#define tg_logsumexp(...) TG_AT(tg_logsumexp(__VA_ARGS__))
+#define tg_matmul(...) TG_AT(tg_matmul(__VA_ARGS__))
+#define tg_permute(...) TG_AT(tg_permute(__VA_ARGS__))
+#define tg_transpose(...) TG_AT(tg_transpose(__VA_ARGS__))
+#define tg_reshape(...) TG_AT(tg_reshape(__VA_ARGS__))
+#define tg_softmax(...) TG_AT(tg_softmax(__VA_ARGS__))
+#define tg_log_softmax(...) TG_AT(tg_log_softmax(__VA_ARGS__))
+#define tg_mse(...) TG_AT(tg_mse(__VA_ARGS__))
+#define tg_cross_entropy(...) TG_AT(tg_cross_entropy(__VA_ARGS__))
+#define tg_nll(...) TG_AT(tg_nll(__VA_ARGS__))
+#define tg_bce_with_logits(...) TG_AT(tg_bce_with_logits(__VA_ARGS__))
+#define tg_embedding(...) TG_AT(tg_embedding(__VA_ARGS__))
+#define tg_embedding_nd(...) TG_AT(tg_embedding_nd(__VA_ARGS__))
+#define tg_index_select(...) TG_AT(tg_index_select(__VA_ARGS__))
+#define tg_where(...) TG_AT(tg_where(__VA_ARGS__))
+#define tg_concat(...) TG_AT(tg_concat(__VA_ARGS__))
+#define tg_stack(...) TG_AT(tg_stack(__VA_ARGS__))
+#define tg_narrow(...) TG_AT(tg_narrow(__VA_ARGS__))
+#define tg_slice(...) TG_AT(tg_slice(__VA_ARGS__))
+#define tg_split(...) TG_AT_STATUS(tg_split(__VA_ARGS__))
+#define tg_conv2d(...) TG_AT(tg_conv2d(__VA_ARGS__))
+#define tg_conv1d(...) TG_AT(tg_conv1d(__VA_ARGS__))
+#define tg_max_pool2d(...) TG_AT(tg_max_pool2d(__VA_ARGS__))
+#define tg_avg_pool2d(...) TG_AT(tg_avg_pool2d(__VA_ARGS__))
+#define tg_dropout(...) TG_AT(tg_dropout(__VA_ARGS__))
+#define tg_flatten(...) TG_AT(tg_flatten(__VA_ARGS__))
+#define tg_kl_normal(...) TG_AT(tg_kl_normal(__VA_ARGS__))
+#define tg_l1_penalty(...) TG_AT(tg_l1_penalty(__VA_ARGS__))
+#define tg_rnn_cell(...) TG_AT(tg_rnn_cell(__VA_ARGS__))
+#define tg_lstm_cell(...) TG_AT_STATUS(tg_lstm_cell(__VA_ARGS__))
+#define tg_gru_cell(...) TG_AT(tg_gru_cell(__VA_ARGS__))
+#define tg_cell_step(...) TG_AT_STATUS(tg_cell_step(__VA_ARGS__))
+#define tg_rnn_forward(...) TG_AT_STATUS(tg_rnn_forward(__VA_ARGS__))
+#define tg_tree_cell(...) TG_AT(tg_tree_cell(__VA_ARGS__))
+#define tg_tree_forward(...) TG_AT_STATUS(tg_tree_forward(__VA_ARGS__))
+#define tg_dense_forward(...) TG_AT(tg_dense_forward(__VA_ARGS__))
+#define tg_conv2d_layer_forward(...) TG_AT(tg_conv2d_layer_forward(__VA_ARGS__))
+#endif /* !TG_NO_CALL_SITES */
 
 #ifdef __cplusplus
 }

@@ -200,7 +200,7 @@ def analyse(src):
         if is_rule(it):
             if in_banner:  # closing rule: the banner is complete
                 first = banner_text[0].strip() if banner_text else ""
-                section = re.split(r"\. |: ", first, 1)[0].strip()
+                section = re.split(r"\. |: | \(", first, 1)[0].strip()
                 rest = banner_text[1:] if first == section else banner_text
                 ind = min((len(l) - len(l.lstrip()) for l in rest if l.strip()), default=0)
                 banners[section] = "\n".join(l[ind:] for l in rest).strip("\n")
@@ -221,9 +221,22 @@ def analyse(src):
         m = re.match(r"typedef\s+enum\s*\w*\s*\{(.*)\}", " ".join(strip_comments(it.text).split()))
         it.consts = enum_constants(m.group(1)) if m else []
         decls.append(it)
+    # "#define tg_add(...) TG_AT(tg_add(__VA_ARGS__))": a call-site wrapper of
+    # a declared function is documented by the function itself
+    funcs = {n for d in decls if d.kind == "stmt" for n in d.names}
+    for d in decls:
+        if d.kind == "define" and d.names[0] in funcs:
+            d.wraps = True
+    decls = [d for d in decls if not getattr(d, "wraps", False)]
+    wrapped = {d.names[0] for d in items if getattr(d, "wraps", False)}
+    for d in decls:
+        d.wrapped = d.kind == "stmt" and d.names[0] in wrapped
     lines = src.split("\n")
     comments = [c for c in items if c.kind == "comment" and not is_rule(c)]
     for d in decls:
+        m = re.search(r"/\*.*?\*/", d.text, re.S) if d.kind == "define" else None
+        if m:  # "#define X 8 /* ... */": the comment is part of the directive
+            d.trailing = Item("comment", m.group(0), d.last, d.last)
         for c in comments:
             if c.first == d.last and c.first > d.first - 1 and not lines[d.last - 1].lstrip().startswith("/*"):
                 d.trailing = c  # after the code on its last line
@@ -315,7 +328,7 @@ def render(src, decls, banners):
             out.append("```c")
             for d in e:
                 line = clean_decl(d.text)
-                if d.trailing:
+                if d.trailing and d.trailing.text not in line:
                     line += "  " + d.trailing.text
                 out.append(line)
             out.append("```\n")
@@ -324,6 +337,10 @@ def render(src, decls, banners):
                 out.append(comment_text(doc) + "\n")
             if consts:
                 out.append("Constants: " + ", ".join("`%s`" % c for c in consts) + ".\n")
+            macros = [n for d in e if getattr(d, "wrapped", False) for n in d.names]
+            if macros:
+                out.append("Also a same-named macro that records the call site (see "
+                           "[Call sites](#sec-call-sites)): " + ", ".join("`%s`" % n for n in macros) + ".\n")
             if "TG_STATUS_MAP" in names and codes:
                 out.append("| code | value | meaning |\n|---|---|---|")
                 for name, value, desc in codes:

@@ -159,9 +159,62 @@ static tg_status kind_error(const tg_cell *c, tg_tensor *x, const char *who, con
                      c ? tg_cell_kind_name(c->kind) : "NULL", want, tg__sh(x));
 }
 
-/* pre = x·Wx + h·Wh + b: (B, G·H) */
-static tg_tensor *preact(const tg_cell *c, tg_tensor *x, tg_tensor *h) {
-    return tg_add(tg_add(tg_matmul(x, c->Wx), tg_matmul(h, c->Wh)), c->b);
+/* xw = x·Wx + b (B, G·H): the input side of every gate, bias included. */
+static tg_tensor *input_side(const tg_cell *c, tg_tensor *x) { return tg_add(tg_matmul(x, c->Wx), c->b); }
+
+static tg_status last_status(tg_ctx *ctx) { return tg_last_status(ctx) ? tg_last_status(ctx) : TG_EINVAL; }
+
+/* One step from the input side xw (B, G·H) and the state *s (shapes already
+ * checked). *out may be s. */
+static tg_status step_xw(const tg_cell *c, tg_tensor *xw, tg_rnn_state s, tg_rnn_state *out) {
+    tg_ctx *ctx = xw->ctx;
+    int64_t H = c->hidden;
+    tg_tensor *h = s.h, *hn = NULL, *cn = NULL;
+    switch (c->kind) {
+    case TG_CELL_RNN_TANH:
+    case TG_CELL_RNN_RELU: {
+        tg_tensor *a = tg_add(xw, tg_matmul(h, c->Wh)); /* x·Wx + b + h·Wh */
+        hn = c->kind == TG_CELL_RNN_RELU ? tg_relu(a) : tg_tanh(a);
+        break;
+    }
+    case TG_CELL_LSTM: {
+        /* i, f, o share one sigmoid over (B, 3H); c̃ is tanh of the last H. */
+        tg_tensor *a = tg_add(xw, tg_matmul(h, c->Wh)), *part[2], *g[3];
+        int64_t sz2[2] = {3 * H, H}, sz3[3] = {H, H, H};
+        if (!a || tg_split(a, 1, sz2, 2, part) || tg_split(tg_sigmoid(part[0]), 1, sz3, 3, g)) return last_status(ctx);
+        cn = tg_add(tg_mul(g[1], s.c), tg_mul(g[0], tg_tanh(part[1]))); /* c' = f⊙c + i⊙c̃ */
+        hn = tg_mul(g[2], tg_tanh(cn));                                  /* h' = o⊙tanh(c') */
+        break;
+    }
+    case TG_CELL_GRU:
+    case TG_CELL_GRU_TORCH: {
+        int64_t sz2[2] = {2 * H, H}, szh[2] = {H, H};
+        tg_tensor *ax[2], *rz[2], *cand;
+        if (tg_split(xw, 1, sz2, 2, ax)) return last_status(ctx);
+        if (c->kind == TG_CELL_GRU) {
+            /* lectures: r, z = σ(x·W + h·U + b); h̃ = tanh(x·Wc + (r⊙h)·Uc + bc) */
+            if (tg_split(tg_sigmoid(tg_add(ax[0], tg_matmul(h, c->Wh))), 1, szh, 2, rz)) return last_status(ctx);
+            cand = tg_tanh(tg_add(ax[1], tg_matmul(tg_mul(rz[0], h), c->Uc)));
+        } else {
+            /* PyTorch: r, z as above; n = tanh(x·Wn + bn + r⊙(h·Un + bhn)) */
+            tg_tensor *u[2];
+            if (tg_split(tg_matmul(h, c->Wh), 1, sz2, 2, u)) return last_status(ctx);
+            if (tg_split(tg_sigmoid(tg_add(ax[0], u[0])), 1, szh, 2, rz)) return last_status(ctx);
+            cand = tg_tanh(tg_add(ax[1], tg_mul(rz[0], tg_add(u[1], c->bhn))));
+        }
+        /* h' = z⊙h + (1-z)⊙h̃, computed as h̃ + z⊙(h - h̃) */
+        hn = tg_add(cand, tg_mul(rz[1], tg_sub(h, cand)));
+        break;
+    }
+    }
+    if (!hn) return last_status(ctx);
+    out->h = hn;
+    out->c = cn;
+    return TG_OK;
+}
+
+static int cell_ready(const tg_cell *c) {
+    return c && c->Wx && c->Wh && c->b && (c->kind != TG_CELL_GRU || c->Uc) && (c->kind != TG_CELL_GRU_TORCH || c->bhn);
 }
 
 tg_tensor *tg_rnn_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h) {
@@ -171,8 +224,9 @@ tg_tensor *tg_rnn_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h) {
         return NULL;
     }
     if (check_step(c, "rnn_cell", x, h, NULL)) return NULL;
-    tg_tensor *a = preact(c, x, h);
-    return c->kind == TG_CELL_RNN_RELU ? tg_relu(a) : tg_tanh(a);
+    tg_rnn_state out;
+    tg_tensor *xw = input_side(c, x);
+    return xw && step_xw(c, xw, (tg_rnn_state){h, NULL}, &out) == TG_OK ? out.h : NULL;
 }
 
 tg_status tg_lstm_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h, tg_tensor *cs, tg_tensor **h_out,
@@ -184,18 +238,12 @@ tg_status tg_lstm_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h, tg_tensor *
     if (!c || c->kind != TG_CELL_LSTM) return kind_error(c, x, "lstm_cell", "lstm");
     tg_status st = check_step(c, "lstm_cell", x, h, cs);
     if (st) return st;
-    int64_t H = c->hidden;
-    tg_tensor *a = preact(c, x, h), *part[2], *g[3];
-    /* i, f, o share one sigmoid over (B, 3H); c̃ is tanh of the last H. */
-    int64_t sz2[2] = {3 * H, H}, sz3[3] = {H, H, H};
-    if (!a || tg_split(a, 1, sz2, 2, part) || tg_split(tg_sigmoid(part[0]), 1, sz3, 3, g))
-        return tg_last_status(x->ctx) ? tg_last_status(x->ctx) : TG_EINVAL;
-    tg_tensor *ct = tg_tanh(part[1]);
-    tg_tensor *cn = tg_add(tg_mul(g[1], cs), tg_mul(g[0], ct)); /* c' = f⊙c + i⊙c̃ */
-    tg_tensor *hn = tg_mul(g[2], tg_tanh(cn));                   /* h' = o⊙tanh(c') */
-    if (!hn) return tg_last_status(x->ctx) ? tg_last_status(x->ctx) : TG_EINVAL;
-    *h_out = hn;
-    *c_out = cn;
+    tg_rnn_state out;
+    tg_tensor *xw = input_side(c, x);
+    if (!xw) return last_status(x->ctx);
+    if ((st = step_xw(c, xw, (tg_rnn_state){h, cs}, &out))) return st;
+    *h_out = out.h;
+    *c_out = out.c;
     return TG_OK;
 }
 
@@ -206,28 +254,13 @@ tg_tensor *tg_gru_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h) {
         return NULL;
     }
     if (check_step(c, "gru_cell", x, h, NULL)) return NULL;
-    if ((c->kind == TG_CELL_GRU && !c->Uc) || (c->kind == TG_CELL_GRU_TORCH && !c->bhn)) {
+    if (!cell_ready(c)) {
         tg__error(x->ctx, TG_EINVAL, "gru_cell: the cell is not initialized (input %s)", tg__sh(x));
         return NULL;
     }
-    int64_t H = c->hidden;
-    int64_t sz2[2] = {2 * H, H}, szh[2] = {H, H};
-    tg_tensor *ax[2], *rz[2], *cand;
-    tg_tensor *a = tg_add(tg_matmul(x, c->Wx), c->b); /* (B, 3H): x-side of r, z, h̃ plus bias */
-    if (tg_split(a, 1, sz2, 2, ax)) return NULL;
-    if (c->kind == TG_CELL_GRU) {
-        /* lecture: r, z = σ(x·W + h·U + b); h̃ = tanh(x·Wc + (r⊙h)·Uc + bc) */
-        if (tg_split(tg_sigmoid(tg_add(ax[0], tg_matmul(h, c->Wh))), 1, szh, 2, rz)) return NULL;
-        cand = tg_tanh(tg_add(ax[1], tg_matmul(tg_mul(rz[0], h), c->Uc)));
-    } else {
-        /* PyTorch: r, z as above; n = tanh(x·Wn + bn + r⊙(h·Un + bhn)) */
-        tg_tensor *u[2];
-        if (tg_split(tg_matmul(h, c->Wh), 1, sz2, 2, u)) return NULL;
-        if (tg_split(tg_sigmoid(tg_add(ax[0], u[0])), 1, szh, 2, rz)) return NULL;
-        cand = tg_tanh(tg_add(ax[1], tg_mul(rz[0], tg_add(u[1], c->bhn))));
-    }
-    /* h' = z⊙h + (1-z)⊙h̃, computed as h̃ + z⊙(h - h̃) */
-    return tg_add(cand, tg_mul(rz[1], tg_sub(h, cand)));
+    tg_rnn_state out;
+    tg_tensor *xw = input_side(c, x);
+    return xw && step_xw(c, xw, (tg_rnn_state){h, NULL}, &out) == TG_OK ? out.h : NULL;
 }
 
 tg_status tg_cell_step(const tg_cell *c, tg_tensor *x, const tg_rnn_state *s, tg_rnn_state *out) {
@@ -248,7 +281,7 @@ tg_status tg_cell_step(const tg_cell *c, tg_tensor *x, const tg_rnn_state *s, tg
     case TG_CELL_GRU_TORCH: r.h = tg_gru_cell(c, x, in.h); break;
     default: r.h = tg_rnn_cell(c, x, in.h); break;
     }
-    if (!r.h) return tg_last_status(x->ctx) ? tg_last_status(x->ctx) : TG_EINVAL;
+    if (!r.h) return last_status(x->ctx);
     *out = r;
     return TG_OK;
 }
@@ -300,6 +333,19 @@ static void *tape_array(tg_ctx *ctx, size_t count, size_t size) {
     return p;
 }
 
+/* A given initial state must be (B,H) (and have c for an LSTM). */
+static tg_status check_init(const tg_cell *c, tg_ctx *ctx, const tg_rnn_state *s, int i, int64_t B) {
+    const tg_tensor *ts[2] = {s->h, c->kind == TG_CELL_LSTM ? s->c : NULL};
+    for (int k = 0; k < (c->kind == TG_CELL_LSTM ? 2 : 1); k++) {
+        if (!ts[k]) return tg__error(ctx, TG_EINVAL, "rnn_forward: init[%d].%s is NULL", i, k ? "c" : "h");
+        if (ts[k]->rank != 2 || ts[k]->shape[0] != B || ts[k]->shape[1] != c->hidden || ts[k]->dtype != c->Wx->dtype)
+            return tg__error(ctx, TG_ESHAPE, "rnn_forward: init[%d].%s is %s %s, expected (%lld,%lld) %s", i,
+                             k ? "c" : "h", tg__sh(ts[k]), tg_dtype_name(ts[k]->dtype), (long long)B,
+                             (long long)c->hidden, tg_dtype_name(c->Wx->dtype));
+    }
+    return TG_OK;
+}
+
 tg_status tg_rnn_forward(const tg_rnn *r, tg_tensor *const *xs, int T, const tg_rnn_state *init,
                          tg_rnn_state *final, tg_tensor **ys) {
     if (!xs || T < 1 || !xs[0]) return TG_EINVAL;
@@ -315,14 +361,28 @@ tg_status tg_rnn_forward(const tg_rnn *r, tg_tensor *const *xs, int T, const tg_
             return tg__error(ctx, TG_ESHAPE, "rnn_forward: xs[%d] is %s; every step must be (B,%lld) with B = %lld",
                              t, tg__sh(xs[t]), (long long)r->in, (long long)B);
     }
+    if (init)
+        for (int l = 0; l < r->layers; l++)
+            for (int d = 0; d < r->dirs; d++) {
+                tg_status st = check_init(&r->cell[l][d], ctx, &init[l * r->dirs + d], l * r->dirs + d, B);
+                if (st) return st;
+            }
     for (int t = 0; t < T; t++) ys[t] = NULL;
     tg_tensor **in = (tg_tensor **)xs;
     tg_tensor **out[2] = {tape_array(ctx, (size_t)T, sizeof(tg_tensor *)),
                           r->dirs == 2 ? tape_array(ctx, (size_t)T, sizeof(tg_tensor *)) : NULL};
     if (!out[0] || (r->dirs == 2 && !out[1])) return TG_ENOMEM;
     for (int l = 0; l < r->layers; l++) {
+        /* The input side of every step in one matmul: (T·B, I)·Wx, one GEMM
+         * with T·B rows instead of T with B rows; each step narrows its rows. */
+        tg_tensor *X = T > 1 ? tg_concat(in, T, 0) : in[0];
+        if (!X) return last_status(ctx);
         for (int d = 0; d < r->dirs; d++) {
             const tg_cell *c = &r->cell[l][d];
+            if (!cell_ready(c))
+                return tg__error(ctx, TG_EINVAL, "rnn_forward: cell [%d][%d] is not initialized", l, d);
+            tg_tensor *XW = input_side(c, X);
+            if (!XW) return last_status(ctx);
             tg_rnn_state s;
             if (init) {
                 s = init[l * r->dirs + d];
@@ -332,7 +392,8 @@ tg_status tg_rnn_forward(const tg_rnn *r, tg_tensor *const *xs, int T, const tg_
             }
             for (int k = 0; k < T; k++) {
                 int t = d == 0 ? k : T - 1 - k;
-                tg_status st = tg_cell_step(c, in[t], &s, &s);
+                tg_tensor *xw = T > 1 ? tg_narrow(XW, 0, (int64_t)t * B, B) : XW;
+                tg_status st = xw ? step_xw(c, xw, s, &s) : last_status(ctx);
                 if (st) return st;
                 out[d][t] = s.h;
             }
@@ -343,7 +404,7 @@ tg_status tg_rnn_forward(const tg_rnn *r, tg_tensor *const *xs, int T, const tg_
         for (int t = 0; t < T; t++) {
             tg_tensor *pair[2] = {out[0][t], r->dirs == 2 ? out[1][t] : NULL};
             next[t] = r->dirs == 2 ? tg_concat(pair, 2, 1) : out[0][t];
-            if (!next[t]) return tg_last_status(ctx) ? tg_last_status(ctx) : TG_ENOMEM;
+            if (!next[t]) return last_status(ctx);
         }
         in = next;
     }

@@ -112,6 +112,38 @@ static int64_t first_nonfinite(const void *p, tg_dtype dt, int64_t n) {
     return -1;
 }
 
+/* ---- call sites: a per-thread stack fed by tapegrad.h's TG_AT macros ---- */
+
+#define SITE_MAX 64
+static _Thread_local struct {
+    const char *file;
+    int line;
+} g_site[SITE_MAX];
+static _Thread_local int g_site_depth; /* may exceed SITE_MAX: deeper entries are not kept */
+
+void tg_site_push(const char *file, int line) {
+    if (g_site_depth < SITE_MAX) {
+        g_site[g_site_depth].file = file;
+        g_site[g_site_depth].line = line;
+    }
+    g_site_depth++;
+}
+tg_tensor *tg_site_pop(tg_tensor *result) {
+    if (g_site_depth > 0) g_site_depth--;
+    return result;
+}
+tg_status tg_site_pop_status(tg_status result) {
+    if (g_site_depth > 0) g_site_depth--;
+    return result;
+}
+
+/* "log created at f.c:12" (the user's call), or why there is no site. */
+static const char *site_text(const tg_node *n, char *buf, size_t len) {
+    if (n->file) snprintf(buf, len, "%s created at %s:%d", n->op->name, n->file, n->line);
+    else snprintf(buf, len, "call site unknown: %s was not called through tapegrad.h's macros", n->op->name);
+    return buf;
+}
+
 static tg_status push_node(tg_tape *t, tg_node *n) {
     if (t->n_nodes == t->cap_nodes) {
         int64_t cap = t->cap_nodes ? t->cap_nodes * 2 : 256;
@@ -168,6 +200,11 @@ tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const v
         else memset(a, 0, op->attr_size);
     }
     *n = (tg_node){.op = op, .n_in = n_in, .in = ins, .attr = a, .ctx = ctx, .index = -1};
+    if (g_site_depth > 0) {
+        int top = (g_site_depth < SITE_MAX ? g_site_depth : SITE_MAX) - 1;
+        n->file = g_site[top].file;
+        n->line = g_site[top].line;
+    }
 
     tg_out_spec spec = {0};
     spec.dtype = in[0]->dtype;
@@ -188,8 +225,9 @@ tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const v
     if (ctx->cfg.anomaly) {
         int64_t k = first_nonfinite(out->data, out->dtype, out->numel);
         if (k >= 0) {
-            tg__error(ctx, TG_ENUMERIC, "anomaly: %s forward produced %g at output index %lld of %s",
-                      op->name, tg__ld(out, k), (long long)k, tg__sh(out));
+            char where[600];
+            tg__error(ctx, TG_ENUMERIC, "anomaly: %s forward produced %g at output index %lld of %s (%s)",
+                      op->name, tg__ld(out, k), (long long)k, tg__sh(out), site_text(n, where, sizeof where));
             return NULL;
         }
     }
@@ -263,12 +301,17 @@ tg_status tg__run_backward(tg_tape *tape, tg_tensor *y, const void *dy) {
             for (int j = 0; j < n->n_in; j++) {
                 tg_tensor *x = n->in[j];
                 if (!tg_needs_grad(x) || !x->grad) continue;
+                if (x->node && x->grad_epoch != tape->epoch) continue; /* not written in this pass */
                 int64_t k = first_nonfinite(x->grad, x->dtype, x->numel);
+                char where[600];
                 if (k >= 0)
                     return tg__error(ctx, TG_ENUMERIC,
-                                     "anomaly: %s backward produced a non-finite gradient for input "
-                                     "%d at index %lld (node %lld)",
-                                     n->op->name, j, (long long)k, (long long)n->index);
+                                     "anomaly: %s backward produced %g in the gradient of input %d at "
+                                     "index %lld of %s (node %lld, %s)",
+                                     n->op->name, x->dtype == TG_F32 ? (double)((float *)x->grad)[k]
+                                                                     : ((double *)x->grad)[k],
+                                     j, (long long)k, tg__sh(x), (long long)n->index,
+                                     site_text(n, where, sizeof where));
             }
         }
     }

@@ -1,0 +1,319 @@
+/* classify.c: the training driver of lenet5 and cnn (see classify.h).
+ *
+ * One training step: x (B,1,H,W) built from the shuffled batch, logits =
+ * net->forward(x, train=1), E = mean softmax cross-entropy, tg_backward,
+ * one optimizer step, zero the grads, end the tape. Evaluation runs forward
+ * with train=0 in batches of EVAL_B under a no-grad scope. */
+#include "classify.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EVAL_B 250 /* evaluation batch: bounds the tape (cnn: ~60 MB of activations) */
+
+static const char *const optim_names[] = {"sgd",      "momentum", "nesterov", "adagrad", "rmsprop",
+                                          "adadelta", "adam",     "adamw",    NULL};
+
+/* ---- command line ---- */
+
+static int parse_opts(int argc, char **argv, const cls_program *p, cls_opts *o) {
+    o->data = o->data ? o->data : tg_default_data_dir();
+    if (o->momentum == 0) o->momentum = 0.9; /* momentum/nesterov's default */
+    ex_flag common[] = {
+        {.name = "data", .type = EX_STRING, .target = &o->data, .metavar = "DIR",
+         .help = "MNIST-layout directory (files with or without .gz)"},
+        {.name = "epochs", .type = EX_INT, .target = &o->epochs, .help = "passes over the training set",
+         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
+        {.name = "batch", .type = EX_INT, .target = &o->batch, .help = "mini-batch size",
+         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
+        {.name = "lr", .type = EX_DOUBLE, .target = &o->lr,
+         .help = "learning rate; if not given with --optim, that optimizer's torch default (sgd: 0.01)",
+         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 1000},
+        {.name = "optim", .type = EX_STRING, .target = &o->optim, .choices = optim_names, .help = "optimizer"},
+        {.name = "momentum", .type = EX_DOUBLE, .target = &o->momentum,
+         .help = "momentum of momentum/nesterov (and of rmsprop when given)", .range = EX_LO | EX_HI,
+         .lo = 0, .hi = 0.999999},
+        {.name = "weight-decay", .type = EX_DOUBLE, .target = &o->weight_decay,
+         .help = "L2 weight decay (decoupled for adamw; biases are not decayed)", .range = EX_LO | EX_HI,
+         .lo = 0, .hi = 10},
+        {.name = "seed", .type = EX_INT, .target = &o->seed,
+         .help = "seed of initialisation, shuffling and dropout", .range = EX_LO, .lo = 0},
+        {.name = "threads", .type = EX_INT, .target = &o->threads,
+         .help = "worker threads; 0 = TG_THREADS or one per core", .range = EX_LO | EX_HI, .lo = 0, .hi = 256},
+        {.name = "save", .type = EX_STRING, .target = &o->save, .metavar = "FILE",
+         .help = "save parameters and optimizer state (safetensors) after training"},
+        {.name = "load", .type = EX_STRING, .target = &o->load, .metavar = "FILE",
+         .help = "load parameters and optimizer state before training"},
+        {.name = "eval-only", .type = EX_BOOL, .target = &o->eval_only,
+         .help = "with --load: only evaluate on the test set"},
+        {.name = "plot", .type = EX_STRING, .target = &o->plot, .metavar = "FILE.svg",
+         .help = "write loss and accuracy per epoch as an SVG plot"},
+        {.name = "dot", .type = EX_STRING, .target = &o->dot, .metavar = "FILE.dot",
+         .help = "write the first training step's tape, with gradient norms, as Graphviz DOT"},
+        {.name = "limit", .type = EX_INT, .target = &o->limit,
+         .help = "train on the first N training samples only (0 = all)", .range = EX_LO, .lo = 0},
+    };
+    enum { N_COMMON = (int)(sizeof common / sizeof common[0]) };
+    ex_flag flags[N_COMMON + CLS_MAX_EXTRA];
+    int n_extra = p->n_extra < CLS_MAX_EXTRA ? p->n_extra : CLS_MAX_EXTRA;
+    memcpy(flags, common, sizeof common);
+    for (int i = 0; i < n_extra; i++) flags[N_COMMON + i] = p->extra[i];
+    int n = N_COMMON + n_extra;
+    int rc = ex_parse(argc, argv, p->prog, p->summary, flags, n);
+    for (int i = 0; i < n_extra; i++) p->extra[i].set = flags[N_COMMON + i].set;
+    if (rc >= 0) return rc;
+    tg_optim_kind kind = (tg_optim_kind)tg_optim_kind_parse(o->optim);
+    tg_optim_config d = tg_optim_defaults(kind);
+    if (!ex_flag_find(flags, n, "lr")->set && ex_flag_find(flags, n, "optim")->set) o->lr = d.lr;
+    if (!ex_flag_find(flags, n, "momentum")->set && kind != TG_OPT_MOMENTUM && kind != TG_OPT_NESTEROV)
+        o->momentum = d.momentum;
+    if (!ex_flag_find(flags, n, "weight-decay")->set) o->weight_decay = d.weight_decay;
+    if (o->eval_only && !o->load) return ex_usage_error(p->prog, "--eval-only needs --load FILE");
+    if (o->eval_only && (o->save || o->plot || o->dot))
+        return ex_usage_error(p->prog, "--eval-only does not train: drop --save, --plot and --dot");
+    return -1;
+}
+
+/* Everything that can be checked before loading data or training. */
+static int validate(const char *prog, const cls_opts *o) {
+    char msg[600];
+    if (ex_check_dir(o->data, msg, sizeof msg) != 0)
+        return ex_usage_error(prog, "--data: %s (use --data DIR to point at an MNIST-layout directory)", msg);
+    if (o->save && ex_check_writable(o->save, msg, sizeof msg) != 0) return ex_usage_error(prog, "--save: %s", msg);
+    if (o->plot && ex_check_writable(o->plot, msg, sizeof msg) != 0) return ex_usage_error(prog, "--plot: %s", msg);
+    if (o->dot && ex_check_writable(o->dot, msg, sizeof msg) != 0) return ex_usage_error(prog, "--dot: %s", msg);
+    if (o->load) {
+        FILE *fp = fopen(o->load, "rb");
+        if (!fp) return ex_usage_error(prog, "--load: cannot open '%s'", o->load);
+        fclose(fp);
+    }
+    return -1;
+}
+
+/* ---- batches ---- */
+
+/* x (B,1,H,W) on the active tape: images idx[0..B) of ds, /255, placed at
+ * (pad_top, pad_left) in a zero frame; labels[0..B) filled. */
+static tg_tensor *make_batch(tg_ctx *ctx, const cls_net *net, const tg_dataset *ds, const int64_t *idx,
+                             int64_t B, int32_t *labels) {
+    int64_t D = ds->rows * ds->cols, flat_shape[2] = {B, D}, shape[4] = {B, 1, net->H, net->W};
+    tg_tensor *flat = tg_tensor_temp(ctx, TG_F32, 2, flat_shape);
+    if (!flat || tg_dataset_batch(ds, idx, B, flat, labels) != TG_OK) return NULL;
+    if (net->H == ds->rows && net->W == ds->cols) {
+        tg_tensor *x = tg_tensor_temp(ctx, TG_F32, 4, shape);
+        if (x) memcpy(x->data, flat->data, (size_t)(B * D) * sizeof(float));
+        return x;
+    }
+    tg_tensor *x = tg_tensor_temp(ctx, TG_F32, 4, shape); /* zeroed: the frame */
+    if (!x) return NULL;
+    const float *s = flat->data;
+    float *d = x->data;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t r = 0; r < ds->rows; r++)
+            memcpy(d + (b * net->H + net->pad_top + r) * net->W + net->pad_left, s + b * D + r * ds->cols,
+                   (size_t)ds->cols * sizeof(float));
+    return x;
+}
+
+/* Accuracy on the whole of ds, in batches, without recording. */
+static int evaluate(tg_ctx *ctx, const cls_net *net, const tg_dataset *ds, double *acc) {
+    int64_t idx[EVAL_B], correct = 0;
+    int32_t lab[EVAL_B];
+    tg_no_grad_begin(ctx);
+    int rc = 0;
+    for (int64_t s = 0; s < ds->n && rc == 0; s += EVAL_B) {
+        int64_t B = ds->n - s < EVAL_B ? ds->n - s : EVAL_B;
+        for (int64_t i = 0; i < B; i++) idx[i] = s + i;
+        tg_tape *tape = tg_tape_begin(ctx);
+        tg_tensor *x = tape ? make_batch(ctx, net, ds, idx, B, lab) : NULL;
+        tg_tensor *z = x ? net->forward(net->model, x, 0) : NULL;
+        if (!z) {
+            rc = -1;
+        } else {
+            const float *zp = z->data;
+            for (int64_t b = 0; b < B; b++) {
+                int best = 0;
+                for (int c = 1; c < CLS_CLASSES; c++)
+                    if (zp[b * CLS_CLASSES + c] > zp[b * CLS_CLASSES + best]) best = c;
+                correct += best == lab[b];
+            }
+        }
+        if (tape) tg_tape_end(tape);
+    }
+    tg_no_grad_end(ctx);
+    *acc = ds->n > 0 ? (double)correct / (double)ds->n : 0;
+    return rc;
+}
+
+static tg_status write_dot(tg_ctx *ctx, tg_tape *tape, const char *prog, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) return tg_set_error(ctx, TG_EIO, "--dot: cannot open '%s' for writing", path);
+    char title[96];
+    snprintf(title, sizeof title, "%s: the first training step (edges: gradient norms)", prog);
+    tg_dot_opts d = {.grad_norms = 1, .title = title};
+    tg_status st = tg_tape_dot(tape, f, &d);
+    if (fclose(f) != 0 && st == TG_OK) st = tg_set_error(ctx, TG_EIO, "--dot: cannot write '%s'", path);
+    return st;
+}
+
+/* ---- training ---- */
+
+static int eval_only(const char *prog, tg_ctx *ctx, const cls_net *net, const tg_dataset *test) {
+    double t0 = ex_now(), acc;
+    if (evaluate(ctx, net, test, &acc) != 0) return ex_runtime_error(prog, "evaluation failed: %s", tg_last_error(ctx));
+    printf("test accuracy %.4f on %lld samples\n", acc, (long long)test->n);
+    ex_result res = {0};
+    ex_result_add(&res, "test_acc", "%.4f", acc);
+    ex_result_add(&res, "seconds", "%.2f", ex_now() - t0);
+    ex_result_print(&res);
+    return EX_OK;
+}
+
+static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net *net, tg_optim *opt,
+                 const tg_dataset *tr, const tg_dataset *test) {
+    int64_t n_tr = tr->n, B = o->batch, n_batches = (n_tr + B - 1) / B;
+    int64_t *perm = malloc((size_t)n_tr * sizeof *perm);
+    int32_t *labels = malloc((size_t)B * sizeof *labels);
+    double *h_loss = calloc((size_t)o->epochs, sizeof(double)), *h_acc = calloc((size_t)o->epochs, sizeof(double));
+    int rc = EX_OK;
+    if (!perm || !labels || !h_loss || !h_acc) {
+        rc = ex_runtime_error(prog, "out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < n_tr; i++) perm[i] = i;
+    printf("%s\n%s lr %g, batch %lld, %lld training samples, %d threads\n", net->desc, o->optim, o->lr,
+           (long long)B, (long long)n_tr, tg_ctx_threads(ctx));
+    fflush(stdout);
+
+    ex_progress pr;
+    ex_progress_begin(&pr, o->epochs, n_batches);
+    double t_start = ex_now(), t_train = 0, last_loss = NAN, test_acc = 0;
+    int ep;
+    for (ep = 1; ep <= o->epochs; ep++) {
+        ex_progress_epoch_begin(&pr, ep);
+        double t0 = ex_now();
+        tg_shuffle(ctx, perm, n_tr);
+        for (int64_t bi = 0; bi < n_batches; bi++) {
+            int64_t b0 = bi * B, nb = n_tr - b0 < B ? n_tr - b0 : B;
+            tg_tape *tape = tg_tape_begin(ctx);
+            tg_tensor *x = tape ? make_batch(ctx, net, tr, perm + b0, nb, labels) : NULL;
+            tg_tensor *loss = x ? tg_cross_entropy(net->forward(net->model, x, 1), labels, TG_MEAN) : NULL;
+            tg_status st = loss ? tg_backward(loss) : TG_EINVAL;
+            if (st == TG_OK && o->dot && ep == 1 && bi == 0) st = write_dot(ctx, tape, prog, o->dot);
+            if (st == TG_OK) st = tg_optim_step(opt);
+            double lv = loss ? tg_item(loss) : NAN;
+            tg_optim_zero_grad(opt);
+            if (tape) tg_tape_end(tape);
+            if (st != TG_OK) {
+                rc = ex_runtime_error(prog, "epoch %d batch %lld: %s", ep, (long long)bi + 1,
+                                      tg_last_error(ctx)[0] ? tg_last_error(ctx) : tg_strerror(st));
+                goto done;
+            }
+            if (!isfinite(lv)) {
+                rc = ex_runtime_error(prog, "training diverged at epoch %d batch %lld (loss %g); try a smaller --lr",
+                                      ep, (long long)bi + 1, lv);
+                goto done;
+            }
+            ex_progress_batch(&pr, bi, nb, lv);
+        }
+        double t_ep = ex_now() - t0;
+        t_train += t_ep;
+        last_loss = ex_progress_loss(&pr);
+        double te0 = ex_now();
+        if (evaluate(ctx, net, test, &test_acc) != 0) {
+            rc = ex_runtime_error(prog, "evaluation failed: %s", tg_last_error(ctx));
+            goto done;
+        }
+        h_loss[ep - 1] = last_loss;
+        h_acc[ep - 1] = test_acc;
+        ex_progress_epoch_end(&pr, "epoch %3d  train_loss %.4f  test_acc %.4f  %.1f s (+ %.1f s test)", ep, last_loss,
+                              test_acc, t_ep, ex_now() - te0);
+    }
+    int epochs_run = ep - 1;
+    double seconds = ex_now() - t_start;
+    if (o->save) {
+        if (tg_checkpoint_save(ctx, o->save, opt) != TG_OK) {
+            rc = ex_runtime_error(prog, "--save: %s", tg_last_error(ctx));
+            goto done;
+        }
+        printf("saved %s\n", o->save);
+    }
+    if (o->plot) {
+        ex_series s[2] = {{"train loss", h_loss, epochs_run, 0}, {"test accuracy", h_acc, epochs_run, 1}};
+        char title[160];
+        snprintf(title, sizeof title, "%s: %s lr %g, batch %lld", prog, o->optim, o->lr, (long long)B);
+        if (ex_plot_svg(o->plot, title, "epoch", "loss", "accuracy", s, 2) != 0) {
+            rc = ex_runtime_error(prog, "--plot: cannot write '%s'", o->plot);
+            goto done;
+        }
+        printf("wrote %s\n", o->plot);
+    }
+    if (o->dot) printf("wrote %s\n", o->dot);
+    ex_result res = {0};
+    ex_result_add(&res, "test_acc", "%.4f", test_acc);
+    ex_result_add(&res, "train_loss", "%.4f", last_loss);
+    ex_result_add(&res, "epochs", "%d", epochs_run);
+    ex_result_add(&res, "seconds", "%.2f", seconds);
+    ex_result_add(&res, "samples_per_s", "%.0f", t_train > 0 ? (double)n_tr * epochs_run / t_train : 0);
+    ex_result_print(&res);
+done:
+    free(h_loss);
+    free(h_acc);
+    free(perm);
+    free(labels);
+    return rc;
+}
+
+static int run(const cls_program *p, const cls_opts *o, tg_ctx *ctx, tg_dataset *tr, tg_dataset *test) {
+    cls_net net;
+    memset(&net, 0, sizeof net);
+    int b = p->build(ctx, o, test->rows, test->cols, &net);
+    if (b == EX_USAGE) return b;
+    if (b != 0) {
+        if (p->free_net) p->free_net(&net);
+        return ex_runtime_error(p->prog, "building the model: %s", tg_last_error(ctx));
+    }
+    tg_optim_config oc = tg_optim_defaults((tg_optim_kind)tg_optim_kind_parse(o->optim));
+    oc.lr = o->lr;
+    oc.momentum = o->momentum;
+    oc.weight_decay = o->weight_decay;
+    oc.decay_biases = 0;
+    tg_optim *opt = tg_optim_new(ctx, &oc, NULL, 0);
+    int rc;
+    if (!opt) rc = ex_runtime_error(p->prog, "creating the optimizer: %s", tg_last_error(ctx));
+    else if (o->load && tg_checkpoint_load(ctx, o->load, opt) != TG_OK)
+        rc = ex_runtime_error(p->prog, "--load: %s", tg_last_error(ctx));
+    else if (o->eval_only) rc = eval_only(p->prog, ctx, &net, test);
+    else if (tr->n < 1) rc = ex_usage_error(p->prog, "no training samples");
+    else rc = train(p->prog, o, ctx, &net, opt, tr, test);
+    tg_optim_free(opt);
+    if (p->free_net) p->free_net(&net);
+    return rc;
+}
+
+int cls_main(int argc, char **argv, const cls_program *p, cls_opts *o) {
+    int rc = parse_opts(argc, argv, p, o);
+    if (rc >= 0) return rc;
+    if ((rc = validate(p->prog, o)) >= 0) return rc;
+    tg_config cfg = tg_config_default();
+    cfg.seed = (uint64_t)o->seed;
+    cfg.threads = o->threads;
+    tg_ctx *ctx = tg_ctx_new(&cfg);
+    if (!ctx) return ex_runtime_error(p->prog, "out of memory");
+    tg_dataset tr = {0}, test = {0};
+    if (tg_mnist_load(ctx, o->data, "t10k", &test) != TG_OK ||
+        (!o->eval_only && tg_mnist_load(ctx, o->data, "train", &tr) != TG_OK)) {
+        rc = ex_runtime_error(p->prog, "loading data from '%s': %s", o->data, tg_last_error(ctx));
+    } else if (!o->eval_only && (test.rows != tr.rows || test.cols != tr.cols)) {
+        rc = ex_runtime_error(p->prog, "training images are %lldx%lld but test images %lldx%lld",
+                              (long long)tr.rows, (long long)tr.cols, (long long)test.rows, (long long)test.cols);
+    } else {
+        if (o->limit > 0 && tr.n > o->limit) tr.n = o->limit;
+        rc = run(p, o, ctx, &tr, &test);
+    }
+    tg_dataset_free(&tr);
+    tg_dataset_free(&test);
+    tg_ctx_free(ctx);
+    return rc;
+}
