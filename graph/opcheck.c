@@ -228,15 +228,21 @@ int tg__opcheck_run(const char *only, int full, FILE *out, int *n_pass, int *n_f
         if (only && strcmp(only, op->name) != 0) continue;
         matched++;
         const tg_check_spec *sp = &op->check;
-        int ncase = 0, size1 = 0, nbad = 0;
+        int ncase = 0, size1 = 0, nbad = 0, bcast = 0;
+        /* Broadcasting ops must be checked on a case whose input shapes differ. */
+        int needs_bcast = op->infer == tg__infer_broadcast;
         for (int c = 0; c < TG_MAX_CHECK_CASES && sp->cases[c].shapes; c++) {
             const tg_check_case *cs = &sp->cases[c];
             ncase++;
             int n, rank[TG_MAX_INPUTS];
             int64_t shape[TG_MAX_INPUTS][TG_MAX_RANK];
             if (!tg__parse_shapes(cs->shapes, &n, rank, shape))
-                for (int i = 0; i < n; i++)
+                for (int i = 0; i < n; i++) {
                     if (tg__numel(rank[i], shape[i]) == 1) size1 = 1;
+                    if (i > 0 && (rank[i] != rank[0] ||
+                                  memcmp(shape[i], shape[0], sizeof(int64_t) * (size_t)rank[0]) != 0))
+                        bcast = 1;
+                }
             if (op->backward) {
                 tg_check_report rep;
                 tg_clear_error(ctx);
@@ -260,8 +266,9 @@ int tg__opcheck_run(const char *only, int full, FILE *out, int *n_pass, int *n_f
             line(&t, ok, "%-14s bad      %-14s \"%s\"", op->name, sp->bad[b].shapes, msg);
             tg_tape_end(tape);
         }
-        line(&t, ncase >= 3 && size1 && nbad >= 1, "%-14s spec     cases=%d size1=%d bad=%d", op->name, ncase,
-             size1, nbad);
+        line(&t, ncase >= 3 && size1 && nbad >= 1 && (bcast || !needs_bcast),
+             "%-14s spec     cases=%d size1=%d broadcast=%s bad=%d", op->name, ncase, size1,
+             needs_bcast ? (bcast ? "yes" : "MISSING") : "n/a", nbad);
     }
     if (only && !matched) {
         if (out) fprintf(out, "no op named '%s'\n", only);

@@ -7,7 +7,8 @@
  *  - an op without a gradient says so when a gradient is asked of it;
  *  - parameters accumulate with += across backward calls and zero on request;
  *  - tg_strerror knows every status code;
- *  - the counter-based RNG gives fixed numbers for a seed. */
+ *  - the counter-based RNG gives fixed numbers for a seed;
+ *  - tg_gradcheck_tape names the first node whose backward is wrong. */
 #include "internal.h"
 
 #include <math.h>
@@ -156,6 +157,45 @@ static void rng(void) {
     tg_ctx_free(b);
 }
 
+/* A user op with a deliberately wrong backward: y = x², dx += dy·x (should be 2x). */
+static tg_status sq_infer(tg_node *n, tg_out_spec *o) {
+    o->dtype = n->in[0]->dtype;
+    o->rank = n->in[0]->rank;
+    memcpy(o->shape, n->in[0]->shape, sizeof(int64_t) * (size_t)o->rank);
+    return TG_OK;
+}
+static tg_status sq_forward(tg_node *n) {
+    for (int64_t i = 0; i < n->out->numel; i++) tg_set(n->out, i, tg_get(n->in[0], i) * tg_get(n->in[0], i));
+    return TG_OK;
+}
+static tg_status sq_backward_wrong(tg_node *n) {
+    double *dx = tg_grad_buf(n->in[0]);
+    const double *dy = n->out->grad, *x = n->in[0]->data;
+    for (int64_t i = 0; i < n->out->numel; i++) dx[i] += dy[i] * x[i];
+    return TG_OK;
+}
+static const tg_op_def bad_square = {
+    .name = "bad_square", .n_inputs = 1, .infer = sq_infer, .forward = sq_forward, .backward = sq_backward_wrong};
+
+static void tape_check(tg_ctx *ctx) {
+    tg_tensor *x = tg_param_new(ctx, "tc.x", TG_F64, 1, (int64_t[]){4});
+    for (int i = 0; i < 4; i++) tg_set(x, i, 0.3 * i - 0.4);
+    tg_tape *tape = tg_tape_begin(ctx);
+    tg_tensor *h = tg_tanh(x);
+    tg_tensor *y = tg_tanh(tg_mul(h, h));
+    tg_check_report rep;
+    tg_status st = tg_gradcheck_tape(tape, NULL, &rep);
+    CHECK(st == TG_OK && rep.ok, "a correct tape must pass: %s", tg_last_error(ctx));
+    tg_tensor *z = tg_apply(&bad_square, &y, 1, NULL);
+    tg_tensor *w = tg_tanh(z);
+    CHECK(w != NULL, "user op failed: %s", tg_last_error(ctx));
+    st = tg_gradcheck_tape(tape, NULL, &rep);
+    CHECK(st == TG_ECHECK && !rep.ok && strstr(rep.where, "node 3 (bad_square)"),
+          "the wrong backward must be named: st %d where \"%s\"", st, rep.where);
+    CHECK(strstr(tg_last_error(ctx), "bad_square") != NULL, "message names the op: %s", tg_last_error(ctx));
+    tg_tape_end(tape);
+}
+
 int main(void) {
     tg_ctx *ctx = tg_ctx_new(NULL);
     if (!ctx) return 1;
@@ -163,6 +203,7 @@ int main(void) {
     long_chain(ctx);
     scopes(ctx);
     errors(ctx);
+    tape_check(ctx);
     tg_ctx_free(ctx);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
