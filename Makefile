@@ -4,8 +4,11 @@
 #   make test           install packages, build, run the whole test suite
 #   make test-sanitize  the same suite under ASan+UBSan (build-asan/)
 #   make docs           docs/api/ from the header, docs/img/*.svg graph pictures (graphviz)
+#   make fuzz           build the libFuzzer targets (clang) and run each FUZZ_SECONDS (60)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 # Runtime and build packages; dataset-fashion-mnist is the main job's data,
 # python3-numpy reads our checkpoints back in a test, valgrind runs the
 # memcheck test.
@@ -15,9 +18,11 @@ PKGS = meson ninja-build pkg-config gcc libsleef-dev libhwloc-dev zlib1g-dev lib
 REF_PKGS = python3-torch python3-numpy
 # Only for the documentation: graph pictures (docs/img/*.svg) and docs/api/.
 DOC_PKGS = graphviz python3
+# Only for the fuzzers: clang and its libFuzzer/ASan/UBSan runtimes.
+FUZZ_PKGS = clang libclang-rt-14-dev
 MESON_OPTS ?= --buildtype=release -Dwerror=true
 
-.PHONY: all deps setup demo test test-sanitize refs pictures api docs clean
+.PHONY: all deps setup demo test test-sanitize fuzz refs pictures api docs clean
 
 all: setup
 
@@ -44,6 +49,12 @@ test-sanitize: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  TG_SANITIZE=1 meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2 --timeout-multiplier 4
 
+# libFuzzer targets for the IDX reader and the checkpoint loader (test/fuzz/,
+# ASan+UBSan); new inputs go to $(FUZZ_BUILD)/corpus-*, crashes stop it.
+fuzz: deps
+	@PKGS="$(FUZZ_PKGS)" sh ./.ci/apt-install
+	sh test/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BUILD)
+
 refs:
 	@PKGS="$(REF_PKGS)" sh ./.ci/apt-install
 	/usr/bin/python3 test/ref/make_optim_ref.py
@@ -62,4 +73,4 @@ api:
 docs: api pictures
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

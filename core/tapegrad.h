@@ -255,7 +255,8 @@ int64_t tg_dim(const tg_tensor *t, int d);
 tg_tensor *tg_param_new(tg_ctx *ctx, const char *name, tg_dtype dt, int rank, const int64_t *shape);
 /** The parameter called name, or NULL. */
 tg_tensor *tg_param_find(tg_ctx *ctx, const char *name);
-/** Number of parameters, and the i-th in creation order. */
+/** Number of parameters, and the i-th in creation order (NULL outside
+ *  [0, count)). The context owns them. */
 int tg_param_count(const tg_ctx *ctx);
 tg_tensor *tg_param_at(tg_ctx *ctx, int i);
 /** grad = 0 for every parameter of ctx. */
@@ -374,7 +375,10 @@ int tg_needs_grad(const tg_tensor *t);
  *  backward pass (so kernels always add). NULL on no memory. */
 void *tg_grad_buf(tg_tensor *t);
 
-/** All built-in ops, for tests and tools. */
+/** The registry of built-in ops, for tests and tools: tg_op_count() ops,
+ *  tg_op_at(i) the i-th (NULL outside [0, count)), tg_op_find(name) the one
+ *  whose .name is name (NULL if none). Static storage; user ops are not in
+ *  it. */
 int tg_op_count(void);
 const tg_op_def *tg_op_at(int i);
 const tg_op_def *tg_op_find(const char *name);
@@ -419,9 +423,11 @@ tg_tensor *tg_logsumexp(tg_tensor *x, int n_axes, const int *axes, int keepdim);
 
 /** (M,K)·(K,N) -> (M,N), or batched (B,M,K)·(B,K,N) -> (B,M,N). */
 tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
-/** Axes permuted: out.shape[i] = x.shape[perm[i]]. */
+/** Axes permuted, a tape-owned copy: out.shape[i] = x.shape[perm[i]], and
+ *  perm[0..rank) must be a permutation of 0..rank-1 (TG_EINVAL otherwise). */
 tg_tensor *tg_permute(tg_tensor *x, const int *perm);
-/** Swap two axes. */
+/** x with axes d0 and d1 swapped (negative counts from the end), a
+ *  tape-owned copy; TG_EINVAL naming the shape for an axis out of range. */
 tg_tensor *tg_transpose(tg_tensor *x, int d0, int d1);
 /** The same elements in the same row-major order under a new shape (a
  *  tape-owned copy); one dim may be -1, inferred from the others. The element

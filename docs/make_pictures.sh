@@ -16,8 +16,10 @@ DATA=${TG_DATA:-/usr/share/datasets/fashion-mnist}
 
 command -v dot >/dev/null 2>&1 ||
     { echo "make_pictures.sh: Graphviz's dot is not installed (apt-get install graphviz, or make pictures)" >&2; exit 1; }
-[ -x "$BUILD/examples/mlp" ] ||
-    { echo "make_pictures.sh: $BUILD/examples/mlp is not built (ninja -C $BUILD)" >&2; exit 1; }
+for ex in mlp treenn; do
+    [ -x "$BUILD/examples/$ex" ] ||
+        { echo "make_pictures.sh: $BUILD/examples/$ex is not built (ninja -C $BUILD)" >&2; exit 1; }
+done
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT INT TERM
@@ -42,8 +44,8 @@ render mlp_tape
     --threads 1 --dot "$TMP/mlp_mse_tape.dot" >/dev/null
 render mlp_mse_tape
 
-# The recursive net of chapter 5, when it is built.
-if [ -x "$BUILD/examples/treenn" ] && "$BUILD/examples/treenn" --help 2>/dev/null | grep -q -- "--dot"; then
-    "$BUILD/examples/treenn" --epochs 1 --threads 1 --dot "$TMP/treenn_tape.dot" >/dev/null
-    render treenn_tape
-fi
+# The recursive net of chapter 5: one small tree of the test set on its own
+# tape; the shared parameters tree.W and tree.b feed every internal node.
+"$BUILD/examples/treenn" --dim 4 --epochs 1 --train 50 --test 5 --threads 1 \
+    --dot "$TMP/treenn_tape.dot" >/dev/null
+render treenn_tape

@@ -509,7 +509,9 @@ static int run(const opts *o, tg_ctx *ctx, data *d) {
     double *curve_tr = NULL, *curve_va = NULL;
     if (o->load) {
         if (tg_checkpoint_load(ctx, o->load, opt) != TG_OK) {
-            rc = ex_runtime_error(PROG, "--load: %s", tg_last_error(ctx));
+            rc = ex_runtime_error(PROG, "--load: %s (a checkpoint fits only the --cell, --hidden, --layers and text "
+                                  "it was trained with)",
+                                  tg_last_error(ctx));
             goto done;
         }
         for (int i = 0; i < d->voc.n; i++)
@@ -625,7 +627,7 @@ static int run(const opts *o, tg_ctx *ctx, data *d) {
     ex_result res = {0};
     ex_result_add(&res, "val_bpc", "%.4f", val_bpc);
     ex_result_add(&res, "unigram_bpc", "%.4f", uni);
-    ex_result_add(&res, "train_bpc", "%.4f", train_bpc);
+    if (total > 0) ex_result_add(&res, "train_bpc", "%.4f", train_bpc);
     ex_result_add(&res, "steps", "%lld", (long long)total);
     ex_result_add(&res, "tokens_per_s", "%.0f", t_train > 0 ? (double)total * B * T / t_train : 0);
     ex_result_print(&res);

@@ -95,7 +95,8 @@ static const tg_op_def log_cosh_op = {
     .backward = log_cosh_backward,
     /* tg_gradcheck_op draws inputs from [lo, hi]; the cases are input shapes:
      * one element, a matrix, rank 0, rank 3 */
-    .check = {.lo = -4, .hi = 4, .cases = {{"5,3"}, {"1"}, {""}, {"2,3,4"}}},
+    .check = {.lo = -4, .hi = 4,
+              .cases = {{.shapes = "5,3"}, {.shapes = "1"}, {.shapes = ""}, {.shapes = "2,3,4"}}},
 };
 
 /* The op as a function: a tape-owned result, NULL on error (tg_last_error). */
@@ -116,7 +117,8 @@ static const tg_op_def log_cosh_op_wrong = {
     .infer = log_cosh_infer,
     .forward = log_cosh_forward,
     .backward = log_cosh_backward_wrong,
-    .check = {.lo = -4, .hi = 4, .cases = {{"5,3"}, {"1"}, {""}, {"2,3,4"}}},
+    .check = {.lo = -4, .hi = 4,
+              .cases = {{.shapes = "5,3"}, {.shapes = "1"}, {.shapes = ""}, {.shapes = "2,3,4"}}},
 };
 
 /* ---- the check ---- */

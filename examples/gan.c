@@ -167,9 +167,9 @@ static int write_svg(const char *path, const float *real, const float *fake, int
         double x = fake[2 * i], y = fake[2 * i + 1];
         if (fabs(x) <= L && fabs(y) <= L) fprintf(fp, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"1.6\"/>\n", PX(x), PY(y));
     }
-    fprintf(fp, "</g>\n<text x=\"8\" y=\"%g\" font-family=\"sans-serif\" font-size=\"13\">"
+    fprintf(fp, "</g>\n<text x=\"8\" y=\"%g\" font-family=\"sans-serif\" font-size=\"12\">"
                 "<tspan fill=\"#1f77b4\">real</tspan> / <tspan fill=\"#d62728\">generated</tspan> "
-                "(%lld each); dashed: 3σ around each mode; modes covered %d/8, within 3σ %.1f%%</text>\n",
+                "(%lld each), 3σ circles; %d/8 modes covered, %.1f%% within 3σ</text>\n",
             S + 20, (long long)n, covered, 100 * hq);
     fprintf(fp, "</svg>\n");
 #undef PX
@@ -319,7 +319,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         {.name = "beta1", .type = EX_DOUBLE, .target = &o->beta1, .help = "Adam's beta1", .range = EX_LO | EX_HI,
          .lo = 0, .hi = 0.999999},
         {.name = "noise", .type = EX_INT, .target = &o->noise,
-         .help = "dimension of z (default: 100 on images, 16 on the ring)", .range = EX_LO | EX_HI, .lo = 1,
+         .help = "dimension of z (default: 100 on images, 2 on the ring)", .range = EX_LO | EX_HI, .lo = 1,
          .hi = 10000},
         {.name = "g-hidden", .type = EX_INTLIST, .target = &o->g_hidden, .metavar = "LIST",
          .help = "generator hidden sizes (default: 256,512 on images, 128,128 on the ring)",
@@ -328,7 +328,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
          .help = "discriminator hidden sizes (default: 512,256 on images, 128,128 on the ring)",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
         {.name = "epochs", .type = EX_INT, .target = &o->epochs,
-         .help = "passes of the training set through D (default: 20 on images, 40 on the ring)",
+         .help = "passes of the training set through D (default 20)",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
         {.name = "batch", .type = EX_INT, .target = &o->batch,
          .help = "minibatch size m of noise and of data (default: 64 on images, 256 on the ring)",
@@ -365,8 +365,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
         o->d_hidden.v[0] = o->ring ? 128 : 512;
         o->d_hidden.v[1] = o->ring ? 128 : 256;
     }
-    if (!o->noise) o->noise = o->ring ? 16 : 100;
-    if (!o->epochs) o->epochs = o->ring ? 40 : 20;
+    if (!o->noise) o->noise = o->ring ? 2 : 100;
+    if (!o->epochs) o->epochs = 20;
     if (!o->batch) o->batch = o->ring ? 256 : 64;
     if (!ex_flag_find(flags, n, "lr")->set) o->lr = strcmp(o->optim, "adam") ? 0.05 : o->ring ? 1e-3 : 2e-4;
     if (ex_flag_find(flags, n, "momentum")->set && strcmp(o->optim, "momentum"))

@@ -21,7 +21,7 @@
  * double. The maximum's gradient goes to the first maximum in row-major
  * order; a NaN in a slice makes the max NaN and takes the gradient.
  * logsumexp subtracts the slice maximum; a slice of all -inf gives -inf and a
- * zero gradient. */
+ * zero gradient. Its backward, exp(x - y), uses y kept in double (n->saved). */
 #include "internal.h"
 #include "vmath.h"
 
@@ -165,7 +165,7 @@ static double lse_finish(double m, double s) {
 /* ---- forward ---- */
 
 #define FORWARD(T, S)                                                             \
-    static void forward_##S(const plan *p, int kind, const T *x, T *y) {          \
+    static void forward_##S(const plan *p, int kind, const T *x, T *y, double *yd) { \
         int64_t kidx[TG_MAX_RANK] = {0}, koff = 0, nk = dims_count(&p->kept);    \
         double cnt = (double)p->nred;                                             \
         for (int64_t o = 0; o < nk; o++, next_pos(&p->kept, kidx, &koff)) {      \
@@ -190,7 +190,8 @@ static double lse_finish(double m, double s) {
                         for (int64_t r = 0; r < nr; r++, next_pos(&p->red, ridx, &roff)) \
                             s += row_sumexp_##S(xb + roff, R, m);                 \
                     }                                                             \
-                    y[o] = (T)lse_finish((double)m, s);                           \
+                    yd[o] = lse_finish((double)m, s);                             \
+                    y[o] = (T)yd[o];                                              \
                 }                                                                 \
                 continue;                                                         \
             }                                                                     \
@@ -237,7 +238,10 @@ static double lse_finish(double m, double s) {
                     tg__vexp_##S(t, t, c);                                        \
                     for (int64_t j = 0; j < c; j++) acc[j] += (double)t[j];       \
                 }                                                                 \
-                for (int64_t j = 0; j < c; j++) yb[j] = (T)lse_finish((double)m[j], acc[j]); \
+                for (int64_t j = 0; j < c; j++) {                                 \
+                    yd[o * L + c0 + j] = lse_finish((double)m[j], acc[j]);        \
+                    yb[j] = (T)yd[o * L + c0 + j];                                \
+                }                                                                 \
             }                                                                     \
         }                                                                         \
     }
@@ -254,7 +258,7 @@ FORWARD(double, f64)
 
 #define BACKWARD(T, S)                                                            \
     static void backward_##S(const plan *p, int kind, const T *x, const T *y,     \
-                             const T *dy, T *dx) {                                \
+                             const double *yd, const T *dy, T *dx) {              \
         int64_t kidx[TG_MAX_RANK] = {0}, koff = 0, nk = dims_count(&p->kept);    \
         int64_t nr = dims_count(&p->red);                                         \
         T scale = kind == R_MEAN ? (T)(1.0 / (double)p->nred) : (T)1;             \
@@ -264,8 +268,9 @@ FORWARD(double, f64)
                 int64_t ridx[TG_MAX_RANK] = {0}, roff = 0;                        \
                 const int64_t R = p->inner;                                       \
                 T g = dy[o], yo = y[o];                                           \
+                double ydo = kind == R_LSE ? yd[o] : 0;                           \
                 int found = 0;                                                    \
-                if (kind == R_LSE && isinf(yo) && yo < 0) continue;               \
+                if (kind == R_LSE && isinf(ydo) && ydo < 0) continue;             \
                 for (int64_t r = 0; r < nr && !found; r++, next_pos(&p->red, ridx, &roff)) { \
                     const T *xr = x + koff + roff;                                \
                     T *dr = dx + koff + roff;                                     \
@@ -282,7 +287,7 @@ FORWARD(double, f64)
                     } else {                                                      \
                         for (int64_t j0 = 0; j0 < R; j0 += CH) {                  \
                             int64_t c = R - j0 < CH ? R - j0 : CH;                \
-                            for (int64_t j = 0; j < c; j++) t[j] = xr[j0 + j] - yo; \
+                            for (int64_t j = 0; j < c; j++) t[j] = (T)((double)xr[j0 + j] - ydo); \
                             tg__vexp_##S(t, t, c);                                \
                             for (int64_t j = 0; j < c; j++) dr[j0 + j] += g * t[j]; \
                         }                                                         \
@@ -295,13 +300,14 @@ FORWARD(double, f64)
                 int64_t c = L - c0 < CH ? L - c0 : CH;                            \
                 int64_t ridx[TG_MAX_RANK] = {0}, roff = 0;                        \
                 const T *yb = y + o * L + c0, *gb = dy + o * L + c0;              \
+                const double *ydb = kind == R_LSE ? yd + o * L + c0 : NULL;       \
                 T g[CH];                                                          \
                 unsigned char done[CH];                                           \
                 int64_t left = c;                                                 \
                 for (int64_t j = 0; j < c; j++) {                                 \
                     g[j] = gb[j] * scale;                                         \
                     /* an all -inf slice of logsumexp gets no gradient */        \
-                    done[j] = kind == R_LSE && isinf(yb[j]) && yb[j] < 0;         \
+                    done[j] = kind == R_LSE && isinf(ydb[j]) && ydb[j] < 0;       \
                 }                                                                 \
                 for (int64_t r = 0; r < nr && left > 0; r++, next_pos(&p->red, ridx, &roff)) { \
                     const T *xr = x + koff + c0 + roff;                           \
@@ -316,7 +322,8 @@ FORWARD(double, f64)
                                 left--;                                           \
                             }                                                     \
                     } else {                                                      \
-                        for (int64_t j = 0; j < c; j++) t[j] = done[j] ? (T)-INFINITY : xr[j] - yb[j]; \
+                        for (int64_t j = 0; j < c; j++)                           \
+                            t[j] = done[j] ? (T)-INFINITY : (T)((double)xr[j] - ydb[j]); \
                         tg__vexp_##S(t, t, c);                                    \
                         for (int64_t j = 0; j < c; j++) dr[j] += g[j] * t[j];     \
                     }                                                             \
@@ -373,8 +380,16 @@ static tg_status reduce_forward(tg_node *n) {
     plan p;
     make_plan(x, a->mask, &p);
     TG_ASSERT(p.nout == y->numel);
-    if (x->dtype == TG_F32) forward_f32(&p, kind, x->data, y->data);
-    else forward_f64(&p, kind, x->data, y->data);
+    /* logsumexp keeps its result in double for backward: exp(x - y) with y
+     * rounded to f32 would lose |y|·2^-24 of relative accuracy. */
+    double *yd = NULL;
+    if (kind == R_LSE) {
+        yd = tg_node_alloc(n, (size_t)y->numel * sizeof(double));
+        if (!yd) return TG_ENOMEM;
+        n->saved = yd;
+    }
+    if (x->dtype == TG_F32) forward_f32(&p, kind, x->data, y->data, yd);
+    else forward_f64(&p, kind, x->data, y->data, yd);
     return TG_OK;
 }
 
@@ -387,8 +402,8 @@ static tg_status reduce_backward(tg_node *n) {
     const reduce_attr *a = n->attr;
     plan p;
     make_plan(x, a->mask, &p);
-    if (x->dtype == TG_F32) backward_f32(&p, op_kind(n), x->data, n->out->data, n->out->grad, dx);
-    else backward_f64(&p, op_kind(n), x->data, n->out->data, n->out->grad, dx);
+    if (x->dtype == TG_F32) backward_f32(&p, op_kind(n), x->data, n->out->data, n->saved, n->out->grad, dx);
+    else backward_f64(&p, op_kind(n), x->data, n->out->data, n->saved, n->out->grad, dx);
     return TG_OK;
 }
 
