@@ -1,50 +1,47 @@
 /* gradcheck: check every registered op's backward against f64 central
  * differences, one line per op and case.
  *
- *   gradcheck [--op NAME] [--full]
+ *   gradcheck                  every op, f64 gradcheck on every case of its spec
+ *   gradcheck --op tanh        one op
+ *   gradcheck --full           also f32 vs f64, zero upstream, backward twice,
+ *                              used twice and the bad-input cases (what
+ *                              test/test_ops.c runs)
+ *   gradcheck --list           the registered ops
  *
- * --op NAME checks one op; --full adds the f32-vs-f64, zero-upstream,
- * backward-twice, used-twice and bad-input checks that the test suite runs.
- * Prints "N passed, N failed" and a result line; exits 1 on any failure. */
+ * Prints "N passed, N failed" and a result line; exits 1 on any failure,
+ * 2 on a usage error (unknown flag or op). */
+#include "common.h"
 #include "internal.h"
 
 #include <stdio.h>
-#include <string.h>
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: gradcheck [--op NAME] [--full] [--list]\n"
-            "  --op NAME  check only this op\n"
-            "  --full     also run the f32/f64, zero-dy, twice, used-twice and bad-input checks\n"
-            "  --list     print the registered ops and exit\n");
-}
+#define PROG "gradcheck"
 
 int main(int argc, char **argv) {
     const char *only = NULL;
-    int full = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--op") && i + 1 < argc) only = argv[++i];
-        else if (!strcmp(argv[i], "--full")) full = 1;
-        else if (!strcmp(argv[i], "--list")) {
-            for (int k = 0; k < tg_op_count(); k++) printf("%s\n", tg_op_at(k)->name);
-            return 0;
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "gradcheck: unknown or incomplete flag '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
+    int full = 0, list = 0;
+    ex_flag flags[] = {
+        {.name = "op", .type = EX_STRING, .target = &only, .metavar = "NAME", .help = "check only this op"},
+        {.name = "full", .type = EX_BOOL, .target = &full,
+         .help = "also run the f32/f64, zero-dy, twice, used-twice and bad-input checks"},
+        {.name = "list", .type = EX_BOOL, .target = &list, .help = "print the registered ops and exit"},
+    };
+    int rc = ex_parse(argc, argv, PROG, "Check every registered op's gradient against f64 central differences.",
+                      flags, (int)(sizeof flags / sizeof flags[0]));
+    if (rc >= 0) return rc;
+    if (list) {
+        for (int k = 0; k < tg_op_count(); k++) printf("%s\n", tg_op_at(k)->name);
+        return EX_OK;
     }
-    if (only && !tg_op_find(only)) {
-        fprintf(stderr, "gradcheck: no op named '%s' (try --list)\n", only);
-        return 2;
-    }
+    if (only && !tg_op_find(only)) return ex_usage_error(PROG, "no op named '%s' (try --list)", only);
     int pass = 0, fail = 0;
     printf("%-14s %-8s %-14s\n", "op", "check", "shapes");
-    tg__opcheck_run(only, full, stdout, &pass, &fail);
+    if (tg__opcheck_run(only, full, stdout, &pass, &fail) != TG_OK)
+        return ex_runtime_error(PROG, "out of memory");
     printf("%d passed, %d failed\n", pass, fail);
-    printf("result: passed=%d failed=%d\n", pass, fail);
-    return fail ? 1 : 0;
+    ex_result r = {0};
+    ex_result_add(&r, "passed", "%d", pass);
+    ex_result_add(&r, "failed", "%d", fail);
+    ex_result_print(&r);
+    return fail ? EX_RUNTIME : EX_OK;
 }
