@@ -13,7 +13,7 @@ FUZZ_SECONDS ?= 60
 # python3-numpy reads our checkpoints back in a test, valgrind runs the
 # memcheck test.
 PKGS = meson ninja-build pkg-config gcc libsleef-dev libhwloc-dev zlib1g-dev libpng-dev \
-       dataset-fashion-mnist python3-numpy valgrind
+       dataset-fashion-mnist python3-numpy valgrind fortunes fortunes-zh
 # Only for regenerating reference fixtures and for benchmarks.
 REF_PKGS = python3-torch python3-numpy
 # Only for the documentation: graph pictures (docs/img/*.svg) and docs/api/.
@@ -59,6 +59,7 @@ refs:
 	@PKGS="$(REF_PKGS)" sh ./.ci/apt-install
 	/usr/bin/python3 test/ref/make_optim_ref.py
 	/usr/bin/python3 test/ref/make_mlp_ref.py
+	/usr/bin/python3 test/ref/make_rnn_ref.py > test/ref/rnn_ref.txt
 
 # docs/img/*.svg from the examples' --dot output, rendered by Graphviz.
 pictures: setup

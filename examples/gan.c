@@ -300,6 +300,12 @@ static int parse_opts(int argc, char **argv, opts *o) {
     o->beta1 = 0.5;
     o->seed = 42;
     o->png_every = 5;
+    o->epochs = 20;
+    o->lr = 2e-4;
+    o->noise = 100;
+    o->batch = 64;
+    o->g_hidden = (ex_intlist){2, {256, 512}};
+    o->d_hidden = (ex_intlist){2, {512, 256}};
     o->png = "gan_samples.png";
     o->svg = "gan_ring.svg";
     ex_flag flags[] = {
@@ -312,26 +318,26 @@ static int parse_opts(int argc, char **argv, opts *o) {
         {.name = "optim", .type = EX_STRING, .target = &o->optim, .choices = optim_names,
          .help = "optimizer of both players"},
         {.name = "lr", .type = EX_DOUBLE, .target = &o->lr,
-         .help = "learning rate (default: adam 2e-4 on images, 1e-3 on the ring; momentum/sgd 0.05)",
+         .help = "learning rate; if not given: adam 2e-4 on images, 1e-3 on the ring; momentum/sgd 0.02",
          .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 1000},
         {.name = "momentum", .type = EX_DOUBLE, .target = &o->momentum, .help = "momentum of --optim momentum",
          .range = EX_LO | EX_HI, .lo = 0, .hi = 0.999999},
         {.name = "beta1", .type = EX_DOUBLE, .target = &o->beta1, .help = "Adam's beta1", .range = EX_LO | EX_HI,
          .lo = 0, .hi = 0.999999},
         {.name = "noise", .type = EX_INT, .target = &o->noise,
-         .help = "dimension of z (default: 100 on images, 2 on the ring)", .range = EX_LO | EX_HI, .lo = 1,
+         .help = "dimension of z (2 on the ring if not given)", .range = EX_LO | EX_HI, .lo = 1,
          .hi = 10000},
         {.name = "g-hidden", .type = EX_INTLIST, .target = &o->g_hidden, .metavar = "LIST",
-         .help = "generator hidden sizes (default: 256,512 on images, 128,128 on the ring)",
+         .help = "generator hidden sizes (128,128 on the ring if not given)",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
         {.name = "d-hidden", .type = EX_INTLIST, .target = &o->d_hidden, .metavar = "LIST",
-         .help = "discriminator hidden sizes (default: 512,256 on images, 128,128 on the ring)",
+         .help = "discriminator hidden sizes (128,128 on the ring if not given)",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
         {.name = "epochs", .type = EX_INT, .target = &o->epochs,
-         .help = "passes of the training set through D (default 20)",
+         .help = "passes of the training set through D",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
         {.name = "batch", .type = EX_INT, .target = &o->batch,
-         .help = "minibatch size m of noise and of data (default: 64 on images, 256 on the ring)",
+         .help = "minibatch size m of noise and of data (256 on the ring if not given)",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
         {.name = "seed", .type = EX_INT, .target = &o->seed, .help = "seed of initialisation, data and noise",
          .range = EX_LO, .lo = 0},
@@ -355,20 +361,13 @@ static int parse_opts(int argc, char **argv, opts *o) {
     o->ring = !strcmp(o->data, "ring");
     if (o->g_hidden.n > GEN_MAX_LAYERS - 1 || o->d_hidden.n > GEN_MAX_LAYERS - 1)
         return ex_usage_error(PROG, "--g-hidden/--d-hidden: at most %d layers", GEN_MAX_LAYERS - 1);
-    if (!o->g_hidden.n) {
-        o->g_hidden.n = 2;
-        o->g_hidden.v[0] = o->ring ? 128 : 256;
-        o->g_hidden.v[1] = o->ring ? 128 : 512;
-    }
-    if (!o->d_hidden.n) {
-        o->d_hidden.n = 2;
-        o->d_hidden.v[0] = o->ring ? 128 : 512;
-        o->d_hidden.v[1] = o->ring ? 128 : 256;
-    }
-    if (!o->noise) o->noise = o->ring ? 2 : 100;
-    if (!o->epochs) o->epochs = 20;
-    if (!o->batch) o->batch = o->ring ? 256 : 64;
-    if (!ex_flag_find(flags, n, "lr")->set) o->lr = strcmp(o->optim, "adam") ? 0.05 : o->ring ? 1e-3 : 2e-4;
+#define UNSET(name) (!ex_flag_find(flags, n, name)->set)
+    if (o->ring && UNSET("g-hidden")) o->g_hidden = (ex_intlist){2, {128, 128}};
+    if (o->ring && UNSET("d-hidden")) o->d_hidden = (ex_intlist){2, {128, 128}};
+    if (o->ring && UNSET("noise")) o->noise = 2;
+    if (o->ring && UNSET("batch")) o->batch = 256;
+    if (UNSET("lr")) o->lr = strcmp(o->optim, "adam") ? 0.02 : o->ring ? 1e-3 : 2e-4;
+#undef UNSET
     if (ex_flag_find(flags, n, "momentum")->set && strcmp(o->optim, "momentum"))
         return ex_usage_error(PROG, "--momentum needs --optim momentum");
     if (ex_flag_find(flags, n, "beta1")->set && strcmp(o->optim, "adam"))

@@ -105,6 +105,104 @@ static int64_t dims_count(const dims *d) {
     return c;
 }
 
+/* ---- NaN-propagating max, vectorized by hand (compilers will not turn the
+ * scalar form into max instructions without -ffast-math) ----
+ * MAX1(m, v): v if v is NaN, else v > m ? v : m; once m is NaN it stays NaN
+ * (v > NaN is false). The vector forms use max(v, m), which returns m when
+ * either is NaN (x86 maxps order), then take v where v is NaN. */
+#define MAX1(m, v) (((v) != (v) || (v) > (m)) ? (v) : (m))
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+static inline __m512 vmax_f32(__m512 m, __m512 v) {
+    return _mm512_mask_mov_ps(_mm512_max_ps(v, m), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+}
+static inline __m512d vmax_f64(__m512d m, __m512d v) {
+    return _mm512_mask_mov_pd(_mm512_max_pd(v, m), _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q), v);
+}
+#define VW_f32 16
+#define VW_f64 8
+#define VT_f32 __m512
+#define VT_f64 __m512d
+#define VLD_f32 _mm512_loadu_ps
+#define VLD_f64 _mm512_loadu_pd
+#define VST_f32 _mm512_storeu_ps
+#define VST_f64 _mm512_storeu_pd
+#define VSET1_f32 _mm512_set1_ps
+#define VSET1_f64 _mm512_set1_pd
+#elif defined(__AVX__)
+#include <immintrin.h>
+static inline __m256 vmax_f32(__m256 m, __m256 v) {
+    return _mm256_blendv_ps(_mm256_max_ps(v, m), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+static inline __m256d vmax_f64(__m256d m, __m256d v) {
+    return _mm256_blendv_pd(_mm256_max_pd(v, m), v, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));
+}
+#define VW_f32 8
+#define VW_f64 4
+#define VT_f32 __m256
+#define VT_f64 __m256d
+#define VLD_f32 _mm256_loadu_ps
+#define VLD_f64 _mm256_loadu_pd
+#define VST_f32 _mm256_storeu_ps
+#define VST_f64 _mm256_storeu_pd
+#define VSET1_f32 _mm256_set1_ps
+#define VSET1_f64 _mm256_set1_pd
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+static inline __m128 vmax_f32(__m128 m, __m128 v) {
+    __m128 nan = _mm_cmpunord_ps(v, v);
+    return _mm_or_ps(_mm_and_ps(nan, v), _mm_andnot_ps(nan, _mm_max_ps(v, m)));
+}
+static inline __m128d vmax_f64(__m128d m, __m128d v) {
+    __m128d nan = _mm_cmpunord_pd(v, v);
+    return _mm_or_pd(_mm_and_pd(nan, v), _mm_andnot_pd(nan, _mm_max_pd(v, m)));
+}
+#define VW_f32 4
+#define VW_f64 2
+#define VT_f32 __m128
+#define VT_f64 __m128d
+#define VLD_f32 _mm_loadu_ps
+#define VLD_f64 _mm_loadu_pd
+#define VST_f32 _mm_storeu_ps
+#define VST_f64 _mm_storeu_pd
+#define VSET1_f32 _mm_set1_ps
+#define VSET1_f64 _mm_set1_pd
+#endif
+
+#ifdef VW_f32
+/* Row: four vector lanes of running maxima, folded at the end (max is
+ * order-independent, so the lane split changes nothing but speed). */
+#define VMAX_ROW(S, T)                                                          \
+    if (n >= 4 * VW_##S) {                                                      \
+        VT_##S a0 = VSET1_##S(m), a1 = a0, a2 = a0, a3 = a0;                    \
+        for (; j + 4 * VW_##S <= n; j += 4 * VW_##S) {                          \
+            a0 = vmax_##S(a0, VLD_##S(x + j));                                  \
+            a1 = vmax_##S(a1, VLD_##S(x + j + VW_##S));                         \
+            a2 = vmax_##S(a2, VLD_##S(x + j + 2 * VW_##S));                     \
+            a3 = vmax_##S(a3, VLD_##S(x + j + 3 * VW_##S));                     \
+        }                                                                       \
+        T l[4 * VW_##S];                                                        \
+        VST_##S(l, a0);                                                         \
+        VST_##S(l + VW_##S, a1);                                                \
+        VST_##S(l + 2 * VW_##S, a2);                                            \
+        VST_##S(l + 3 * VW_##S, a3);                                            \
+        for (int k = 0; k < 4 * VW_##S; k++) m = MAX1(m, l[k]);                 \
+    }
+#define VMAX_COL(S)                                                             \
+    for (; j + VW_##S <= n; j += VW_##S)                                        \
+        VST_##S(m + j, vmax_##S(VLD_##S(m + j), VLD_##S(x + j)));
+#define VMAX_ROW_f32 VMAX_ROW(f32, float)
+#define VMAX_ROW_f64 VMAX_ROW(f64, double)
+#define VMAX_COL_f32 VMAX_COL(f32)
+#define VMAX_COL_f64 VMAX_COL(f64)
+#else
+#define VMAX_ROW_f32
+#define VMAX_ROW_f64
+#define VMAX_COL_f32
+#define VMAX_COL_f64
+#endif
+
 /* ---- row kernels: fixed 8-way partial sums ---- */
 
 #define ROW_KERNELS(T, S)                                                       \
@@ -116,26 +214,18 @@ static int64_t dims_count(const dims *d) {
         for (int k = 0; j < n; j++, k++) a[k] += (double)x[j];                  \
         return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); \
     }                                                                           \
-    /* max with NaN propagation: a lane keeps x when x > lane (maxps order). */ \
+    /* max with NaN propagation (see MAXV below for the vector step) */       \
     static T row_max_##S(const T *x, int64_t n, T m) {                         \
-        T a[8];                                                                 \
-        int nan = 0;                                                            \
-        for (int k = 0; k < 8; k++) a[k] = m;                                   \
         int64_t j = 0;                                                          \
-        for (; j + 8 <= n; j += 8)                                              \
-            for (int k = 0; k < 8; k++) {                                       \
-                T v = x[j + k];                                                 \
-                nan |= v != v;                                                  \
-                a[k] = v > a[k] ? v : a[k];                                     \
-            }                                                                   \
-        for (int k = 0; j < n; j++, k++) {                                      \
-            T v = x[j];                                                         \
-            nan |= v != v;                                                      \
-            a[k] = v > a[k] ? v : a[k];                                         \
-        }                                                                       \
-        if (nan || m != m) return (T)NAN;                                       \
-        for (int k = 1; k < 8; k++) a[0] = a[k] > a[0] ? a[k] : a[0];           \
-        return a[0];                                                            \
+        VMAX_ROW_##S                                                            \
+        for (; j < n; j++) m = MAX1(m, x[j]);                                   \
+        return m;                                                               \
+    }                                                                           \
+    /* m[j] = max(m[j], x[j]) elementwise, NaN propagating */                   \
+    static void col_max_##S(T *restrict m, const T *restrict x, int64_t n) {    \
+        int64_t j = 0;                                                          \
+        VMAX_COL_##S                                                            \
+        for (; j < n; j++) m[j] = MAX1(m[j], x[j]);                             \
     }                                                                           \
     /* sum_j exp(x_j - m), m finite */                                          \
     static double row_sumexp_##S(const T *x, int64_t n, T m) {                  \
@@ -217,13 +307,8 @@ static double lse_finish(double m, double s) {
                     continue;                                                     \
                 }                                                                 \
                 for (int64_t j = 0; j < c; j++) m[j] = (T)-INFINITY;              \
-                for (int64_t r = 0; r < nr; r++, next_pos(&p->red, ridx, &roff)) { \
-                    const T *xr = xb + roff;                                      \
-                    for (int64_t j = 0; j < c; j++) {                             \
-                        T v = xr[j];                                              \
-                        m[j] = (v > m[j] || v != v) ? v : m[j];                   \
-                    }                                                             \
-                }                                                                 \
+                for (int64_t r = 0; r < nr; r++, next_pos(&p->red, ridx, &roff)) \
+                    col_max_##S(m, xb + roff, c);                                 \
                 if (kind == R_MAX) {                                              \
                     memcpy(yb, m, (size_t)c * sizeof(T));                         \
                     continue;                                                     \

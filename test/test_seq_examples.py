@@ -153,7 +153,8 @@ def test_char_rnn(tmp):
         fail("char_rnn --help: exit %d" % rc)
 
     if os.path.isfile("/usr/share/games/fortunes/fortunes"):
-        rc, out, err = run("char_rnn", "--steps", "3", "--hidden", "16", "--seq", "16", "--sample", "40")
+        rc, out, err = run("char_rnn", "--steps", "3", "--eval-every", "3", "--hidden", "16", "--seq", "16",
+                           "--sample", "40")
         if rc != 0:
             fail("char_rnn on the default corpus exited %d: %s" % (rc, err.strip()))
         else:
