@@ -481,3 +481,46 @@ static const ukr_f64_fn ukr_f64[3] = {NULL, ukr_f64_1, ukr_f64_2};
 
 GEMM_IMPL(float, f32)
 GEMM_IMPL(double, f64)
+
+/* ---- multi-threaded entry ----
+ * C is cut into fixed tiles of GEMM_TM rows × GEMM_TN columns; each tile is
+ * one task running the serial GEMM on its sub-problem. The tiling depends
+ * only on (M, N, K), never on the thread count, and every element of C is
+ * computed inside exactly one tile by the same code, so results are bitwise
+ * identical at 1, 2 or 64 threads. Small products (under GEMM_MT_FLOPS) are
+ * one task: handing them to the pool costs more than it saves. */
+#define GEMM_TM 96   /* a multiple of every micro-kernel's MR (6 and 4) */
+#define GEMM_TN 256  /* a multiple of every NR */
+#define GEMM_MT_FLOPS 4.0e6
+
+#define GEMM_MT(S, T)                                                                            \
+    typedef struct {                                                                             \
+        int ta, tb;                                                                              \
+        int64_t M, N, K, lda, ldb, ldc, tiles_n;                                                 \
+        const T *A, *B;                                                                          \
+        T beta, *C;                                                                              \
+    } mt_##S;                                                                                    \
+    static void mt_task_##S(void *arg, int64_t t) {                                              \
+        const mt_##S *g = arg;                                                                   \
+        int64_t m0 = (t / g->tiles_n) * GEMM_TM, n0 = (t % g->tiles_n) * GEMM_TN;                \
+        int64_t mm = g->M - m0 < GEMM_TM ? g->M - m0 : GEMM_TM;                                  \
+        int64_t nn = g->N - n0 < GEMM_TN ? g->N - n0 : GEMM_TN;                                  \
+        const T *a = g->ta ? g->A + m0 : g->A + m0 * g->lda;                                     \
+        const T *b = g->tb ? g->B + n0 * g->ldb : g->B + n0;                                     \
+        tg__gemm_##S(g->ta, g->tb, mm, nn, g->K, a, g->lda, b, g->ldb, g->beta,                  \
+                     g->C + m0 * g->ldc + n0, g->ldc);                                           \
+    }                                                                                            \
+    void tg__gemm_mt_##S(tg_ctx *ctx, int transA, int transB, int64_t M, int64_t N, int64_t K,  \
+                         const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,         \
+                         int64_t ldc) {                                                          \
+        int64_t tm = (M + GEMM_TM - 1) / GEMM_TM, tn = (N + GEMM_TN - 1) / GEMM_TN;              \
+        if (2.0 * (double)M * (double)N * (double)K < GEMM_MT_FLOPS || tm * tn <= 1) {           \
+            tg__gemm_##S(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);                 \
+            return;                                                                              \
+        }                                                                                        \
+        mt_##S g = {transA, transB, M, N, K, lda, ldb, ldc, tn, A, B, beta, C};                  \
+        tg__parallel_for(ctx, tm * tn, mt_task_##S, &g);                                         \
+    }
+
+GEMM_MT(f32, float)
+GEMM_MT(f64, double)

@@ -145,6 +145,12 @@ void tg__gemm_f64(int transA, int transB, int64_t M, int64_t N, int64_t K, const
 /* Release the calling thread's packing scratch (kept between GEMM calls so a
  * steady-state training step allocates nothing). Safe to call any time. */
 void tg__gemm_free_scratch(void);
+/* The same product split into fixed tiles run on ctx's thread pool; bitwise
+ * equal to the serial result's tiling at any thread count (see gemm.c). */
+void tg__gemm_mt_f32(tg_ctx *ctx, int transA, int transB, int64_t M, int64_t N, int64_t K, const float *A,
+                     int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void tg__gemm_mt_f64(tg_ctx *ctx, int transA, int transB, int64_t M, int64_t N, int64_t K, const double *A,
+                     int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
 
 /* Convolution algorithm override (ops/conv.c), for tests and benchmarks:
  * 0 = pick per shape (default), 1 = direct loops, 2 = im2col + GEMM. */

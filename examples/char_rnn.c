@@ -38,7 +38,7 @@
 #define FORTUNE_DIR "/usr/share/games/fortunes"
 
 typedef struct opts {
-    const char *cell, *corpus, *text, *save, *load;
+    const char *cell, *corpus, *text, *save, *load, *plot;
     int hidden, layers, seq, batch, epochs, steps, sample, seed, threads, eval_every;
     int eval_only; /* --steps 0 given: no training */
     double lr, clip, temperature;
@@ -430,10 +430,10 @@ static int parse_opts(int argc, char **argv, opts *o) {
         {.name = "batch", .type = EX_INT, .target = &o->batch, .help = "parallel streams per step",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 4096},
         {.name = "epochs", .type = EX_INT, .target = &o->epochs,
-         .help = "passes over the training text (used when --steps is 0)", .range = EX_LO | EX_HI, .lo = 1,
+         .help = "train for N passes over the training text instead of --steps", .range = EX_LO | EX_HI, .lo = 1,
          .hi = 100000},
         {.name = "steps", .type = EX_INT, .target = &o->steps,
-         .help = "training steps (0: --epochs passes; with --load, 0 only evaluates and samples)",
+         .help = "training steps of --batch x --seq characters (0: no training, e.g. evaluate and sample a --load)",
          .range = EX_LO, .lo = 0},
         {.name = "eval-every", .type = EX_INT, .target = &o->eval_every,
          .help = "validate every N steps (0: once per epoch, or 5 times for a --steps run)", .range = EX_LO,
@@ -456,6 +456,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
          .help = "save the model and optimizer state (safetensors) after training"},
         {.name = "load", .type = EX_STRING, .target = &o->load, .metavar = "FILE",
          .help = "start from a checkpoint written by --save (same --cell/--hidden/--layers and text)"},
+        {.name = "plot", .type = EX_STRING, .target = &o->plot, .metavar = "FILE.svg",
+         .help = "write training and validation bits per character at each validation as an SVG plot"},
         {.name = "seed", .type = EX_INT, .target = &o->seed, .help = "seed of initialisation and sampling",
          .range = EX_LO, .lo = 0},
         {.name = "threads", .type = EX_INT, .target = &o->threads,
@@ -467,12 +469,15 @@ static int parse_opts(int argc, char **argv, opts *o) {
                       "Default: a 256-unit LSTM on Debian's fortunes, 1500 steps of 32x64 characters.",
                       flags, n);
     if (rc >= 0) return rc;
-    if (ex_flag_find(flags, n, "epochs")->set && !ex_flag_find(flags, n, "steps")->set) o->steps = 0;
+    if (ex_flag_find(flags, n, "epochs")->set && ex_flag_find(flags, n, "steps")->set)
+        return ex_usage_error(PROG, "--epochs and --steps exclude each other");
+    if (ex_flag_find(flags, n, "epochs")->set) o->steps = 0;
     o->eval_only = ex_flag_find(flags, n, "steps")->set && o->steps == 0;
     if (o->text && ex_flag_find(flags, n, "corpus")->set)
         return ex_usage_error(PROG, "--text and --corpus exclude each other");
     char msg[600];
     if (o->save && ex_check_writable(o->save, msg, sizeof msg) != 0) return ex_usage_error(PROG, "--save: %s", msg);
+    if (o->plot && ex_check_writable(o->plot, msg, sizeof msg) != 0) return ex_usage_error(PROG, "--plot: %s", msg);
     const char *files[2] = {o->load, o->text};
     for (int i = 0; i < 2; i++) {
         if (!files[i]) continue;
@@ -616,6 +621,17 @@ static int run(const opts *o, tg_ctx *ctx, data *d) {
             goto done;
         }
         printf("saved %s\n", o->save);
+    }
+    if (o->plot && periods > 0) {
+        ex_series sr[2] = {{"train bpc", curve_tr, periods, 0}, {"validation bpc", curve_va, periods, 0}};
+        char title[200];
+        snprintf(title, sizeof title, "char_rnn: %s, %d x %d, unigram %.2f bpc; x: validation every %lld steps",
+                 o->cell, o->layers, o->hidden, uni, (long long)every);
+        if (ex_plot_svg(o->plot, title, "validation", "bits per character", NULL, sr, 2) != 0) {
+            rc = ex_runtime_error(PROG, "--plot: cannot write '%s'", o->plot);
+            goto done;
+        }
+        printf("wrote %s\n", o->plot);
     }
     if (o->sample > 0) {
         printf("sample (temperature %g):\n", o->temperature);

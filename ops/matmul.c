@@ -42,17 +42,17 @@ static mm_dims dims_of(const tg_node *n) {
 }
 
 #define MM_FORWARD(T, S)                                                                    \
-    static void forward_##S(mm_dims d, const T *A, const T *Bm, T *Y) {                     \
+    static void forward_##S(tg_ctx *ctx, mm_dims d, const T *A, const T *Bm, T *Y) {                     \
         for (int64_t i = 0; i < d.B; i++)                                                   \
-            tg__gemm_##S(0, 0, d.M, d.N, d.K, A + i * d.M * d.K, d.K, Bm + i * d.K * d.N, d.N, \
+            tg__gemm_mt_##S(ctx, 0, 0, d.M, d.N, d.K, A + i * d.M * d.K, d.K, Bm + i * d.K * d.N, d.N, \
                          (T)0, Y + i * d.M * d.N, d.N);                                     \
     }
 #define MM_BACKWARD(T, S)                                                                   \
-    static void backward_##S(mm_dims d, const T *A, const T *Bm, const T *dY, T *dA, T *dB) { \
+    static void backward_##S(tg_ctx *ctx, mm_dims d, const T *A, const T *Bm, const T *dY, T *dA, T *dB) { \
         for (int64_t i = 0; i < d.B; i++) {                                                 \
             const T *a = A + i * d.M * d.K, *b = Bm + i * d.K * d.N, *g = dY + i * d.M * d.N; \
-            if (dA) tg__gemm_##S(0, 1, d.M, d.K, d.N, g, d.N, b, d.N, (T)1, dA + i * d.M * d.K, d.K); \
-            if (dB) tg__gemm_##S(1, 0, d.K, d.N, d.M, a, d.K, g, d.N, (T)1, dB + i * d.K * d.N, d.N); \
+            if (dA) tg__gemm_mt_##S(ctx, 0, 1, d.M, d.K, d.N, g, d.N, b, d.N, (T)1, dA + i * d.M * d.K, d.K); \
+            if (dB) tg__gemm_mt_##S(ctx, 1, 0, d.K, d.N, d.M, a, d.K, g, d.N, (T)1, dB + i * d.K * d.N, d.N); \
         }                                                                                   \
     }
 MM_FORWARD(float, f32)
@@ -62,8 +62,8 @@ MM_BACKWARD(double, f64)
 
 static tg_status matmul_forward(tg_node *n) {
     mm_dims d = dims_of(n);
-    if (n->out->dtype == TG_F32) forward_f32(d, n->in[0]->data, n->in[1]->data, n->out->data);
-    else forward_f64(d, n->in[0]->data, n->in[1]->data, n->out->data);
+    if (n->out->dtype == TG_F32) forward_f32(n->ctx, d, n->in[0]->data, n->in[1]->data, n->out->data);
+    else forward_f64(n->ctx, d, n->in[0]->data, n->in[1]->data, n->out->data);
     return TG_OK;
 }
 
@@ -73,8 +73,8 @@ static tg_status matmul_backward(tg_node *n) {
     if (tg_needs_grad(a) && !(da = tg_grad_buf(a))) return TG_ENOMEM;
     if (tg_needs_grad(b) && !(db = tg_grad_buf(b))) return TG_ENOMEM;
     mm_dims d = dims_of(n);
-    if (n->out->dtype == TG_F32) backward_f32(d, a->data, b->data, n->out->grad, da, db);
-    else backward_f64(d, a->data, b->data, n->out->grad, da, db);
+    if (n->out->dtype == TG_F32) backward_f32(n->ctx, d, a->data, b->data, n->out->grad, da, db);
+    else backward_f64(n->ctx, d, a->data, b->data, n->out->grad, da, db);
     return TG_OK;
 }
 

@@ -6,7 +6,7 @@ char_rnn (on small texts written here):
   text: a well-formed result line, val_bpc below unigram_bpc;
 - a Chinese text: the vocabulary counts code points (a 3-byte character is
   one token) and the sample is valid UTF-8;
-- --save, then --load --steps 0 reproduces the validation figure; a
+- --save (and --plot), then --load --steps 0 reproduces the validation figure; a
   checkpoint of another shape is refused (exit 1); bad command lines exit 2;
 - when Debian's fortunes are installed, a 3-step run on the default corpus.
 treenn (small generated treebank): a well-formed result line, the tree net
@@ -109,8 +109,11 @@ def test_char_rnn(tmp):
         result("char_rnn", out, CHAR_KEYS)
 
     ck = os.path.join(tmp, "lm.safetensors")
-    rc, out, err = run("char_rnn", "--text", txt, "--cell", "gru", *SMALL, "--save", ck)
+    svg = os.path.join(tmp, "bpc.svg")
+    rc, out, err = run("char_rnn", "--text", txt, "--cell", "gru", *SMALL, "--save", ck, "--plot", svg)
     r1 = result("char_rnn", out, CHAR_KEYS) if rc == 0 else fail("char_rnn --save exited %d: %s" % (rc, err))
+    if rc == 0 and (not os.path.isfile(svg) or "<svg" not in open(svg).read()):
+        fail("char_rnn --plot did not write an SVG plot")
     rc, out, err = run("char_rnn", "--text", txt, "--cell", "gru", "--hidden", "32", "--seq", "16", "--batch", "8",
                        "--load", ck, "--steps", "0", "--sample", "20")
     if rc != 0:
@@ -142,7 +145,7 @@ def test_char_rnn(tmp):
 
     bad = [(["--cell", "transformer"], "transformer"), (["--text", "/nonexistent.txt"], "/nonexistent.txt"),
            (["--hidden", "0"], "hidden"), (["--temperature", "0"], "temperature"), (["--bogus"], "--bogus"),
-           (["--text", txt, "--corpus", "zh"], "--corpus"), (["--save", "/nonexistent-dir/x"], "/nonexistent-dir/x"),
+           (["--text", txt, "--corpus", "zh"], "--corpus"), (["--epochs", "2", "--steps", "5"], "--steps"), (["--save", "/nonexistent-dir/x"], "/nonexistent-dir/x"),
            (["--text", txt, "--seq", "1000", "--batch", "4000"], "too short")]
     for args, needle in bad:
         rc, out, err = run("char_rnn", *args, timeout=60)
