@@ -5,6 +5,8 @@
 #   make test-sanitize  the same suite under ASan+UBSan (build-asan/)
 #   make docs           docs/api/ from the header, docs/img/*.svg graph pictures (graphviz)
 #   make fuzz           build the libFuzzer targets (clang) and run each FUZZ_SECONDS (60)
+#   make bench          tapegrad against PyTorch, interleaved, BENCH_THREADS (2) threads;
+#                       BENCH_ARGS=--quick for a short smoke run (docs/benchmarks.md)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
@@ -16,13 +18,18 @@ PKGS = meson ninja-build pkg-config gcc libsleef-dev libhwloc-dev zlib1g-dev lib
        dataset-fashion-mnist python3-numpy valgrind fortunes fortunes-zh
 # Only for regenerating reference fixtures and for benchmarks.
 REF_PKGS = python3-torch python3-numpy
+# Benchmarks: OpenBLAS, so that numpy and torch (which link libblas.so.3) get a
+# tuned sgemm rather than the reference BLAS.
+BENCH_PKGS = $(REF_PKGS) libopenblas0-pthread
+BENCH_THREADS ?= 2
+BENCH_ARGS ?=
 # Only for the documentation: graph pictures (docs/img/*.svg) and docs/api/.
 DOC_PKGS = graphviz python3
 # Only for the fuzzers: clang and its libFuzzer/ASan/UBSan runtimes.
 FUZZ_PKGS = clang libclang-rt-14-dev
 MESON_OPTS ?= --buildtype=release -Dwerror=true
 
-.PHONY: all deps setup demo test test-sanitize fuzz refs pictures api docs clean
+.PHONY: all deps setup demo test test-sanitize fuzz refs bench pictures api docs clean
 
 all: setup
 
@@ -58,8 +65,16 @@ fuzz: deps
 refs:
 	@PKGS="$(REF_PKGS)" sh ./.ci/apt-install
 	/usr/bin/python3 test/ref/make_optim_ref.py
-	/usr/bin/python3 test/ref/make_mlp_ref.py
+	/usr/bin/python3 test/ref/make_mlp_ref.py > test/ref/mlp_ref.txt
 	/usr/bin/python3 test/ref/make_rnn_ref.py > test/ref/rnn_ref.txt
+	/usr/bin/python3 test/ref/make_conv_ref.py > test/ref/conv_ref.txt
+
+# One line per workload, "bench <name> tapegrad=<x> torch=<y> unit=<u> ratio=<r>",
+# medians of 5 interleaved repeats; also saved to $(BUILD)/bench.txt. Never a test.
+bench: setup
+	@PKGS="$(BENCH_PKGS)" sh ./.ci/apt-install
+	/usr/bin/python3 test/bench/compare.py --build $(BUILD) --threads $(BENCH_THREADS) \
+	  --save $(BUILD)/bench.txt $(BENCH_ARGS)
 
 # docs/img/*.svg from the examples' --dot output, rendered by Graphviz.
 pictures: setup

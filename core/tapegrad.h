@@ -1007,13 +1007,15 @@ tg_status tg_one_hot(const int32_t *labels, int64_t n, int C, tg_tensor *y);
 /* unchanged: (tg_log)(x) or -DTG_NO_CALL_SITES bypass the macros.           */
 /* ------------------------------------------------------------------------ */
 
-/** Note a call site (file must outlive the call; __FILE__ does). Pairs with
- *  one tg_site_pop / tg_site_pop_status, which returns its argument. */
+/** Note a call site; nodes keep the pointer, so file must have static
+ *  storage (__FILE__ has). Pairs with one tg_site_pop / tg_site_pop_status,
+ *  which returns its argument. */
 void tg_site_push(const char *file, int line);
 tg_tensor *tg_site_pop(tg_tensor *result);
 tg_status tg_site_pop_status(tg_status result);
-/** TG_AT(f(...)): call f with this line noted as the call site; for your
- *  own op functions, e.g. #define my_op(...) TG_AT(my_op(__VA_ARGS__)). */
+/** TG_AT(f(...)): call f with this line noted as the call site. For your
+ *  own op function: #define my_op(...) TG_AT(my_op(__VA_ARGS__)), and call
+ *  (tg_apply)(...) inside it so that its caller's line is the innermost. */
 #define TG_AT(call) (tg_site_push(__FILE__, __LINE__), tg_site_pop(call))
 #define TG_AT_STATUS(call) (tg_site_push(__FILE__, __LINE__), tg_site_pop_status(call))
 

@@ -230,9 +230,9 @@ static int train_judge(tg_ctx *ctx, gen_mlp *j, const tg_dataset *train, const t
 
 /* Classes as modes, and the class score, of n generated images. */
 static int judge_samples(tg_ctx *ctx, const gen_mlp *j, const float *img, int64_t n, int64_t D, int *covered,
-                         double *score) {
+                         double *score, int64_t count[N_CLASSES]) {
     double *p = calloc((size_t)n * N_CLASSES, sizeof *p), py[N_CLASSES] = {0};
-    int64_t count[N_CLASSES] = {0};
+    memset(count, 0, N_CLASSES * sizeof *count);
     int rc = p ? 0 : -1;
     tg_no_grad_begin(ctx);
     for (int64_t s = 0; s < n && !rc; s += 1000) {
@@ -265,6 +265,18 @@ static int judge_samples(tg_ctx *ctx, const gen_mlp *j, const float *img, int64_
     *covered = 0;
     for (int c = 0; c < N_CLASSES; c++) *covered += count[c] * 20 >= n;
     free(p);
+    return rc;
+}
+
+/* The same measures on the real test images, for scale. */
+static int judge_real(tg_ctx *ctx, const gen_mlp *j, const tg_dataset *test, int *covered, double *score,
+                      int64_t count[N_CLASSES]) {
+    int64_t D = test->rows * test->cols;
+    float *img = malloc((size_t)(test->n * D) * sizeof *img);
+    if (!img) return -1;
+    for (int64_t i = 0; i < test->n * D; i++) img[i] = (float)test->images[i] / 255.0f;
+    int rc = judge_samples(ctx, j, img, test->n, D, covered, score, count);
+    free(img);
     return rc;
 }
 
@@ -512,14 +524,20 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
         ex_result_add(res, "hq", "%.4f", hq);
     } else {
         gen_mlp judge;
-        double acc, score;
+        double acc, score, real_score = NAN;
+        int64_t count[N_CLASSES], real_count[N_CLASSES];
+        int real_covered;
         if (train_judge(ctx, &judge, &d->ds, test, &acc) != 0 ||
-            judge_samples(ctx, &judge, gen, N_EVAL, m.X, &covered, &score) != 0) {
+            judge_samples(ctx, &judge, gen, N_EVAL, m.X, &covered, &score, count) != 0 ||
+            judge_real(ctx, &judge, test, &real_covered, &real_score, real_count) != 0) {
             rc = ex_runtime_error(PROG, "judging the samples: %s", tg_last_error(ctx));
             goto done;
         }
         printf("judge (MLP 784-256-10, test accuracy %.4f): %d of %d classes hold >= 5%% of %d samples, "
-               "class score %.2f\n", acc, covered, N_CLASSES, N_EVAL, score);
+               "class score %.2f (real test images: %.2f)\nshare of samples per class:", acc, covered, N_CLASSES,
+               N_EVAL, score, real_score);
+        for (int c = 0; c < N_CLASSES; c++) printf(" %d:%.1f%%", c, 100.0 * (double)count[c] / N_EVAL);
+        printf("\n");
         if (o->png) {
             if (write_grid(ctx, &m, d, o->png) != 0) {
                 rc = ex_runtime_error(PROG, "--png: %s", tg_last_error(ctx));
@@ -531,6 +549,7 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
         ex_result_add(res, "d_loss", "%.4f", d_mean);
         ex_result_add(res, "g_loss", "%.4f", g_mean);
         ex_result_add(res, "class_score", "%.2f", score);
+        ex_result_add(res, "real_score", "%.2f", real_score);
         ex_result_add(res, "judge_acc", "%.4f", acc);
     }
     ex_result_add(res, "seconds", "%.2f", train_s);

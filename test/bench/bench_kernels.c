@@ -2,7 +2,8 @@
  * description. These reach tapegrad's internals (tg__gemm_f32, the SLEEF
  * maps, the pool), so this file includes internal.h.
  *
- *   gemm     C = A·B in f32 (beta 0) at 1024³ and at the five products of
+ *   gemm     C = A·B in f32 (beta 0), tg__gemm_mt_f32 on the context's pool
+ *            (the kernel tg_matmul runs), at 1024³ and at the five products of
  *            one MLP training step (784-500-10, batch 200): fc1 forward
  *            200x500x784, fc1 dW = xᵀ·dh 784x500x200 (A transposed), fc2
  *            forward 200x10x500, fc2 dW 500x10x200, fc2 dx = dy·W2ᵀ
@@ -119,6 +120,7 @@ static const gshape SHAPES[] = {
 enum { N_SHAPES = (int)(sizeof SHAPES / sizeof SHAPES[0]), MLP_FIRST = 1, MLP_ITERS = 60 };
 
 static float *g_A, *g_B, *g_C;
+static tg_ctx *g_gemm_ctx;
 
 static float *fill_random(int64_t n, uint64_t seed) {
     float *p = aligned_alloc(64, (size_t)n * sizeof(float));
@@ -128,12 +130,13 @@ static float *fill_random(int64_t n, uint64_t seed) {
 
 static void gemm_once(const gshape *s) {
     /* A stored (M,K), or (K,M) when transposed; B stored (K,N), or (N,K) */
-    tg__gemm_f32(s->ta, s->tb, s->M, s->N, s->K, g_A, s->ta ? s->M : s->K, g_B, s->tb ? s->K : s->N, 0.0f, g_C,
-                 s->N);
+    tg__gemm_mt_f32(g_gemm_ctx, s->ta, s->tb, s->M, s->N, s->K, g_A, s->ta ? s->M : s->K, g_B,
+                    s->tb ? s->K : s->N, 0.0f, g_C, s->N);
 }
 
 int bench_gemm(bench_env *e, FILE *out) {
     if (!g_A) {
+        if (!(g_gemm_ctx = bench_ctx(e))) return fprintf(out, "error gemm: no memory\n"), -1;
         g_A = fill_random(1 << 20, 1);
         g_B = fill_random(1 << 20, 2);
         g_C = fill_random(1 << 20, 3);

@@ -415,7 +415,7 @@ int bench_overhead(bench_env *e, FILE *out) {
         tg_set(g_ovh.x0, 0, 0.3);
     }
     tg_ctx *ctx = g_ovh.ctx;
-    int chains = e->quick ? 20 : 200;
+    int chains = e->quick ? 20 : 100;
     double y = 0, t0 = bench_now();
     for (int i = 0; i < chains; i++) {
         tg_tape *tape = tg_tape_begin(ctx);

@@ -13,7 +13,8 @@ data. Run with Debian's /usr/bin/python3 (python3-torch, python3-numpy).
       alone: one warm-up and N repeats of each workload, medians.
 
 Threads: OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS are set
-to N before numpy and torch load, and torch.set_num_threads(N).
+to N before numpy and torch load, and torch.set_num_threads(N);
+OMP_WAIT_POLICY defaults to PASSIVE (see compare.py).
 gemm times numpy's sgemm (np.matmul with out=, transposed operands as views,
 so BLAS gets the transpose flags) under the keys bench.c uses, and torch.mm
 under "torch_<key>". eltwise times torch.exp/tanh and Tensor.copy_.
@@ -322,7 +323,7 @@ def run_overhead(env, out):
         st = env.state["overhead"] = (torch.tensor([0.5], requires_grad=True),
                                       torch.tensor([0.1], requires_grad=True), torch.tensor([0.3]))
     a, b, x0 = st
-    chains, chain = (20 if env.quick else 200), 500
+    chains, chain = (20 if env.quick else 100), 500
     t0 = time.perf_counter()
     for _ in range(chains):
         x = x0
@@ -446,6 +447,7 @@ def main():
         ap.error("--threads must be >= 1")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as compare.py (see there)
     global np, torch, nn, F
     import numpy as np  # noqa: E402 (after the thread variables)
     import torch
