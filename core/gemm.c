@@ -176,14 +176,25 @@ typedef double vt_f64;
 static _Thread_local void *g_scratch;      /* as returned by tg__malloc */
 static _Thread_local size_t g_scratch_cap; /* usable bytes after alignment */
 
+/* The largest packing buffer any product can ask for (the full A block plus
+ * the full B block, f32 or f64). The first request allocates this much, so a
+ * thread's scratch is allocated once, at its first GEMM, and never again:
+ * allocation counts do not depend on which thread got which tile. */
+#define SCRATCH_MAX_F32 (((size_t)MB_f32 * KC_f32 + 15) / 16 * 16 + (size_t)NC_f32 * KC_f32) * sizeof(float)
+#define SCRATCH_MAX_F64 (((size_t)MB_f64 * KC_f64 + 15) / 16 * 16 + (size_t)NC_f64 * KC_f64) * sizeof(double)
+#define SCRATCH_MAX (SCRATCH_MAX_F32 > SCRATCH_MAX_F64 ? SCRATCH_MAX_F32 : SCRATCH_MAX_F64)
+
 static void *scratch_get(size_t bytes) {
     if (bytes <= g_scratch_cap) return (void *)(((uintptr_t)g_scratch + 63) & ~(uintptr_t)63);
+    if (bytes < SCRATCH_MAX) bytes = SCRATCH_MAX;
     tg__free(g_scratch);
     g_scratch = tg__malloc(bytes + 64);
     g_scratch_cap = g_scratch ? bytes : 0;
     if (!g_scratch) return NULL;
     return (void *)(((uintptr_t)g_scratch + 63) & ~(uintptr_t)63);
 }
+
+void tg__gemm_reserve_scratch(void) { (void)scratch_get(SCRATCH_MAX); }
 
 void tg__gemm_free_scratch(void) {
     tg__free(g_scratch);

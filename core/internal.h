@@ -145,6 +145,8 @@ void tg__gemm_f64(int transA, int transB, int64_t M, int64_t N, int64_t K, const
 /* Release the calling thread's packing scratch (kept between GEMM calls so a
  * steady-state training step allocates nothing). Safe to call any time. */
 void tg__gemm_free_scratch(void);
+/* Allocate this thread's GEMM packing buffer now (pool workers do it at start). */
+void tg__gemm_reserve_scratch(void);
 /* The same product split into fixed tiles run on ctx's thread pool; bitwise
  * equal to the serial result's tiling at any thread count (see gemm.c). */
 void tg__gemm_mt_f32(tg_ctx *ctx, int transA, int transB, int64_t M, int64_t N, int64_t K, const float *A,

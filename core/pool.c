@@ -23,6 +23,7 @@ struct tg__pool {
     int64_t finished;     /* tasks completed, under mu */
     uint64_t generation;  /* bumped per job */
     int stop;
+    int started;          /* workers past their set-up, under mu */
     hwloc_topology_t topo;
     int have_topo;
     struct worker_arg *args; /* one per worker, owned by the pool */
@@ -54,8 +55,14 @@ static void *worker_main(void *a) {
         hwloc_obj_t core = hwloc_get_obj_by_type(p->topo, HWLOC_OBJ_CORE, (unsigned)(wa.index + 1));
         if (core && core->cpuset) hwloc_set_cpubind(p->topo, core->cpuset, HWLOC_CPUBIND_THREAD);
     }
+    /* Allocate this worker's GEMM scratch before tg__pool_new returns, so
+     * that no allocation happens later at a moment that depends on which
+     * thread picks up which task. */
+    tg__gemm_reserve_scratch();
     uint64_t seen = 0;
     pthread_mutex_lock(&p->mu);
+    p->started++;
+    pthread_cond_broadcast(&p->done);
     for (;;) {
         while (!p->stop && p->generation == seen) pthread_cond_wait(&p->wake, &p->mu);
         if (p->stop) break;
@@ -104,6 +111,10 @@ tg__pool *tg__pool_new(int threads) {
         tg__pool_free(p);
         return NULL;
     }
+    tg__gemm_reserve_scratch(); /* the caller's, for the same reason */
+    pthread_mutex_lock(&p->mu);
+    while (p->started < p->n_workers) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
     return p;
 }
 
