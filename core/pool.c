@@ -21,6 +21,7 @@ struct tg__pool {
     int64_t n_tasks;
     _Atomic int64_t next;
     int64_t finished;     /* tasks completed, under mu */
+    int busy;             /* workers inside run_tasks for the current job, under mu */
     uint64_t generation;  /* bumped per job */
     int stop;
     int started;          /* workers past their set-up, under mu */
@@ -67,14 +68,20 @@ static void *worker_main(void *a) {
         while (!p->stop && p->generation == seen) pthread_cond_wait(&p->wake, &p->mu);
         if (p->stop) break;
         seen = p->generation;
+        /* A worker that wakes after the caller has already finished this job
+         * (all tasks done, maybe returned and about to post the next one)
+         * must not join it: it would draw from the next job's counter. */
+        if (p->finished >= p->n_tasks) continue;
         tg__task_fn fn = p->fn;
         void *arg = p->arg;
         int64_t n = p->n_tasks;
+        p->busy++;
         pthread_mutex_unlock(&p->mu);
         int64_t did = run_tasks(p, fn, arg, n);
         pthread_mutex_lock(&p->mu);
         p->finished += did;
-        if (p->finished == p->n_tasks) pthread_cond_signal(&p->done);
+        p->busy--;
+        if (p->finished == p->n_tasks && p->busy == 0) pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
     tg__gemm_free_scratch(); /* this thread's packing buffer dies with it */
@@ -153,6 +160,10 @@ void tg__parallel_for(tg_ctx *ctx, int64_t n_tasks, tg__task_fn fn, void *arg) {
     int64_t did = run_tasks(p, fn, arg, n_tasks);
     pthread_mutex_lock(&p->mu);
     p->finished += did;
-    while (p->finished < p->n_tasks) pthread_cond_wait(&p->done, &p->mu);
+    /* Wait for every worker that joined this job to leave run_tasks too: a
+     * worker still inside it after the last task was taken would otherwise
+     * draw from the next job's counter with this job's fn, arg and n (running
+     * the wrong function, or swallowing a task index >= n and deadlocking). */
+    while (p->finished < p->n_tasks || p->busy > 0) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }

@@ -363,13 +363,15 @@ static int run(const opts *o, tg_ctx *ctx, const tg_dataset *train, const tg_dat
     printf("test reconstruction MSE %.5f (per pixel), %.1f%% of code units active (|c| > 0.01), %.1f s\n", mse,
            100 * active, ex_now() - t0);
     ex_result_add(res, "test_mse", "%.5f", mse);
-    ex_result_add(res, "code_active", "%.4f", active);
     if (o->png) {
         if (write_png(ctx, &m, test, o->png) != TG_OK)
             return ex_runtime_error(PROG, "--png: %s", tg_last_error(ctx));
         printf("wrote %s (rows of test images, each followed by its reconstructions)\n", o->png);
     }
-    if (!o->stacked) return EX_OK;
+    if (!o->stacked) {
+        ex_result_add(res, "code_active", "%.4f", active);
+        return EX_OK;
+    }
 
     /* fine-tune the pretrained stack with a softmax on top */
     int64_t n_lab = o->labeled > 0 && o->labeled < train->n ? o->labeled : train->n;
@@ -410,6 +412,7 @@ static int run(const opts *o, tg_ctx *ctx, const tg_dataset *train, const tg_dat
     printf("from scratch on %lld labels: test accuracy %.4f\n", (long long)n_lab, acc_sc);
     ex_result_add(res, "finetune_acc", "%.4f", acc_ft);
     ex_result_add(res, "scratch_acc", "%.4f", acc_sc);
+    ex_result_add(res, "code_active", "%.4f", active);
     return EX_OK;
 }
 

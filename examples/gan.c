@@ -41,9 +41,12 @@
  * comparable only between runs that share this judge, not with published
  * Inception scores.
  *
+ * The same judge scores the real test images (real_score), which shows
+ * where the scale tops out for this judge.
+ *
  * Result line: modes_covered=… d_loss=… g_loss=… (means over the last epoch
- * of the losses as defined above), then hq (ring) or class_score and
- * judge_acc (images).
+ * of the losses as defined above), then hq (ring) or class_score,
+ * real_score and judge_acc (images).
  *
  * Exit codes: 0 ok, 1 runtime error, 2 usage error (see common.h). */
 #include "common.h"
@@ -126,8 +129,9 @@ static int sample(tg_ctx *ctx, const gen_gan *m, int64_t n, float *out) {
 
 /* ---- ring: mode coverage and the scatter plot ---- */
 
-static void ring_modes(const float *p, int64_t n, int *covered, double *hq) {
-    int64_t count[RING_MODES] = {0}, near = 0;
+static void ring_modes(const float *p, int64_t n, int *covered, double *hq, int64_t count[RING_MODES]) {
+    int64_t near = 0;
+    memset(count, 0, RING_MODES * sizeof *count);
     for (int64_t i = 0; i < n; i++)
         for (int k = 0; k < RING_MODES; k++) {
             double cx, cy;
@@ -507,9 +511,13 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
     int covered = 0;
     if (o->ring) {
         double hq;
-        ring_modes(gen, N_EVAL, &covered, &hq);
-        printf("ring: %d of %d modes hold >= 5%% of %d samples; %.1f%% of samples lie within 3 sigma of a mode\n",
+        int64_t count[RING_MODES];
+        ring_modes(gen, N_EVAL, &covered, &hq, count);
+        printf("ring: %d of %d modes hold >= 5%% of %d samples; %.1f%% of samples lie within 3 sigma of a mode\n"
+               "share of samples per mode (counter-clockwise from (2, 0)):",
                covered, RING_MODES, N_EVAL, 100 * hq);
+        for (int k = 0; k < RING_MODES; k++) printf(" %.1f%%", 100.0 * (double)count[k] / N_EVAL);
+        printf("\n");
         if (o->svg) {
             int64_t np = n < 2000 ? n : 2000;
             if (write_svg(o->svg, d->pts, gen, np, covered, hq) != 0) {

@@ -17,7 +17,7 @@
  *    and another seed gives other weights.
  * With --examples: runs examples/lenet5 and examples/cnn as a user would on
  * a synthetic 20x20 MNIST-layout set (always), then on a 1200/300-image
- * subset of Fashion-MNIST (--limit 1000), checking exit codes and the result line; exits 77
+ * subset of Fashion-MNIST ($TG_DATA or the default directory; --limit 1000), checking exit codes and the result line; exits 77
  * (skip) after the synthetic part when the data set is absent.
  * Prints "N passed, N failed"; exits non-zero on any failure. */
 #include "tapegrad.h"
@@ -323,6 +323,12 @@ static void test_reproducible(void) {
 
 static char tmpdir[256];
 
+/* Fashion-MNIST: $TG_DATA (as in test_examples.py) or the default directory. */
+static const char *data_dir(void) {
+    const char *d = getenv("TG_DATA");
+    return d && d[0] ? d : tg_default_data_dir();
+}
+
 static int write_idx(const char *dir, const char *name, int rank, const int64_t *dims, const uint8_t *data) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -439,8 +445,8 @@ static int test_examples(void) {
     /* A 1200/300 subset of Fashion-MNIST, if installed. */
     tg_ctx *ctx = tg_ctx_new(NULL);
     tg_dataset tr = {0}, te = {0};
-    int have = tg_mnist_load(ctx, tg_default_data_dir(), "train", &tr) == TG_OK &&
-               tg_mnist_load(ctx, tg_default_data_dir(), "t10k", &te) == TG_OK;
+    int have = tg_mnist_load(ctx, data_dir(), "train", &tr) == TG_OK &&
+               tg_mnist_load(ctx, data_dir(), "t10k", &te) == TG_OK;
     if (have) {
         snprintf(dir, sizeof dir, "%s/fashion", tmpdir);
         mkdir(dir, 0755);
@@ -469,8 +475,8 @@ int main(int argc, char **argv) {
         printf("%d passed, %d failed\n", n_pass, n_fail);
         if (n_fail) return 1;
         if (!have) {
-            printf("SKIP: %s not found; the Fashion-MNIST part was skipped (the synthetic part passed)\n",
-                   tg_default_data_dir());
+            printf("SKIP: no Fashion-MNIST in %s (set TG_DATA); that part was skipped, the synthetic part passed\n",
+                   data_dir());
             return 77;
         }
         return 0;

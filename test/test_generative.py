@@ -136,8 +136,8 @@ def test_images(tmp):
     check_png(png, grid_side(8), grid_side(8))
     r = result("autoencoder", ["--data", DATA, "--limit", "2000", "--epochs", "2", "--stacked", "--labeled", "1000",
                                "--hidden", "64,32", "--png", "none"],
-               r"result: test_mse=0\.\d{5} code_active=[01]\.\d{4} finetune_acc=[01]\.\d{4} "
-               r"scratch_acc=[01]\.\d{4} seconds=")
+               r"result: test_mse=0\.\d{5} finetune_acc=[01]\.\d{4} scratch_acc=[01]\.\d{4} "
+               r"code_active=[01]\.\d{4} seconds=")
     if r and not (float(r["finetune_acc"]) > 0.3 and float(r["scratch_acc"]) > 0.3):
         fail("autoencoder --stacked: accuracies %s / %s, want > 0.3" % (r["finetune_acc"], r["scratch_acc"]))
 
@@ -152,12 +152,13 @@ def test_images(tmp):
     g = os.path.join(tmp, "g.png")
     r = result("gan", ["--data", DATA, "--limit", "1024", "--epochs", "2", "--png", g, "--png-every", "1"],
                r"result: modes_covered=\d+ d_loss=\d+\.\d{4} g_loss=-?\d+\.\d{4} class_score=\d+\.\d{2} "
-               r"judge_acc=[01]\.\d{4} seconds=")
+               r"real_score=\d+\.\d{2} judge_acc=[01]\.\d{4} seconds=")
     if r:
         if not 0 <= int(r["modes_covered"]) <= 10:
             fail("gan: modes_covered %s outside 0..10" % r["modes_covered"])
-        if not 1 <= float(r["class_score"]) <= 10:
-            fail("gan: class_score %s outside [1, 10]" % r["class_score"])
+        for k in ("class_score", "real_score"):
+            if not 1 <= float(r[k]) <= 10:
+                fail("gan: %s %s outside [1, 10]" % (k, r[k]))
     check_png(g, grid_side(8), grid_side(8))
     check_png(os.path.join(tmp, "g_epoch1.png"), grid_side(8), grid_side(8))
 

@@ -32,8 +32,9 @@ def parse(paths):
         with open(p) as f:
             for line in f:
                 line = line.rstrip("\n")
-                if title is None and line.startswith("# tapegrad benchmark"):
-                    title = line[2:]
+                if line.startswith("# tapegrad benchmark, "):
+                    stamp = line[len("# tapegrad benchmark, "):]
+                    title = stamp if title is None else title.split(" to ")[0] + " to " + stamp
                 m = LINE.match(line)
                 if m:
                     name, a, b, unit, r = m.groups()
@@ -73,7 +74,7 @@ def svg(ratios, units, title, n_runs):
            '<rect width="100%" height="100%" fill="white"/>',
            '<text x="%d" y="20" font-size="14" font-weight="bold">tapegrad / PyTorch (higher is better; log scale)'
            '</text>' % left]
-    sub = "%s; median of %d run%s" % (title or "", n_runs, "" if n_runs == 1 else "s")
+    sub = "median of %d run%s, %s" % (n_runs, "" if n_runs == 1 else "s", title or "")
     out.append('<text x="%d" y="38" fill="#555">%s</text>' % (left, escape(sub)))
     dec = 10 ** math.floor(llo)
     while dec <= hi:  # grid at 1, 2, 5 per decade
@@ -95,7 +96,8 @@ def svg(ratios, units, title, n_runs):
         out.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"/>' % (
             x0, y0 + 5, max(x1 - x0, 1.0), row - 10, "#2e7d32" if ok else "#c62828"))
         label = "%.3g" % r + (" (%s)" % units[n] if units.get(n) == "ns/op" else "")
-        out.append('<text x="%.1f" y="%d" fill="#222">%s</text>' % (max(x(r), x(1.0)) + 4, y0 + 17, escape(label)))
+        lx = max(x(r), x(1.0), x(goal) if goal else 0) + 5  # right of the bar and of the goal tick
+        out.append('<text x="%.1f" y="%d" fill="#222">%s</text>' % (lx, y0 + 17, escape(label)))
         if goal:
             gx = x(goal)
             out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#111" stroke-width="2"/>' % (

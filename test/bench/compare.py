@@ -58,9 +58,12 @@ class Side:
     """One benchmark process speaking the serve protocol."""
 
     def __init__(self, name, argv, env=None):
-        self.name = name
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-                                     env=env, cwd=ROOT)
+        self.name, self.argv, self.env = name, argv, env
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                     env=self.env, cwd=ROOT)
         self.info = {}
         for line in self._lines("ready"):
             parts = line.split(None, 2)
@@ -71,7 +74,12 @@ class Side:
         while True:
             line = self.proc.stdout.readline()
             if not line:
-                raise RuntimeError("%s: the process ended (exit %s)" % (self.name, self.proc.poll()))
+                try:
+                    rc = self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    rc = None
+                how = "killed by signal %d" % -rc if rc is not None and rc < 0 else "exit status %s" % rc
+                raise RuntimeError("%s: the process ended (%s)" % (self.name, how))
             line = line.rstrip("\n")
             if line == until:
                 return
@@ -177,7 +185,11 @@ def main():
             errors = []
             for rep in range(args.reps + 1):  # rep 0 is the warm-up
                 for s in ("tg", "torch"):
-                    vals, errs = sides[s].run(w)
+                    try:
+                        vals, errs = sides[s].run(w)
+                    except RuntimeError as e:  # a crash: say so, restart that side, go on
+                        vals, errs = {}, ["%s in %s, repeat %d; restarted" % (str(e).split(": ", 1)[-1], w, rep)]
+                        sides[s].start()
                     errors += ["%s: %s" % (sides[s].name, e) for e in errs]
                     if rep > 0:
                         runs[s].append(vals)
