@@ -204,7 +204,7 @@ typedef struct tg_tensor {
 
 /** Size in bytes of one element of dtype. */
 size_t tg_dtype_size(tg_dtype dt);
-/** "f32" or "f64". */
+/** "f32" or "f64" (a static string; do not free). */
 const char *tg_dtype_name(tg_dtype dt);
 
 /** A persistent zero tensor owned by the caller (free with tg_tensor_free).
@@ -253,7 +253,7 @@ int64_t tg_dim(const tg_tensor *t, int d);
  *  buffer, TG_REQUIRES_GRAD set. Names are unique within a context (up to 127
  *  bytes); a duplicate name gives NULL with TG_EINVAL. */
 tg_tensor *tg_param_new(tg_ctx *ctx, const char *name, tg_dtype dt, int rank, const int64_t *shape);
-/** The parameter called name, or NULL. */
+/** The parameter called name, or NULL; owned by ctx (do not free). */
 tg_tensor *tg_param_find(tg_ctx *ctx, const char *name);
 /** Number of parameters, and the i-th in creation order (NULL outside
  *  [0, count)). The context owns them. */
@@ -277,7 +277,7 @@ tg_tape *tg_tape_begin(tg_ctx *ctx);
 void tg_tape_end(tg_tape *tape);
 /** Drop everything recorded so far but keep the tape active, O(1). */
 void tg_tape_reset(tg_tape *tape);
-/** The innermost active tape, or NULL. */
+/** The innermost active tape, or NULL; still owned by whoever began it. */
 tg_tape *tg_tape_active(tg_ctx *ctx);
 /** Number of nodes recorded on the tape. */
 int64_t tg_tape_nodes(const tg_tape *tape);
@@ -372,7 +372,8 @@ void *tg_node_alloc(tg_node *n, size_t bytes);
 /** In backward kernels: 1 if input t wants a gradient. */
 int tg_needs_grad(const tg_tensor *t);
 /** In backward kernels: t's gradient buffer, zeroed on first use in this
- *  backward pass (so kernels always add). NULL on no memory. */
+ *  backward pass (so kernels always add). Owned by t (an arena or the
+ *  parameter's own buffer); never free it. NULL on no memory. */
 void *tg_grad_buf(tg_tensor *t);
 
 /** The registry of built-in ops, for tests and tools: tg_op_count() ops,
@@ -722,7 +723,7 @@ typedef struct tg_check_opts {
 typedef struct tg_check_report {
     int ok;                /* 1 when every element passed */
     double max_abs_err;    /* worst |analytic - numeric| */
-    double max_rel_err;    /* worst |a-n| / max(|n|, 1e-12)... over elements not within atol */
+    double max_rel_err;    /* worst |a-n| / max(|n|, atol/rtol) over all elements; <= rtol passes */
     int worst_input;       /* input index of the worst element */
     int64_t worst_index;   /* flat element index there */
     double worst_analytic, worst_numeric;
@@ -984,7 +985,8 @@ typedef struct tg_dataset {
 tg_status tg_mnist_load(tg_ctx *ctx, const char *dir, const char *split, tg_dataset *out);
 /** Frees the images and labels and zeroes *ds. NULL is a no-op. */
 void tg_dataset_free(tg_dataset *ds);
-/** Default data directory (/usr/share/datasets/fashion-mnist). */
+/** Default data directory (/usr/share/datasets/fashion-mnist); a static
+ *  string, do not free. */
 const char *tg_default_data_dir(void);
 /** x[b, :] = images[idx[b]] / 255 for b in [0, n), so x is (n, rows·cols) in
  *  [0,1]; labels[b] = label of idx[b] (labels may be NULL; idx NULL means

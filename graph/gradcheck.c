@@ -134,12 +134,15 @@ static tg_status check_generic(tg_ctx *ctx, build_fn build, void *user, tg_tenso
             if (st) break;
             double num = (s[0] - s[1]) / (2 * o.eps), a = ana[off + j];
             double err = fabs(a - num), tol = o.atol + o.rtol * fabs(num);
-            double rel = err / fmax(fabs(num), 1e-300);
+            /* Relative to |n|, floored at atol/rtol: below that scale the
+             * pass test is governed by atol, and a pure ratio to a tiny |n|
+             * would say nothing. rel <= rtol then means a comfortable pass. */
+            double rel = err / fmax(fabs(num), o.rtol > 0 ? o.atol / o.rtol : 1e-300);
             int pass = err <= tol; /* NaN fails */
             if (!pass) r.ok = 0;
             double ratio = isnan(err) ? INFINITY : err / tol;
             if (err > r.max_abs_err || isnan(err)) r.max_abs_err = err;
-            if (err > o.atol && rel > r.max_rel_err) r.max_rel_err = rel;
+            if (rel > r.max_rel_err || isnan(rel)) r.max_rel_err = rel;
             if (ratio > worst_ratio) {
                 worst_ratio = ratio;
                 r.worst_input = i;

@@ -213,14 +213,25 @@ void tg_optim_free(tg_optim *opt) { optim_release(opt); }
  * addcmul(a, b, c, v) = a + v·b·c, addcdiv(a, b, c, v) = a + v·b/c. */
 
 #define TG_OPTIM_KERNELS(T, SQRT)                                                              \
+    /* The branches are hoisted out of the loops: a NULL buf tested per element \
+     * kept the loop from vectorizing cleanly (masked loads of a NULL pointer). */ \
     static void sgd_##T(T *p, const T *g, T *buf, int64_t n, T lr, T wd, T mu, int nesterov) { \
-        for (int64_t i = 0; i < n; i++) {                                                      \
-            T d = wd != (T)0 ? g[i] + wd * p[i] : g[i];                                                            \
-            if (buf) {                                                                         \
+        if (!buf && wd == (T)0) {                                                              \
+            for (int64_t i = 0; i < n; i++) p[i] = p[i] + -lr * g[i];                          \
+        } else if (!buf) {                                                                     \
+            for (int64_t i = 0; i < n; i++) p[i] = p[i] + -lr * (g[i] + wd * p[i]);            \
+        } else if (!nesterov) {                                                                \
+            for (int64_t i = 0; i < n; i++) {                                                  \
+                T d = wd != (T)0 ? g[i] + wd * p[i] : g[i];                                    \
                 buf[i] = buf[i] * mu + d;                                                      \
-                d = nesterov ? d + mu * buf[i] : buf[i];                                       \
+                p[i] = p[i] + -lr * buf[i];                                                    \
             }                                                                                  \
-            p[i] = p[i] + -lr * d;                                                             \
+        } else {                                                                               \
+            for (int64_t i = 0; i < n; i++) {                                                  \
+                T d = wd != (T)0 ? g[i] + wd * p[i] : g[i];                                    \
+                buf[i] = buf[i] * mu + d;                                                      \
+                p[i] = p[i] + -lr * (d + mu * buf[i]);                                         \
+            }                                                                                  \
         }                                                                                      \
     }                                                                                          \
     static void adagrad_##T(T *p, const T *g, T *sum, int64_t n, T lr, T wd, T eps) {          \
@@ -233,14 +244,19 @@ void tg_optim_free(tg_optim *opt) { optim_release(opt); }
     }                                                                                          \
     static void rmsprop_##T(T *p, const T *g, T *sq, T *buf, int64_t n, T lr, T wd, T alpha,   \
                             T eps, T mu) {                                                     \
-        for (int64_t i = 0; i < n; i++) {                                                      \
-            T d = wd != (T)0 ? g[i] + wd * p[i] : g[i];                                                            \
-            sq[i] = sq[i] * alpha + ((T)1 - alpha) * d * d;                                    \
-            T avg = SQRT(sq[i]) + eps;                                                         \
-            if (buf) {                                                                         \
+        if (buf) {                                                                             \
+            for (int64_t i = 0; i < n; i++) {                                                  \
+                T d = wd != (T)0 ? g[i] + wd * p[i] : g[i];                                    \
+                sq[i] = sq[i] * alpha + ((T)1 - alpha) * d * d;                                \
+                T avg = SQRT(sq[i]) + eps;                                                     \
                 buf[i] = buf[i] * mu + (T)1 * d / avg;                                         \
                 p[i] = p[i] + -lr * buf[i];                                                    \
-            } else {                                                                           \
+            }                                                                                  \
+        } else {                                                                               \
+            for (int64_t i = 0; i < n; i++) {                                                  \
+                T d = wd != (T)0 ? g[i] + wd * p[i] : g[i];                                    \
+                sq[i] = sq[i] * alpha + ((T)1 - alpha) * d * d;                                \
+                T avg = SQRT(sq[i]) + eps;                                                     \
                 p[i] = p[i] + -lr * d / avg;                                                   \
             }                                                                                  \
         }                                                                                      \

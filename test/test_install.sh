@@ -11,7 +11,10 @@
 #      prints the compile-time (TG_VERSION_*) and run-time (tg_version())
 #      versions, which must equal the installed pkg-config version;
 #   3. the same program linked statically against libtapegrad.a with
-#      pkg-config --static, and run without LD_LIBRARY_PATH.
+#      pkg-config --static, and run without LD_LIBRARY_PATH;
+#   4. the "small example" from README.md, cut out of the README as it
+#      stands, compiled the same way and run: it must build warning-free and
+#      exit 0, so the README cannot drift from the API.
 #
 # Needs TG_BUILDDIR (set by meson test), meson, pkg-config and cc on PATH.
 # Exit 0 pass, 1 fail.
@@ -47,7 +50,7 @@ LIBDIR=$(PKG_CONFIG_PATH="$PCDIR" pkg-config --define-variable=prefix="$ROOT" --
 [ -f "$LIBDIR/libtapegrad.a" ] || fail "libtapegrad.a not installed in $LIBDIR"
 ls "$LIBDIR"/libtapegrad.so.* >/dev/null 2>&1 || fail "libtapegrad.so.* not installed in $LIBDIR"
 [ -L "$LIBDIR/libtapegrad.so" ] || fail "libtapegrad.so (the link-time symlink) not installed"
-for ex in mlp custom_op perceptron linear_unit gradcheck; do
+for ex in gradcheck mlp perceptron linear_unit custom_op char_rnn treenn autoencoder vae gan lenet5 cnn; do
     [ -x "$ROOT/bin/$ex" ] || fail "example $ex not installed in $ROOT/bin"
 done
 echo "installed under $ROOT: $(cd "$ROOT" && find . -type f -o -type l | sort | tr '\n' ' ')"
@@ -110,4 +113,14 @@ if command -v ldd >/dev/null 2>&1 && ldd ./prog_static | grep -q libtapegrad; th
     fail "prog_static still needs libtapegrad.so"
 fi
 echo "static: pkg-config --static --libs -> versions '$OUT'"
+
+# 4. the README's small example
+SRC=${TG_SRCDIR:?TG_SRCDIR is not set (run through meson test)}
+sed -n '/^## A small example/,/^## /p' "$SRC/README.md" | sed -n '/^```c$/,/^```$/p' | sed '1d;$d' >readme.c
+[ -s readme.c ] || fail "no C block found under '## A small example' in README.md"
+# shellcheck disable=SC2046
+$CC -std=c11 -Wall -Wextra -Werror $EXTRA -o readme readme.c $(pc --cflags --libs) -lm ||
+    fail "the README's small example does not compile against the installed library"
+LD_LIBRARY_PATH="$LIBDIR" ./readme || fail "the README's small example exited $?"
+echo "README example: $(wc -l <readme.c) lines, compiled and ran"
 echo "test_install: all passed"
