@@ -53,6 +53,10 @@ static int parse_opts(int argc, char **argv, const cls_program *p, cls_opts *o) 
          .help = "write the first training step's tape, with gradient norms, as Graphviz DOT"},
         {.name = "limit", .type = EX_INT, .target = &o->limit,
          .help = "train on the first N training samples only (0 = all)", .range = EX_LO, .lo = 0},
+        {.name = "early-stop", .type = EX_INT, .target = &o->early_stop,
+         .help = "hold out a validation split, check it every N epochs, stop when its error rises and keep the "
+                 "best epoch's parameters (0 = off)",
+         .range = EX_LO | EX_HI, .lo = 0, .hi = 100000},
     };
     enum { N_COMMON = (int)(sizeof common / sizeof common[0]) };
     ex_flag flags[N_COMMON + CLS_MAX_EXTRA];
@@ -70,8 +74,8 @@ static int parse_opts(int argc, char **argv, const cls_program *p, cls_opts *o) 
         o->momentum = d.momentum;
     if (!ex_flag_find(flags, n, "weight-decay")->set) o->weight_decay = d.weight_decay;
     if (o->eval_only && !o->load) return ex_usage_error(p->prog, "--eval-only needs --load FILE");
-    if (o->eval_only && (o->save || o->plot || o->dot))
-        return ex_usage_error(p->prog, "--eval-only does not train: drop --save, --plot and --dot");
+    if (o->eval_only && (o->save || o->plot || o->dot || o->early_stop))
+        return ex_usage_error(p->prog, "--eval-only does not train: drop --save, --plot, --early-stop and --dot");
     return -1;
 }
 
@@ -116,15 +120,16 @@ static tg_tensor *make_batch(tg_ctx *ctx, const cls_net *net, const tg_dataset *
     return x;
 }
 
-/* Accuracy on the whole of ds, in batches, without recording. */
-static int evaluate(tg_ctx *ctx, const cls_net *net, const tg_dataset *ds, double *acc) {
+/* Accuracy on samples [first, first + n) of ds, in batches, without recording. */
+static int evaluate_range(tg_ctx *ctx, const cls_net *net, const tg_dataset *ds, int64_t first, int64_t n,
+                          double *acc) {
     int64_t idx[EVAL_B], correct = 0;
     int32_t lab[EVAL_B];
     tg_no_grad_begin(ctx);
     int rc = 0;
-    for (int64_t s = 0; s < ds->n && rc == 0; s += EVAL_B) {
-        int64_t B = ds->n - s < EVAL_B ? ds->n - s : EVAL_B;
-        for (int64_t i = 0; i < B; i++) idx[i] = s + i;
+    for (int64_t s = 0; s < n && rc == 0; s += EVAL_B) {
+        int64_t B = n - s < EVAL_B ? n - s : EVAL_B;
+        for (int64_t i = 0; i < B; i++) idx[i] = first + s + i;
         tg_tape *tape = tg_tape_begin(ctx);
         tg_tensor *x = tape ? make_batch(ctx, net, ds, idx, B, lab) : NULL;
         tg_tensor *z = x ? net->forward(net->model, x, 0) : NULL;
@@ -142,8 +147,12 @@ static int evaluate(tg_ctx *ctx, const cls_net *net, const tg_dataset *ds, doubl
         if (tape) tg_tape_end(tape);
     }
     tg_no_grad_end(ctx);
-    *acc = ds->n > 0 ? (double)correct / (double)ds->n : 0;
+    *acc = n > 0 ? (double)correct / (double)n : 0;
     return rc;
+}
+
+static int evaluate(tg_ctx *ctx, const cls_net *net, const tg_dataset *ds, double *acc) {
+    return evaluate_range(ctx, net, ds, 0, ds->n, acc);
 }
 
 static tg_status write_dot(tg_ctx *ctx, tg_tape *tape, const char *prog, const char *path) {
@@ -170,20 +179,32 @@ static int eval_only(const char *prog, tg_ctx *ctx, const cls_net *net, const tg
     return EX_OK;
 }
 
+/* --early-stop N, as in mlp: the last 5000 training samples (a tenth when
+ * there are fewer than 10000) are held out; every N epochs (and after the
+ * last) their accuracy is measured, the parameters of the best check so far
+ * are kept, and training stops as soon as the validation error rises above
+ * the previous check's. The best parameters are restored at the end. */
 static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net *net, tg_optim *opt,
                  const tg_dataset *tr, const tg_dataset *test) {
-    int64_t n_tr = tr->n, B = o->batch, n_batches = (n_tr + B - 1) / B;
+    int64_t n_all = tr->n, n_val = o->early_stop ? (n_all >= 10000 ? 5000 : n_all / 10) : 0;
+    int64_t n_tr = n_all - n_val, B = o->batch, n_batches = (n_tr + B - 1) / B;
+    if (n_tr < 1 || (o->early_stop && n_val < 1))
+        return ex_usage_error(prog, "too few training samples (%lld) for this setup", (long long)n_all);
     int64_t *perm = malloc((size_t)n_tr * sizeof *perm);
     int32_t *labels = malloc((size_t)B * sizeof *labels);
     double *h_loss = calloc((size_t)o->epochs, sizeof(double)), *h_acc = calloc((size_t)o->epochs, sizeof(double));
+    double *h_val = calloc((size_t)o->epochs, sizeof(double));
+    ex_snapshot best = {0};
+    double best_val_err = INFINITY, last_val_err = INFINITY;
+    int best_epoch = 0;
     int rc = EX_OK;
-    if (!perm || !labels || !h_loss || !h_acc) {
+    if (!perm || !labels || !h_loss || !h_acc || !h_val) {
         rc = ex_runtime_error(prog, "out of memory");
         goto done;
     }
     for (int64_t i = 0; i < n_tr; i++) perm[i] = i;
-    printf("%s\n%s lr %g, batch %lld, %lld training samples, %d threads\n", net->desc, o->optim, o->lr,
-           (long long)B, (long long)n_tr, tg_ctx_threads(ctx));
+    printf("%s\n%s lr %g, batch %lld, %lld training samples%s, %d threads\n", net->desc, o->optim, o->lr,
+           (long long)B, (long long)n_tr, n_val ? " (+ validation split)" : "", tg_ctx_threads(ctx));
     fflush(stdout);
 
     ex_progress pr;
@@ -227,10 +248,47 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
         }
         h_loss[ep - 1] = last_loss;
         h_acc[ep - 1] = test_acc;
-        ex_progress_epoch_end(&pr, "epoch %3d  train_loss %.4f  test_acc %.4f  %.1f s (+ %.1f s test)", ep, last_loss,
-                              test_acc, t_ep, ex_now() - te0);
+        h_val[ep - 1] = NAN;
+        int stop = 0;
+        char valtxt[48] = "";
+        if (o->early_stop && (ep % o->early_stop == 0 || ep == o->epochs)) {
+            double va;
+            if (evaluate_range(ctx, net, tr, n_tr, n_val, &va) != 0) {
+                rc = ex_runtime_error(prog, "validation failed: %s", tg_last_error(ctx));
+                goto done;
+            }
+            h_val[ep - 1] = va;
+            snprintf(valtxt, sizeof valtxt, "  val_acc %.4f", va);
+            double err = 1 - va;
+            if (err < best_val_err) {
+                best_val_err = err;
+                best_epoch = ep;
+                if (ex_snapshot_take(&best, ctx) != 0) {
+                    rc = ex_runtime_error(prog, "out of memory");
+                    goto done;
+                }
+            }
+            if (err > last_val_err) stop = 1;
+            last_val_err = err;
+        }
+        ex_progress_epoch_end(&pr, "epoch %3d  train_loss %.4f  test_acc %.4f%s  %.1f s (+ %.1f s test)", ep,
+                              last_loss, test_acc, valtxt, t_ep, ex_now() - te0);
+        if (stop) {
+            printf("validation error rose; stopping after epoch %d\n", ep);
+            ep++;
+            break;
+        }
     }
     int epochs_run = ep - 1;
+    if (o->early_stop && best_epoch && best_epoch != epochs_run) {
+        ex_snapshot_restore(&best, ctx);
+        if (evaluate(ctx, net, test, &test_acc) != 0) {
+            rc = ex_runtime_error(prog, "evaluation failed: %s", tg_last_error(ctx));
+            goto done;
+        }
+        printf("restored the parameters of epoch %d (validation accuracy %.4f): test_acc %.4f\n", best_epoch,
+               1 - best_val_err, test_acc);
+    }
     double seconds = ex_now() - t_start;
     if (o->save) {
         if (tg_checkpoint_save(ctx, o->save, opt) != TG_OK) {
@@ -240,10 +298,12 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
         printf("saved %s\n", o->save);
     }
     if (o->plot) {
-        ex_series s[2] = {{"train loss", h_loss, epochs_run, 0}, {"test accuracy", h_acc, epochs_run, 1}};
+        ex_series s[3] = {{"train loss", h_loss, epochs_run, 0},
+                          {"test accuracy", h_acc, epochs_run, 1},
+                          {"validation accuracy", h_val, epochs_run, 1}};
         char title[160];
         snprintf(title, sizeof title, "%s: %s lr %g, batch %lld", prog, o->optim, o->lr, (long long)B);
-        if (ex_plot_svg(o->plot, title, "epoch", "loss", "accuracy", s, 2) != 0) {
+        if (ex_plot_svg(o->plot, title, "epoch", "loss", "accuracy", s, o->early_stop ? 3 : 2) != 0) {
             rc = ex_runtime_error(prog, "--plot: cannot write '%s'", o->plot);
             goto done;
         }
@@ -256,8 +316,11 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
     ex_result_add(&res, "epochs", "%d", epochs_run);
     ex_result_add(&res, "seconds", "%.2f", seconds);
     ex_result_add(&res, "samples_per_s", "%.0f", t_train > 0 ? (double)n_tr * epochs_run / t_train : 0);
+    if (o->early_stop) ex_result_add(&res, "best_epoch", "%d", best_epoch);
     ex_result_print(&res);
 done:
+    ex_snapshot_free(&best);
+    free(h_val);
     free(h_loss);
     free(h_acc);
     free(perm);

@@ -4,7 +4,7 @@
  * it wants, a line of text) and its own extra flags; the driver does the
  * rest the way mlp does it: one flag set, data loading and checks, shuffled
  * mini-batches, the progress reporter, a test-set evaluation per epoch,
- * --save/--load/--eval-only, --plot, --dot and the `result:` line.
+ * --save/--load/--eval-only, --early-stop, --plot, --dot and the `result:` line.
  *
  * Images come in as (B, 1, H, W) f32 in [0, 1]: a dataset image of rows×cols
  * is placed at (pad_top, pad_left) inside an H×W frame of zeros (LeNet-5's
@@ -22,7 +22,7 @@
  *  cls_main parses the command line. */
 typedef struct cls_opts {
     const char *data, *optim, *save, *load, *plot, *dot;
-    int epochs, batch, seed, threads, eval_only, limit;
+    int epochs, batch, seed, threads, eval_only, limit, early_stop;
     double lr, momentum, weight_decay;
 } cls_opts;
 

@@ -633,3 +633,35 @@ int ex_plot_svg(const char *path, const char *title, const char *xlabel, const c
     }
     return 0;
 }
+
+/* ---- best-parameter snapshots ---- */
+
+int ex_snapshot_take(ex_snapshot *s, tg_ctx *ctx) {
+    int n = tg_param_count(ctx);
+    if (!s->data) {
+        s->data = calloc((size_t)n, sizeof *s->data);
+        if (!s->data) return -1;
+        s->n = n;
+    }
+    for (int i = 0; i < n && i < s->n; i++) {
+        tg_tensor *p = tg_param_at(ctx, i);
+        size_t bytes = (size_t)p->numel * tg_dtype_size(p->dtype);
+        if (!s->data[i] && !(s->data[i] = malloc(bytes ? bytes : 1))) return -1;
+        memcpy(s->data[i], p->data, bytes);
+    }
+    return 0;
+}
+
+void ex_snapshot_restore(const ex_snapshot *s, tg_ctx *ctx) {
+    for (int i = 0; i < s->n; i++) {
+        tg_tensor *p = tg_param_at(ctx, i);
+        if (p && s->data[i]) memcpy(p->data, s->data[i], (size_t)p->numel * tg_dtype_size(p->dtype));
+    }
+}
+
+void ex_snapshot_free(ex_snapshot *s) {
+    for (int i = 0; s->data && i < s->n; i++) free(s->data[i]);
+    free(s->data);
+    s->data = NULL;
+    s->n = 0;
+}

@@ -159,4 +159,20 @@ typedef struct ex_series {
 int ex_plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel_left,
                 const char *ylabel_right, const ex_series *s, int ns);
 
+/* ---- best-parameter snapshots (early stopping) ---- */
+
+/** A copy of every parameter of a context, for keeping the best epoch's
+ *  weights. Zero-initialise; ex_snapshot_take allocates on first use. */
+typedef struct ex_snapshot {
+    int n;
+    void **data;
+} ex_snapshot;
+
+/** Copy every parameter of ctx into s. Returns 0, or -1 on no memory. */
+int ex_snapshot_take(ex_snapshot *s, tg_ctx *ctx);
+/** Copy s back into ctx's parameters (the same parameters as when taken). */
+void ex_snapshot_restore(const ex_snapshot *s, tg_ctx *ctx);
+/** Free the copies; s may be zero-initialised and never taken. */
+void ex_snapshot_free(ex_snapshot *s);
+
 #endif /* EX_COMMON_H */

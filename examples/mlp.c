@@ -138,41 +138,6 @@ static int evaluate(tg_ctx *ctx, const model *m, const tg_dataset *ds, int64_t s
     return rc;
 }
 
-/* ---- best-parameter snapshots for early stopping ---- */
-
-typedef struct snapshot {
-    int n;
-    void **data;
-} snapshot;
-
-static int snapshot_take(snapshot *s, tg_ctx *ctx) {
-    int n = tg_param_count(ctx);
-    if (!s->data) {
-        s->data = calloc((size_t)n, sizeof *s->data);
-        if (!s->data) return -1;
-        s->n = n;
-    }
-    for (int i = 0; i < n; i++) {
-        tg_tensor *p = tg_param_at(ctx, i);
-        size_t bytes = (size_t)p->numel * tg_dtype_size(p->dtype);
-        if (!s->data[i] && !(s->data[i] = malloc(bytes ? bytes : 1))) return -1;
-        memcpy(s->data[i], p->data, bytes);
-    }
-    return 0;
-}
-
-static void snapshot_restore(const snapshot *s, tg_ctx *ctx) {
-    for (int i = 0; i < s->n; i++) {
-        tg_tensor *p = tg_param_at(ctx, i);
-        memcpy(p->data, s->data[i], (size_t)p->numel * tg_dtype_size(p->dtype));
-    }
-}
-
-static void snapshot_free(snapshot *s) {
-    for (int i = 0; i < s->n; i++) free(s->data[i]);
-    free(s->data);
-}
-
 /* ---- command line ---- */
 
 static const char *const act_names[] = {"relu", "sigmoid", "tanh", NULL};
@@ -337,7 +302,7 @@ static int run(const opts *o, tg_ctx *ctx, tg_dataset *train, tg_dataset *test) 
     int32_t *labels = malloc((size_t)B * sizeof *labels);
     history h = {calloc((size_t)o->epochs, sizeof(double)), calloc((size_t)o->epochs, sizeof(double)),
                  calloc((size_t)o->epochs, sizeof(double))};
-    snapshot best = {0};
+    ex_snapshot best = {0};
     if (!perm || !labels || !h.loss || !h.test_acc || !h.val_acc) {
         rc = ex_runtime_error(PROG, "out of memory");
         goto done;
@@ -407,7 +372,7 @@ static int run(const opts *o, tg_ctx *ctx, tg_dataset *train, tg_dataset *test) 
             if (err < best_val_err) {
                 best_val_err = err;
                 best_epoch = ep;
-                if (snapshot_take(&best, ctx) != 0) {
+                if (ex_snapshot_take(&best, ctx) != 0) {
                     rc = ex_runtime_error(PROG, "out of memory");
                     goto done;
                 }
@@ -423,7 +388,7 @@ static int run(const opts *o, tg_ctx *ctx, tg_dataset *train, tg_dataset *test) 
         }
     }
     if (o->early_stop && best_epoch && best_epoch != epochs_run) {
-        snapshot_restore(&best, ctx);
+        ex_snapshot_restore(&best, ctx);
         if (evaluate(ctx, &m, test, 0, test->n, &test_acc) != 0) {
             rc = ex_runtime_error(PROG, "evaluation failed: %s", tg_last_error(ctx));
             goto done;
@@ -461,7 +426,7 @@ static int run(const opts *o, tg_ctx *ctx, tg_dataset *train, tg_dataset *test) 
     if (o->early_stop) ex_result_add(&res, "best_epoch", "%d", best_epoch);
     ex_result_print(&res);
 done:
-    snapshot_free(&best);
+    ex_snapshot_free(&best);
     free(h.loss);
     free(h.test_acc);
     free(h.val_acc);

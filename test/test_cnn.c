@@ -430,6 +430,19 @@ static int test_examples(void) {
     snprintf(args, sizeof args, "--data %s --epochs 1 --batch 32", dir);
     CHECK(run_example("lenet5", args, last, sizeof last, 1) == 0, "lenet5 on the synthetic set");
     check_result("lenet5 (synthetic)", last, 1, 0.5);
+    /* --early-stop: a validation split, the best epoch reported and kept. */
+    snprintf(args, sizeof args, "--data %s --epochs 3 --batch 32 --early-stop 1", dir);
+    CHECK(run_example("lenet5", args, last, sizeof last, 1) == 0, "lenet5 --early-stop 1 on the synthetic set");
+    {
+        const char *e = strstr(last, " epochs="), *be = strstr(last, "best_epoch=");
+        int ep = -1, best = -1;
+        if (e) sscanf(e, " epochs=%d", &ep);
+        if (be) sscanf(be, "best_epoch=%d", &best);
+        CHECK(ep >= 1 && ep <= 3 && best >= 1 && best <= ep, "lenet5 --early-stop: epochs %d, best_epoch %d in '%s'",
+              ep, best, last);
+    }
+    CHECK(run_example("lenet5", "--early-stop 1 --eval-only --load x", last, sizeof last, 0) == 2,
+          "lenet5 --early-stop with --eval-only is a usage error (2)");
     char model[400];
     snprintf(model, sizeof model, "%s/cnn.safetensors", tmpdir);
     snprintf(args, sizeof args, "--data %s --epochs 3 --batch 16 --filters 4 --hidden 16 --save %s", dir, model);

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""The accuracy targets of the issues, on the full Fashion-MNIST set, run as a
+user runs them (the thresholds are the issues' numbers, not ours):
+
+- mlp with its defaults (784-500-10, ReLU, CE, batch 200, SGD lr 0.1, 20
+  epochs): test_acc >= 0.865 (PyTorch reaches 0.869 with the same recipe);
+- mlp --hidden 300 --act sigmoid --loss mse (the second lecture's network):
+  test_acc > 0.80;
+- lenet5 with its defaults (10 epochs): test_acc >= 0.88.
+
+These take a few minutes in a release build. In a sanitizer build (ASan and
+UBSan make them 5-20x slower) each program instead runs a short version
+(--limit 5000 --epochs 2) that must beat 0.70: the sanitizers still see every
+code path, and the full-length thresholds are checked by `make test`.
+
+Exits 77 (skipped) when Fashion-MNIST is not installed ($TG_DATA or the
+Debian path). Only the standard library is used. Exit 0 pass, 1 fail.
+"""
+import json
+import os
+import subprocess
+import sys
+
+BUILD = os.environ.get("TG_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", "build"))
+EXAMPLES = os.path.join(BUILD, "examples")
+DATA = os.environ.get("TG_DATA", "/usr/share/datasets/fashion-mnist")
+
+
+def sanitized():
+    """True when the build under test has -Db_sanitize set."""
+    try:
+        p = subprocess.run(["meson", "introspect", "--buildoptions", BUILD], capture_output=True, text=True)
+        opts = json.loads(p.stdout)
+    except (OSError, ValueError):
+        return False
+    return any(o.get("name") == "b_sanitize" and o.get("value") not in ("none", "", None) for o in opts)
+
+
+def run(prog, args):
+    cmd = [os.path.join(EXAMPLES, prog), "--data", DATA] + args
+    print("$ " + " ".join([prog, "--data", DATA] + args), flush=True)
+    env = dict(os.environ, TG_PROGRESS="0")
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    lines = p.stdout.strip().splitlines()
+    for line in lines[-4:]:
+        print("  " + line)
+    if p.returncode != 0:
+        print(p.stderr.strip()[-2000:])
+        return None, "exit %d" % p.returncode
+    if not lines or not lines[-1].startswith("result: "):
+        return None, "no result line"
+    fields = dict(item.partition("=")[::2] for item in lines[-1][len("result: "):].split())
+    try:
+        return float(fields["test_acc"]), None
+    except (KeyError, ValueError):
+        return None, "no test_acc in %r" % lines[-1]
+
+
+def main():
+    have = any(os.path.exists(os.path.join(DATA, "train-images-idx3-ubyte" + ext)) for ext in ("", ".gz"))
+    if not have:
+        print("SKIP: Fashion-MNIST not found in %s (install dataset-fashion-mnist or set TG_DATA)" % DATA)
+        return 77
+    short = sanitized()
+    extra = ["--limit", "5000", "--epochs", "2"] if short else []
+    if short:
+        print("sanitizer build: short runs (--limit 5000 --epochs 2), threshold 0.70")
+    cases = [
+        ("mlp", [], lambda a: a >= 0.865, ">= 0.865"),
+        ("mlp", ["--hidden", "300", "--act", "sigmoid", "--loss", "mse"], lambda a: a > 0.80, "> 0.80"),
+        ("lenet5", [], lambda a: a >= 0.88, ">= 0.88"),
+    ]
+    failures = 0
+    for prog, args, ok, want in cases:
+        if short:
+            ok, want = (lambda a: a > 0.70), "> 0.70"
+        acc, err = run(prog, args + extra)
+        if err:
+            print("FAIL: %s %s: %s" % (prog, " ".join(args), err))
+            failures += 1
+        elif not ok(acc):
+            print("FAIL: %s %s: test_acc %.4f, want %s" % (prog, " ".join(args), acc, want))
+            failures += 1
+        else:
+            print("ok: %s %s: test_acc %.4f %s" % (prog, " ".join(args), acc, want))
+    print("%d passed, %d failed" % (len(cases) - failures, failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
