@@ -233,7 +233,8 @@ static tg_status keep_labels(tg_node *n) {
 }
 
 /* ---- cross_entropy ----
- * forward keeps lse[B] (double) in n->saved for backward; a row of all -inf
+ * forward keeps lse[B] and ln Σ_c e^(x - max)[B] (double) in n->saved for
+ * backward, which recovers the row maximum from the two; a row of all -inf
  * gets lse = -inf as its "no gradient" mark (a real lse is >= the finite row
  * maximum). Work goes in blocks of whole rows (EB elements) so short rows
  * share one SLEEF exp call; rows longer than EB go in column chunks. */
@@ -277,8 +278,8 @@ static tg_status keep_labels(tg_node *n) {
         }                                                                                     \
         return total;                                                                         \
     }                                                                                         \
-    static void ce_bw_##S(const T *x, const int32_t *lab, const double *lse, T *dx, int64_t B, \
-                          int64_t C, double g) {                                              \
+    static void ce_bw_##S(const T *x, const int32_t *lab, const double *lse, const double *ls, \
+                          T *dx, int64_t B, int64_t C, double g) {                            \
         T t[EB], k = (T)g;                                                                    \
         int64_t per = C >= EB ? 1 : EB / C;                                                   \
         for (int64_t r0 = 0; r0 < B; r0 += per) {                                             \
@@ -286,8 +287,13 @@ static tg_status keep_labels(tg_node *n) {
             for (int64_t c0 = 0; c0 < C; c0 += EB) {                                          \
                 int64_t w = min64(EB, C - c0), q = 0;                                         \
                 for (int64_t b = r0; b < r0 + nb; b++) {                                      \
-                    T l0 = lse[b] == -INFINITY ? (T)INFINITY : (T)lse[b];                     \
-                    for (int64_t c = c0; c < c0 + w; c++) t[q++] = x[b * C + c] - l0;         \
+                    /* (x - m) - ln Σ, not x - (m + ln Σ): m is a value of the row, so    \
+                     * x - m is exact near the maximum, where softmax is large; a       \
+                     * rounded m + ln Σ in f32 would cost up to ulp(m)/2 there (5e-4    \
+                     * relative at logits of 1e4). m is recovered exactly from lse-ls. */ \
+                    T m0 = lse[b] == -INFINITY ? (T)INFINITY : (T)(lse[b] - ls[b]);           \
+                    T s0 = lse[b] == -INFINITY ? (T)0 : (T)ls[b];                             \
+                    for (int64_t c = c0; c < c0 + w; c++) t[q++] = (x[b * C + c] - m0) - s0;  \
                 }                                                                             \
                 tg__vexp_##S(t, t, q);                                                        \
                 q = 0;                                                                        \
@@ -327,7 +333,8 @@ static tg_status ce_backward(tg_node *n) {
     if (!dx) return TG_ENOMEM;
     if (B == 0) return TG_OK;
     const int32_t *lab = ((const loss_attr *)n->attr)->labels;
-    TG_DISPATCH(x->dtype, ce_bw, x->data, lab, n->saved, dx, B, C, upstream(n, B));
+    const double *lse = n->saved;
+    TG_DISPATCH(x->dtype, ce_bw, x->data, lab, lse, lse + B, dx, B, C, upstream(n, B));
     return TG_OK;
 }
 
