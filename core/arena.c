@@ -23,7 +23,24 @@ static tg__chunk *chunk_new(size_t need) {
     return c;
 }
 
+static void *arena_alloc_slow(tg__arena *a, size_t bytes);
+
 void *tg__arena_alloc(tg__arena *a, size_t bytes) {
+    /* Fast path: a request that fits in the chunk being filled (every op
+     * makes a few of these, so it is kept to a handful of instructions). */
+    tg__chunk *c = a->cur;
+    if (c && bytes - 1 < ARENA_MIN_CHUNK) {
+        size_t need = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+        if (c->size - c->used >= need) {
+            void *p = chunk_base(c) + c->used;
+            c->used += need;
+            return p;
+        }
+    }
+    return arena_alloc_slow(a, bytes);
+}
+
+static void *arena_alloc_slow(tg__arena *a, size_t bytes) {
     if (bytes > SIZE_MAX - ARENA_ALIGN) return NULL;
     size_t need = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     if (need == 0) need = ARENA_ALIGN;

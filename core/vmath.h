@@ -1,5 +1,8 @@
 /* vmath.h: SLEEF-backed vector maps, y[i] = f(x[i]), n elements; x and y
- * may be the same array. u10 accuracy (1.0 ULP) in both dtypes. */
+ * may be the same array. u10 accuracy (1.0 ULP) in both dtypes. Every
+ * element, the tail included, goes through the same SLEEF vector function,
+ * so f(x[i]) does not depend on i or n: any split of an array gives bitwise
+ * the same result as one call. */
 #ifndef TG_VMATH_H
 #define TG_VMATH_H
 #include <stdint.h>
@@ -15,6 +18,54 @@ TG_VMATH_DECL(expm1)
 TG_VMATH_DECL(erf)
 #undef TG_VMATH_DECL
 
+/* ---- branch-free select for elementwise loops ----
+ * TG_SEL(c, a, b) is c ? a : b for float or double a, b, done on the bits
+ * with a mask. GCC (with its default -ftrapping-math) does not if-convert a
+ * floating-point ?: whose arms are computed values (it might move the
+ * arithmetic under the condition), so a loop like
+ *     s[i] = x[i] >= 0 ? r : e * r;
+ * stays scalar, with a branch on the sign of x that mispredicts on real
+ * data (the LSTM's sigmoid ran several times slower than its vector form).
+ * Written s[i] = TG_SEL(x[i] >= 0, r, e * r), with both arms computed, it
+ * vectorizes to a compare and a blend. Same value, same bits; c is any
+ * condition, floating-point comparisons included. */
+#include <string.h>
+static inline float tg__sel_f32(int c, float a, float b) {
+    uint32_t m = (uint32_t)0 - (uint32_t)(c != 0), ab, bb, o;
+    memcpy(&ab, &a, sizeof ab);
+    memcpy(&bb, &b, sizeof bb);
+    o = (ab & m) | (bb & ~m);
+    float r;
+    memcpy(&r, &o, sizeof r);
+    return r;
+}
+static inline double tg__sel_f64(int c, double a, double b) {
+    uint64_t m = (uint64_t)0 - (uint64_t)(c != 0), ab, bb, o;
+    memcpy(&ab, &a, sizeof ab);
+    memcpy(&bb, &b, sizeof bb);
+    o = (ab & m) | (bb & ~m);
+    double r;
+    memcpy(&r, &o, sizeof r);
+    return r;
+}
+#define TG_SEL(c, a, b) _Generic((a), float: tg__sel_f32, default: tg__sel_f64)((c), (a), (b))
+
 /* "avx512", "avx2" or "sse2": the ISA this build was compiled for. */
 const char *tg__isa_name(void);
+
+/* ---- elementwise work split over the pool ----
+ * tg__parallel_range(ctx, n, fn, arg) calls fn(arg, i0, i1) on ranges that
+ * cover [0, n) once. Below TG_PAR_MIN elements (or without a pool) that is a
+ * single call fn(arg, 0, n) on the calling thread, the fast path for small
+ * tensors; from TG_PAR_MIN up, [0, n) is cut into chunks of TG_PAR_CHUNK
+ * elements (the last one shorter) that run as tasks on ctx's pool. The cut
+ * depends on n alone, never on the thread count, and TG_PAR_CHUNK is a
+ * multiple of every vector width and of the ops' stack chunk, so a kernel
+ * that computes each element from its own inputs gives bitwise the same
+ * result at any thread count. */
+#define TG_PAR_MIN ((int64_t)65536)
+#define TG_PAR_CHUNK ((int64_t)16384)
+struct tg_ctx;
+typedef void (*tg__range_fn)(void *arg, int64_t i0, int64_t i1);
+void tg__parallel_range(struct tg_ctx *ctx, int64_t n, tg__range_fn fn, void *arg);
 #endif

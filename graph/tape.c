@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stddef.h>
 
 tg_tape *tg_tape_begin(tg_ctx *ctx) {
     if (!ctx) return NULL;
@@ -80,11 +81,15 @@ void *tg_node_alloc(tg_node *n, size_t bytes) {
 
 int tg_needs_grad(const tg_tensor *t) { return t && (t->flags & TG_REQUIRES_GRAD); }
 
+/* tg_dtype_size without the call (this file runs once or more per op). */
+static inline size_t esize(tg_dtype dt) { return dt == TG_F64 ? 8 : 4; }
+
 void *tg_grad_buf(tg_tensor *t) {
     if (!t->node) return t->grad; /* leaf or parameter: persistent, accumulates */
     tg_tape *tape = t->tape;
     if (t->grad_epoch != tape->epoch) {
-        size_t bytes = (size_t)(t->numel ? t->numel : 1) * tg_dtype_size(t->dtype);
+        int64_t n = t->numel ? t->numel : 1;
+        size_t bytes = (size_t)n * esize(t->dtype);
         if (!t->grad) {
             t->grad = tg__arena_alloc(&tape->arena, bytes);
             if (!t->grad) {
@@ -93,7 +98,9 @@ void *tg_grad_buf(tg_tensor *t) {
                 return NULL;
             }
         }
-        memset(t->grad, 0, bytes);
+        if (n == 1 && t->dtype == TG_F32) *(float *)t->grad = 0.0f; /* one element: no memset call */
+        else if (n == 1) *(double *)t->grad = 0.0;
+        else memset(t->grad, 0, bytes);
         t->grad_epoch = tape->epoch;
     }
     return t->grad;
@@ -158,10 +165,69 @@ static tg_status push_node(tg_tape *t, tg_node *n) {
     return TG_OK;
 }
 
+/* The arena blocks of one op application. tg_apply makes two arena
+ * allocations per op instead of five: node + input array + attribute block,
+ * then output header + data. The attribute block and the data start at
+ * multiples of 64, so they are 64-byte aligned as separate arena blocks
+ * would be. */
+#define BLK_ALIGN 64
+static size_t blk_round(size_t b) { return (b + BLK_ALIGN - 1) & ~(size_t)(BLK_ALIGN - 1); }
+#define OUT_HDR (((sizeof(tg_tensor) + BLK_ALIGN - 1) / BLK_ALIGN) * BLK_ALIGN)
+_Static_assert(sizeof(tg_tensor) == offsetof(tg_tensor, name) + sizeof(const char *),
+               "tg_tensor has a field after name: set it in new_output");
+
+/* Element count of an inferred output shape, or -1 where tg__check_shape
+ * would reject it (rank outside 0..TG_MAX_RANK, a negative dimension, more
+ * than 2^48 elements); the caller then lets tg__check_shape write the error.
+ * n > 2^48 / d (integer division) is the same test as n·d > 2^48. */
+static int64_t spec_numel(const tg_out_spec *sp) {
+    if (sp->rank < 0 || sp->rank > TG_MAX_RANK) return -1;
+    int64_t n = 1;
+    for (int i = 0; i < sp->rank; i++) {
+        int64_t d = sp->shape[i], nd;
+        if (d < 0) return -1;
+        if (d && (__builtin_mul_overflow(n, d, &nd) || nd > ((int64_t)1 << 48))) return -1;
+        n *= d;
+    }
+    return n;
+}
+
+/* The output tensor: header and data in one arena block (what
+ * tg__tensor_on_tape makes in two), data not zeroed. */
+static tg_tensor *new_output(tg_tape *tape, const tg_out_spec *sp, int64_t numel) {
+    size_t bytes = (size_t)(numel ? numel : 1) * esize(sp->dtype);
+    unsigned char *blk = tg__arena_alloc(&tape->arena, OUT_HDR + bytes);
+    if (!blk) {
+        tg__error(tape->ctx, TG_ENOMEM, "tape: out of memory for a tensor of %s",
+                  tg__shape_fmt(sp->rank, sp->shape, (char[96]){0}, 96));
+        return NULL;
+    }
+    /* Every field written once (a compound literal here compiles to a memset
+     * call and then the stores); shape entries past the rank are 0. */
+    tg_tensor *t = (tg_tensor *)blk;
+    t->dtype = sp->dtype;
+    t->rank = sp->rank;
+    for (int i = 0; i < TG_MAX_RANK; i++) t->shape[i] = i < sp->rank ? sp->shape[i] : 0;
+    t->numel = numel;
+    t->data = blk + OUT_HDR;
+    t->grad = NULL;
+    t->flags = 0;
+    t->grad_epoch = 0;
+    t->node = NULL;
+    t->ctx = tape->ctx;
+    t->tape = tape;
+    t->name = NULL;
+    return t;
+}
+
 tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const void *attr) {
     if (!op || !in || n_in < 1 || n_in > 1024) return NULL;
     for (int i = 0; i < n_in; i++)
         if (!in[i]) return NULL; /* keep the first error message */
+    /* This runs once per op, and for ops on a few elements it is most of the
+     * cost: the common path makes two arena allocations and calls neither
+     * memcpy nor memset. Every check below stays; only the error paths build
+     * messages. */
     tg_ctx *ctx = in[0]->ctx;
     if ((op->n_inputs >= 0 && n_in != op->n_inputs)) {
         tg__error(ctx, TG_EINVAL, "%s: expected %d inputs, got %d", op->name, op->n_inputs, n_in);
@@ -187,14 +253,21 @@ tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const v
     }
     want_grad = want_grad && ctx->no_grad == 0;
 
-    tg_node *n = tg__arena_alloc(&tape->arena, sizeof *n);
-    tg_tensor **ins = n ? tg__arena_alloc(&tape->arena, (size_t)n_in * sizeof *ins) : NULL;
-    void *a = (ins && op->attr_size) ? tg__arena_alloc(&tape->arena, op->attr_size) : NULL;
-    if (!ins || (op->attr_size && !a)) {
+    size_t ins_off = (sizeof(tg_node) + sizeof(void *) - 1) / sizeof(void *) * sizeof(void *);
+    size_t attr_off = blk_round(ins_off + (size_t)n_in * sizeof(tg_tensor *));
+    if (op->attr_size > SIZE_MAX / 2) {
         tg__error(ctx, TG_ENOMEM, "%s: out of memory", op->name);
         return NULL;
     }
-    memcpy(ins, in, (size_t)n_in * sizeof *ins);
+    unsigned char *blk = tg__arena_alloc(&tape->arena, attr_off + op->attr_size);
+    if (!blk) {
+        tg__error(ctx, TG_ENOMEM, "%s: out of memory", op->name);
+        return NULL;
+    }
+    tg_node *n = (tg_node *)blk;
+    tg_tensor **ins = (tg_tensor **)(blk + ins_off);
+    void *a = op->attr_size ? blk + attr_off : NULL;
+    for (int i = 0; i < n_in; i++) ins[i] = in[i];
     if (op->attr_size) {
         if (attr) memcpy(a, attr, op->attr_size);
         else memset(a, 0, op->attr_size);
@@ -213,8 +286,13 @@ tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const v
         if (ctx->err_status == TG_OK) tg__error(ctx, st, "%s: invalid input", op->name);
         return NULL;
     }
-    if (tg__check_shape(ctx, op->name, spec.rank, spec.shape)) return NULL;
-    tg_tensor *out = tg__tensor_on_tape(tape, spec.dtype, spec.rank, spec.shape, false);
+    int64_t numel = spec_numel(&spec);
+    if (numel < 0) {
+        if (tg__check_shape(ctx, op->name, spec.rank, spec.shape) == TG_OK)
+            tg__error(ctx, TG_ESHAPE, "%s: invalid output shape", op->name); /* not reached */
+        return NULL;
+    }
+    tg_tensor *out = new_output(tape, &spec, numel);
     if (!out) return NULL;
     n->out = out;
     st = op->forward(n);
@@ -277,7 +355,7 @@ tg_status tg__run_backward(tg_tape *tape, tg_tensor *y, const void *dy) {
     void *g = tg_grad_buf(y);
     if (!g) return TG_ENOMEM;
     if (dy) {
-        memcpy(g, dy, (size_t)y->numel * tg_dtype_size(y->dtype));
+        memcpy(g, dy, (size_t)y->numel * esize(y->dtype));
     } else {
         for (int64_t i = 0; i < y->numel; i++) {
             if (y->dtype == TG_F32) ((float *)g)[i] = 1.0f;

@@ -9,7 +9,16 @@
  * gradients for any finite x. gelu (erf form) cancels in 1 + erf(x/√2) for
  * negative x; its f32 kernels therefore run in f64 chunks, which keeps f32
  * results within an ulp or two of the f64 ones. NaN inputs give NaN outputs
- * in every op. */
+ * in every op.
+ *
+ * The ops built on SLEEF (tanh, sigmoid, elu, softplus, silu, gelu,
+ * gelu_tanh) write their kernels over a range [i0, i1) of the elements and
+ * run them through tg__parallel_range: one call for a small tensor, fixed
+ * chunks on the thread pool for a large one (core/vmath.h). Every element is
+ * computed from its own inputs by the same instructions either way, so the
+ * result is bitwise the same at any thread count. A backward fetches the
+ * input's gradient buffer (tg_grad_buf) before the split; the kernels then
+ * write n->in[0]->grad. */
 #include "internal.h"
 #include "vmath.h"
 
@@ -24,43 +33,82 @@ typedef struct {
     double alpha;
 } alpha_attr;
 
-/* ---- shared kernel: s = σ(x) = 1/(1+e^-x), stable, x and s distinct ---- */
+/* ---- shared kernel: s = σ(x) = 1/(1+e^-x), stable, x and s distinct ----
+ * Selects between computed values are written TG_SEL(c, a, b) (core/vmath.h)
+ * instead of c ? a : b, which GCC leaves scalar and branchy. */
 
 #define SIGMOID_DEF(T, S)                                                    \
-    static void sigmoid_##S(const T *x, T *s, int64_t n) {                  \
+    static void sigmoid_##S(const T *restrict x, T *restrict s, int64_t n) { \
         for (int64_t i = 0; i < n; i++) s[i] = x[i] < 0 ? x[i] : -x[i];      \
         tg__vexp_##S(s, s, n);                                               \
         for (int64_t i = 0; i < n; i++) {                                    \
-            T e = s[i], r = (T)1 / ((T)1 + e);                               \
-            s[i] = x[i] >= 0 ? r : e * r;                                    \
+            T e = s[i], r = (T)1 / ((T)1 + e), er = e * r;                   \
+            s[i] = TG_SEL(x[i] >= 0, r, er);                                 \
         }                                                                    \
     }
 SIGMOID_DEF(float, f32)
 SIGMOID_DEF(double, f64)
+
+/* Range kernels. BODY(T, S) sees m = i1 - i0 and pointers already offset to
+ * the range: x (input) and y (output); in backward kernels also dy (the
+ * output's gradient) and dx (the input's gradient). */
+#define RANGE_FW(name, BODY)                                                 \
+    static void name(void *arg_, int64_t i0, int64_t i1) {                   \
+        const tg_node *n = arg_;                                             \
+        const int64_t m = i1 - i0;                                           \
+        (void)n;                                                             \
+        if (n->out->dtype == TG_F32) {                                       \
+            const float *x = (const float *)n->in[0]->data + i0;             \
+            float *y = (float *)n->out->data + i0;                           \
+            BODY(float, f32)                                                 \
+        } else {                                                             \
+            const double *x = (const double *)n->in[0]->data + i0;           \
+            double *y = (double *)n->out->data + i0;                         \
+            BODY(double, f64)                                                \
+        }                                                                    \
+    }
+#define RANGE_BW(name, BODY)                                                 \
+    static void name(void *arg_, int64_t i0, int64_t i1) {                   \
+        const tg_node *n = arg_;                                             \
+        const int64_t m = i1 - i0;                                           \
+        if (n->out->dtype == TG_F32) {                                       \
+            const float *x = (const float *)n->in[0]->data + i0;             \
+            const float *y = (const float *)n->out->data + i0;               \
+            const float *dy = (const float *)n->out->grad + i0;              \
+            float *dx = (float *)n->in[0]->grad + i0;                        \
+            (void)x, (void)y;                                                \
+            BODY(float, f32)                                                 \
+        } else {                                                             \
+            const double *x = (const double *)n->in[0]->data + i0;           \
+            const double *y = (const double *)n->out->data + i0;             \
+            const double *dy = (const double *)n->out->grad + i0;            \
+            double *dx = (double *)n->in[0]->grad + i0;                      \
+            (void)x, (void)y;                                                \
+            BODY(double, f64)                                                \
+        }                                                                    \
+    }
+
+static tg_status run_fw(tg_node *n, tg__range_fn k) {
+    tg__parallel_range(n->ctx, n->out->numel, k, n);
+    return TG_OK;
+}
+static tg_status run_bw(tg_node *n, tg__range_fn k) {
+    if (!tg_grad_buf(n->in[0])) return TG_ENOMEM;
+    tg__parallel_range(n->ctx, n->out->numel, k, n);
+    return TG_OK;
+}
 
 /* The bad case shared by the attribute-free unary ops: two inputs. */
 #define UNARY_BAD {{"2,3;2,3"}}
 
 /* ---- tanh: y = tanh x, dx += dy (1 - y²) ---- */
 
-static tg_status tanh_forward(tg_node *n) {
-    const tg_tensor *x = n->in[0];
-    if (x->dtype == TG_F32) tg__vtanh_f32(x->data, n->out->data, x->numel);
-    else tg__vtanh_f64(x->data, n->out->data, x->numel);
-    return TG_OK;
-}
-
-#define TANH_BW(T)                                                           \
-    {                                                                        \
-        const T *y = n->out->data, *dy = n->out->grad;                       \
-        T *dx = tg_grad_buf(n->in[0]);                                       \
-        if (!dx) return TG_ENOMEM;                                           \
-        for (int64_t i = 0; i < n->out->numel; i++) dx[i] += dy[i] * ((T)1 - y[i] * y[i]); \
-    }
-static tg_status tanh_backward(tg_node *n) {
-    if (n->out->dtype == TG_F32) TANH_BW(float) else TANH_BW(double)
-    return TG_OK;
-}
+#define TANH_FW(T, S) tg__vtanh_##S(x, y, m);
+RANGE_FW(tanh_fw, TANH_FW)
+#define TANH_BW(T, S) for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * ((T)1 - y[i] * y[i]);
+RANGE_BW(tanh_bw, TANH_BW)
+static tg_status tanh_forward(tg_node *n) { return run_fw(n, tanh_fw); }
+static tg_status tanh_backward(tg_node *n) { return run_bw(n, tanh_bw); }
 
 const tg_op_def tg_op_tanh = {
     .name = "tanh",
@@ -74,24 +122,12 @@ tg_tensor *tg_tanh(tg_tensor *x) { return tg_apply(&tg_op_tanh, &x, 1, NULL); }
 
 /* ---- sigmoid: y = σ(x), dx += dy y (1 - y) ---- */
 
-static tg_status sigmoid_forward(tg_node *n) {
-    const tg_tensor *x = n->in[0];
-    if (x->dtype == TG_F32) sigmoid_f32(x->data, n->out->data, x->numel);
-    else sigmoid_f64(x->data, n->out->data, x->numel);
-    return TG_OK;
-}
-
-#define SIGMOID_BW(T)                                                        \
-    {                                                                        \
-        const T *y = n->out->data, *dy = n->out->grad;                       \
-        T *dx = tg_grad_buf(n->in[0]);                                       \
-        if (!dx) return TG_ENOMEM;                                           \
-        for (int64_t i = 0; i < n->out->numel; i++) dx[i] += dy[i] * y[i] * ((T)1 - y[i]); \
-    }
-static tg_status sigmoid_backward(tg_node *n) {
-    if (n->out->dtype == TG_F32) SIGMOID_BW(float) else SIGMOID_BW(double)
-    return TG_OK;
-}
+#define SIGMOID_FW(T, S) sigmoid_##S(x, y, m);
+RANGE_FW(sigmoid_fw, SIGMOID_FW)
+#define SIGMOID_BW(T, S) for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * y[i] * ((T)1 - y[i]);
+RANGE_BW(sigmoid_bw, SIGMOID_BW)
+static tg_status sigmoid_forward(tg_node *n) { return run_fw(n, sigmoid_fw); }
+static tg_status sigmoid_backward(tg_node *n) { return run_bw(n, sigmoid_bw); }
 
 const tg_op_def tg_op_sigmoid = {
     .name = "sigmoid",
@@ -155,7 +191,10 @@ static tg_status infer_alpha(tg_node *n, tg_out_spec *out) {
     {                                                                        \
         const T *x = n->in[0]->data;                                         \
         T *y = n->out->data, al = (T)a->alpha;                               \
-        for (int64_t i = 0; i < n->out->numel; i++) y[i] = x[i] > 0 ? x[i] : al * x[i]; \
+        for (int64_t i = 0; i < n->out->numel; i++) {                        \
+            T ax = al * x[i];                                                \
+            y[i] = TG_SEL(x[i] > 0, x[i], ax);                               \
+        }                                                                    \
     }
 static tg_status leaky_relu_forward(tg_node *n) {
     const alpha_attr *a = n->attr;
@@ -168,7 +207,10 @@ static tg_status leaky_relu_forward(tg_node *n) {
         const T *x = n->in[0]->data, *dy = n->out->grad;                     \
         T *dx = tg_grad_buf(n->in[0]), al = (T)a->alpha;                     \
         if (!dx) return TG_ENOMEM;                                           \
-        for (int64_t i = 0; i < n->out->numel; i++) dx[i] += x[i] > 0 ? dy[i] : al * dy[i]; \
+        for (int64_t i = 0; i < n->out->numel; i++) {                        \
+            T ag = al * dy[i];                                               \
+            dx[i] += TG_SEL(x[i] > 0, dy[i], ag);                            \
+        }                                                                    \
     }
 static tg_status leaky_relu_backward(tg_node *n) {
     const alpha_attr *a = n->attr;
@@ -198,36 +240,32 @@ tg_tensor *tg_leaky_relu(tg_tensor *x, double alpha) {
 
 #define ELU_FW(T, S)                                                         \
     {                                                                        \
-        const T *x = n->in[0]->data;                                         \
-        T *y = n->out->data, al = (T)a->alpha;                               \
-        tg__vexpm1_##S(x, y, n->out->numel);                                 \
-        for (int64_t i = 0; i < n->out->numel; i++) y[i] = x[i] > 0 ? x[i] : al * y[i]; \
+        const T al = (T)((const alpha_attr *)n->attr)->alpha;                \
+        tg__vexpm1_##S(x, y, m);                                             \
+        for (int64_t i = 0; i < m; i++) {                                    \
+            T ay = al * y[i];                                                \
+            y[i] = TG_SEL(x[i] > 0, x[i], ay);                               \
+        }                                                                    \
     }
-static tg_status elu_forward(tg_node *n) {
-    const alpha_attr *a = n->attr;
-    if (n->out->dtype == TG_F32) ELU_FW(float, f32) else ELU_FW(double, f64)
-    return TG_OK;
-}
+RANGE_FW(elu_fw, ELU_FW)
+static tg_status elu_forward(tg_node *n) { return run_fw(n, elu_fw); }
 
 /* α e^x is recomputed from x: y + α would cancel for very negative x. */
 #define ELU_BW(T, S)                                                         \
     {                                                                        \
-        const T *x = n->in[0]->data, *dy = n->out->grad;                     \
-        T *dx = tg_grad_buf(n->in[0]), al = (T)a->alpha, e[CHUNK];           \
-        if (!dx) return TG_ENOMEM;                                           \
-        for (int64_t i0 = 0; i0 < n->out->numel; i0 += CHUNK) {              \
-            int64_t m = min64(CHUNK, n->out->numel - i0);                    \
-            for (int64_t j = 0; j < m; j++) e[j] = x[i0 + j] > 0 ? (T)0 : x[i0 + j]; \
-            tg__vexp_##S(e, e, m);                                           \
-            for (int64_t j = 0; j < m; j++)                                  \
-                dx[i0 + j] += x[i0 + j] > 0 ? dy[i0 + j] : dy[i0 + j] * al * e[j]; \
+        T al = (T)((const alpha_attr *)n->attr)->alpha, e[CHUNK];            \
+        for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
+            int64_t k = min64(CHUNK, m - c0);                                \
+            for (int64_t j = 0; j < k; j++) e[j] = x[c0 + j] > 0 ? (T)0 : x[c0 + j]; \
+            tg__vexp_##S(e, e, k);                                           \
+            for (int64_t j = 0; j < k; j++) {                                \
+                T g = dy[c0 + j] * al * e[j];                                \
+                dx[c0 + j] += TG_SEL(x[c0 + j] > 0, dy[c0 + j], g);          \
+            }                                                                \
         }                                                                    \
     }
-static tg_status elu_backward(tg_node *n) {
-    const alpha_attr *a = n->attr;
-    if (n->out->dtype == TG_F32) ELU_BW(float, f32) else ELU_BW(double, f64)
-    return TG_OK;
-}
+RANGE_BW(elu_bw, ELU_BW)
+static tg_status elu_backward(tg_node *n) { return run_bw(n, elu_bw); }
 
 static const alpha_attr elu_a1 = {1.0}, elu_a05 = {0.5}, elu_a2 = {2.0};
 const tg_op_def tg_op_elu = {
@@ -250,34 +288,25 @@ tg_tensor *tg_elu(tg_tensor *x, double alpha) {
 
 #define SOFTPLUS_FW(T, S)                                                    \
     {                                                                        \
-        const T *x = n->in[0]->data;                                         \
-        T *y = n->out->data;                                                 \
-        int64_t N = n->out->numel;                                           \
-        for (int64_t i = 0; i < N; i++) y[i] = x[i] < 0 ? x[i] : -x[i];      \
-        tg__vexp_##S(y, y, N);                                               \
-        tg__vlog1p_##S(y, y, N);                                             \
-        for (int64_t i = 0; i < N; i++) y[i] += x[i] > 0 ? x[i] : (T)0;      \
+        for (int64_t i = 0; i < m; i++) y[i] = x[i] < 0 ? x[i] : -x[i];      \
+        tg__vexp_##S(y, y, m);                                               \
+        tg__vlog1p_##S(y, y, m);                                             \
+        for (int64_t i = 0; i < m; i++) y[i] += x[i] > 0 ? x[i] : (T)0;      \
     }
-static tg_status softplus_forward(tg_node *n) {
-    if (n->out->dtype == TG_F32) SOFTPLUS_FW(float, f32) else SOFTPLUS_FW(double, f64)
-    return TG_OK;
-}
+RANGE_FW(softplus_fw, SOFTPLUS_FW)
+static tg_status softplus_forward(tg_node *n) { return run_fw(n, softplus_fw); }
 
 #define SOFTPLUS_BW(T, S)                                                    \
     {                                                                        \
-        const T *x = n->in[0]->data, *dy = n->out->grad;                     \
-        T *dx = tg_grad_buf(n->in[0]), s[CHUNK];                             \
-        if (!dx) return TG_ENOMEM;                                           \
-        for (int64_t i0 = 0; i0 < n->out->numel; i0 += CHUNK) {              \
-            int64_t m = min64(CHUNK, n->out->numel - i0);                    \
-            sigmoid_##S(x + i0, s, m);                                       \
-            for (int64_t j = 0; j < m; j++) dx[i0 + j] += dy[i0 + j] * s[j]; \
+        T s[CHUNK];                                                          \
+        for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
+            int64_t k = min64(CHUNK, m - c0);                                \
+            sigmoid_##S(x + c0, s, k);                                       \
+            for (int64_t j = 0; j < k; j++) dx[c0 + j] += dy[c0 + j] * s[j]; \
         }                                                                    \
     }
-static tg_status softplus_backward(tg_node *n) {
-    if (n->out->dtype == TG_F32) SOFTPLUS_BW(float, f32) else SOFTPLUS_BW(double, f64)
-    return TG_OK;
-}
+RANGE_BW(softplus_bw, SOFTPLUS_BW)
+static tg_status softplus_backward(tg_node *n) { return run_bw(n, softplus_bw); }
 
 const tg_op_def tg_op_softplus = {
     .name = "softplus",
@@ -293,32 +322,24 @@ tg_tensor *tg_softplus(tg_tensor *x) { return tg_apply(&tg_op_softplus, &x, 1, N
 
 #define SILU_FW(T, S)                                                        \
     {                                                                        \
-        const T *x = n->in[0]->data;                                         \
-        T *y = n->out->data;                                                 \
-        sigmoid_##S(x, y, n->out->numel);                                    \
-        for (int64_t i = 0; i < n->out->numel; i++) y[i] *= x[i];            \
+        sigmoid_##S(x, y, m);                                                \
+        for (int64_t i = 0; i < m; i++) y[i] *= x[i];                        \
     }
-static tg_status silu_forward(tg_node *n) {
-    if (n->out->dtype == TG_F32) SILU_FW(float, f32) else SILU_FW(double, f64)
-    return TG_OK;
-}
+RANGE_FW(silu_fw, SILU_FW)
+static tg_status silu_forward(tg_node *n) { return run_fw(n, silu_fw); }
 
 #define SILU_BW(T, S)                                                        \
     {                                                                        \
-        const T *x = n->in[0]->data, *dy = n->out->grad;                     \
-        T *dx = tg_grad_buf(n->in[0]), s[CHUNK];                             \
-        if (!dx) return TG_ENOMEM;                                           \
-        for (int64_t i0 = 0; i0 < n->out->numel; i0 += CHUNK) {              \
-            int64_t m = min64(CHUNK, n->out->numel - i0);                    \
-            sigmoid_##S(x + i0, s, m);                                       \
-            for (int64_t j = 0; j < m; j++)                                  \
-                dx[i0 + j] += dy[i0 + j] * s[j] * ((T)1 + x[i0 + j] * ((T)1 - s[j])); \
+        T s[CHUNK];                                                          \
+        for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
+            int64_t k = min64(CHUNK, m - c0);                                \
+            sigmoid_##S(x + c0, s, k);                                       \
+            for (int64_t j = 0; j < k; j++)                                  \
+                dx[c0 + j] += dy[c0 + j] * s[j] * ((T)1 + x[c0 + j] * ((T)1 - s[j])); \
         }                                                                    \
     }
-static tg_status silu_backward(tg_node *n) {
-    if (n->out->dtype == TG_F32) SILU_BW(float, f32) else SILU_BW(double, f64)
-    return TG_OK;
-}
+RANGE_BW(silu_bw, SILU_BW)
+static tg_status silu_backward(tg_node *n) { return run_bw(n, silu_bw); }
 
 const tg_op_def tg_op_silu = {
     .name = "silu",
@@ -353,49 +374,32 @@ static void gelu_deriv_f64(const double *x, double *d, double *t, int64_t n) {
     for (int64_t i = 0; i < n; i++) d[i] = 0.5 * (1.0 + d[i]) + x[i] * INV_SQRT_2PI * t[i];
 }
 
-static tg_status gelu_forward(tg_node *n) {
-    int64_t N = n->out->numel;
-    if (n->out->dtype == TG_F64) {
-        gelu_fw_f64(n->in[0]->data, n->out->data, N);
-        return TG_OK;
+/* Both dtypes go through the f64 kernels in stack chunks (f32 converted). */
+#define GELU_FW(T, S)                                                        \
+    {                                                                        \
+        double xd[CHUNK], yd[CHUNK];                                         \
+        for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
+            int64_t k = min64(CHUNK, m - c0);                                \
+            for (int64_t j = 0; j < k; j++) xd[j] = x[c0 + j];               \
+            gelu_fw_f64(xd, yd, k);                                          \
+            for (int64_t j = 0; j < k; j++) y[c0 + j] = (T)yd[j];            \
+        }                                                                    \
     }
-    const float *x = n->in[0]->data;
-    float *y = n->out->data;
-    double xd[CHUNK], yd[CHUNK];
-    for (int64_t i0 = 0; i0 < N; i0 += CHUNK) {
-        int64_t m = min64(CHUNK, N - i0);
-        for (int64_t j = 0; j < m; j++) xd[j] = x[i0 + j];
-        gelu_fw_f64(xd, yd, m);
-        for (int64_t j = 0; j < m; j++) y[i0 + j] = (float)yd[j];
-    }
-    return TG_OK;
-}
+RANGE_FW(gelu_fw, GELU_FW)
+static tg_status gelu_forward(tg_node *n) { return run_fw(n, gelu_fw); }
 
-static tg_status gelu_backward(tg_node *n) {
-    int64_t N = n->out->numel;
-    double xd[CHUNK], d[CHUNK], t[CHUNK];
-    if (n->out->dtype == TG_F64) {
-        const double *x = n->in[0]->data, *dy = n->out->grad;
-        double *dx = tg_grad_buf(n->in[0]);
-        if (!dx) return TG_ENOMEM;
-        for (int64_t i0 = 0; i0 < N; i0 += CHUNK) {
-            int64_t m = min64(CHUNK, N - i0);
-            gelu_deriv_f64(x + i0, d, t, m);
-            for (int64_t j = 0; j < m; j++) dx[i0 + j] += dy[i0 + j] * d[j];
-        }
-    } else {
-        const float *x = n->in[0]->data, *dy = n->out->grad;
-        float *dx = tg_grad_buf(n->in[0]);
-        if (!dx) return TG_ENOMEM;
-        for (int64_t i0 = 0; i0 < N; i0 += CHUNK) {
-            int64_t m = min64(CHUNK, N - i0);
-            for (int64_t j = 0; j < m; j++) xd[j] = x[i0 + j];
-            gelu_deriv_f64(xd, d, t, m);
-            for (int64_t j = 0; j < m; j++) dx[i0 + j] += dy[i0 + j] * (float)d[j];
-        }
+#define GELU_BW(T, S)                                                        \
+    {                                                                        \
+        double xd[CHUNK], d[CHUNK], t[CHUNK];                                \
+        for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
+            int64_t k = min64(CHUNK, m - c0);                                \
+            for (int64_t j = 0; j < k; j++) xd[j] = x[c0 + j];               \
+            gelu_deriv_f64(xd, d, t, k);                                     \
+            for (int64_t j = 0; j < k; j++) dx[c0 + j] += dy[c0 + j] * (T)d[j]; \
+        }                                                                    \
     }
-    return TG_OK;
-}
+RANGE_BW(gelu_bw, GELU_BW)
+static tg_status gelu_backward(tg_node *n) { return run_bw(n, gelu_bw); }
 
 const tg_op_def tg_op_gelu = {
     .name = "gelu",
@@ -417,7 +421,8 @@ tg_tensor *tg_gelu(tg_tensor *x) { return tg_apply(&tg_op_gelu, &x, 1, NULL); }
 
 /* s = σ(v), sm = σ(-v) from v (sm may be NULL); e is scratch; all length n. */
 #define GT_SIG_DEF(T, S)                                                     \
-    static void gt_sig_##S(const T *x, T *s, T *sm, T *e, int64_t n) {       \
+    static void gt_sig_##S(const T *restrict x, T *restrict s, T *restrict sm, T *restrict e, \
+                           int64_t n) {                                      \
         for (int64_t i = 0; i < n; i++) {                                    \
             T v = (T)(2 * GT_C) * (x[i] + (T)GT_K * x[i] * x[i] * x[i]);     \
             s[i] = v;                                                        \
@@ -427,50 +432,44 @@ tg_tensor *tg_gelu(tg_tensor *x) { return tg_apply(&tg_op_gelu, &x, 1, NULL); }
         for (int64_t i = 0; i < n; i++) {                                    \
             T r = (T)1 / ((T)1 + e[i]), big = r, small = e[i] * r;           \
             int pos = s[i] >= 0;                                             \
-            s[i] = pos ? big : small;                                        \
-            if (sm) sm[i] = pos ? small : big;                               \
+            s[i] = TG_SEL(pos, big, small);                                  \
+            e[i] = TG_SEL(pos, small, big); /* σ(-v), copied to sm below */  \
         }                                                                    \
+        if (sm)                                                              \
+            for (int64_t i = 0; i < n; i++) sm[i] = e[i];                    \
     }
 GT_SIG_DEF(float, f32)
 GT_SIG_DEF(double, f64)
 
 #define GELU_TANH_FW(T, S)                                                   \
     {                                                                        \
-        const T *x = n->in[0]->data;                                         \
-        T *y = n->out->data, e[CHUNK];                                       \
-        for (int64_t i0 = 0; i0 < n->out->numel; i0 += CHUNK) {              \
-            int64_t m = min64(CHUNK, n->out->numel - i0);                    \
-            gt_sig_##S(x + i0, y + i0, NULL, e, m);                          \
-            for (int64_t j = 0; j < m; j++) y[i0 + j] *= x[i0 + j];          \
+        T e[CHUNK];                                                          \
+        for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
+            int64_t k = min64(CHUNK, m - c0);                                \
+            gt_sig_##S(x + c0, y + c0, NULL, e, k);                          \
+            for (int64_t j = 0; j < k; j++) y[c0 + j] *= x[c0 + j];          \
         }                                                                    \
     }
-static tg_status gelu_tanh_forward(tg_node *n) {
-    if (n->out->dtype == TG_F32) GELU_TANH_FW(float, f32) else GELU_TANH_FW(double, f64)
-    return TG_OK;
-}
+RANGE_FW(gelu_tanh_fw, GELU_TANH_FW)
+static tg_status gelu_tanh_forward(tg_node *n) { return run_fw(n, gelu_tanh_fw); }
 
 /* The x σ σ' v' term is skipped where σ(-v) is 0, so |x| so large that v'
  * overflows still gives the exact gradient 1 (or 0) instead of 0·inf. */
 #define GELU_TANH_BW(T, S)                                                   \
     {                                                                        \
-        const T *x = n->in[0]->data, *dy = n->out->grad;                     \
-        T *dx = tg_grad_buf(n->in[0]), s[CHUNK], sm[CHUNK], e[CHUNK];        \
-        if (!dx) return TG_ENOMEM;                                           \
-        for (int64_t i0 = 0; i0 < n->out->numel; i0 += CHUNK) {              \
-            int64_t m = min64(CHUNK, n->out->numel - i0);                    \
-            gt_sig_##S(x + i0, s, sm, e, m);                                 \
-            for (int64_t j = 0; j < m; j++) {                                \
-                T xv = x[i0 + j], p = s[j] * sm[j], d = s[j];                \
-                if (p != 0)                                                  \
-                    d += xv * p * (T)(2 * GT_C) * ((T)1 + (T)(3 * GT_K) * xv * xv); \
-                dx[i0 + j] += dy[i0 + j] * d;                                \
+        T s[CHUNK], sm[CHUNK], e[CHUNK];                                     \
+        for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
+            int64_t k = min64(CHUNK, m - c0);                                \
+            gt_sig_##S(x + c0, s, sm, e, k);                                 \
+            for (int64_t j = 0; j < k; j++) {                                \
+                T xv = x[c0 + j], p = s[j] * sm[j];                          \
+                T dt = s[j] + xv * p * (T)(2 * GT_C) * ((T)1 + (T)(3 * GT_K) * xv * xv); \
+                dx[c0 + j] += dy[c0 + j] * TG_SEL(p != 0, dt, s[j]);         \
             }                                                                \
         }                                                                    \
     }
-static tg_status gelu_tanh_backward(tg_node *n) {
-    if (n->out->dtype == TG_F32) GELU_TANH_BW(float, f32) else GELU_TANH_BW(double, f64)
-    return TG_OK;
-}
+RANGE_BW(gelu_tanh_bw, GELU_TANH_BW)
+static tg_status gelu_tanh_backward(tg_node *n) { return run_bw(n, gelu_tanh_bw); }
 
 const tg_op_def tg_op_gelu_tanh = {
     .name = "gelu_tanh",

@@ -22,6 +22,12 @@
  * adds exactly twice the gradient. The passes for a and b are separate
  * functions, so tg_mul(x, x), where both gradients are one buffer, is fine.
  *
+ * Fast path (flat_plan): when each input has either the output's element
+ * count or one element, the plan is known without plan_make: one flat row of
+ * numel(y) elements with strides 1 or 0. That is the plan plan_make would
+ * build for these cases (same kernels, same order, same bits), without its
+ * per-call work, which dominated the cost of ops on one-element tensors.
+ *
  * maximum / minimum: NaN in either input gives NaN (fmax would drop it), and
  * on a tie the output and the whole gradient go to a. */
 #include "internal.h"
@@ -114,6 +120,20 @@ static void plan_run(const bplan *p, size_t es, fwd_fn fwd, bwd_fn bwd, int whic
     }
 }
 
+/* The plan of the common cases without plan_make: each input has either the
+ * output's element count (then its layout is the output's: any broadcast dim
+ * of size > 1 would make it smaller, and numel(y) > 0 here) or one element.
+ * Returns 0 (leaving p alone) for every other case. */
+static int flat_plan(const tg_tensor *a, const tg_tensor *b, const tg_tensor *y, bplan *p) {
+    int64_t n = y->numel;
+    if ((a->numel != n && a->numel != 1) || (b->numel != n && b->numel != 1)) return 0;
+    p->nd = 1;
+    p->n[0] = n;
+    p->sa[0] = a->numel == n ? 1 : 0;
+    p->sb[0] = b->numel == n ? 1 : 0;
+    return 1;
+}
+
 /* ---- kernel generators ----
  * F(x, z): forward value. GA/GB, in terms of gv, av, bv, yv: the gradient
  * contribution to a / b of one element with upstream gv, inputs av, bv and
@@ -200,10 +220,14 @@ static tg_status bin_forward(tg_node *n, const bin_kernels *k) {
     const tg_tensor *a = n->in[0], *b = n->in[1];
     tg_tensor *y = n->out;
     if (y->numel == 0) return TG_OK;
-    bplan p;
-    plan_make(a, b, y, &p);
     int t = y->dtype == TG_F64;
-    size_t es = tg_dtype_size(y->dtype);
+    bplan p;
+    if (flat_plan(a, b, y, &p)) {
+        k->fwd[t](p.n[0], a->data, p.sa[0], b->data, p.sb[0], y->data);
+        return TG_OK;
+    }
+    plan_make(a, b, y, &p);
+    size_t es = t ? 8 : 4;
     plan_run(&p, es, k->fwd[t], NULL, 0, a->data, b->data, y->data, NULL, NULL, es);
     return TG_OK;
 }
@@ -211,15 +235,30 @@ static tg_status bin_forward(tg_node *n, const bin_kernels *k) {
 static tg_status bin_backward(tg_node *n, const bin_kernels *k) {
     tg_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
     if (y->numel == 0) return TG_OK;
-    bplan p;
-    plan_make(a, b, y, &p);
     int t = y->dtype == TG_F64;
-    size_t es = tg_dtype_size(y->dtype);
+    size_t es = t ? 8 : 4;
+    bplan p;
+    int flat = flat_plan(a, b, y, &p);
+    if (!flat) plan_make(a, b, y, &p);
     for (int w = 0; w < 2; w++) {
         tg_tensor *x = n->in[w];
-        if (!tg_needs_grad(x)) continue;
+        if (!(x->flags & TG_REQUIRES_GRAD)) continue;
         void *d = tg_grad_buf(x);
         if (!d) return TG_ENOMEM;
+        if (flat) {
+            /* One row: a direct pass, or a broadcast scalar whose terms the
+             * reduce kernel sums into one double, added to the gradient once
+             * (what plan_run does with a one-element accumulator). */
+            if (x->numel == y->numel) {
+                k->bw[w][t][0](p.n[0], y->grad, y->data, a->data, p.sa[0], b->data, p.sb[0], d);
+            } else {
+                double acc = 0;
+                k->bw[w][t][1](p.n[0], y->grad, y->data, a->data, p.sa[0], b->data, p.sb[0], &acc);
+                if (t) *(double *)d += acc;
+                else *(float *)d += (float)acc;
+            }
+            continue;
+        }
         if (x->numel == y->numel) {
             plan_run(&p, es, NULL, k->bw[w][t][0], w, a->data, b->data, y->data, y->grad, d, es);
             continue;
@@ -306,11 +345,11 @@ BINARY_OP(div, DIV_F, gv / bv, -(gv / bv) * yv, 0.5, 2.0)
  * always propagates); the gradient follows the chosen input, ties to a.
  * Inputs are drawn independently from a continuous range, so ties in the
  * gradient check have probability ~0. */
-#define MAX_SEL(x, z) ((x) >= (z) || (x) != (x))
+#define MAX_SEL(x, z) (((x) >= (z)) | ((x) != (x))) /* |, not ||: no branch, vectorizes */
 #define MAX_F(x, z) (MAX_SEL(x, z) ? (x) : (z))
 BINARY_OP(maximum, MAX_F, (MAX_SEL(av, bv) ? gv : 0), (MAX_SEL(av, bv) ? 0 : gv), -2.0, 2.0)
 
 /* minimum: y = a if a <= b or a is NaN, else b; ties to a. */
-#define MIN_SEL(x, z) ((x) <= (z) || (x) != (x))
+#define MIN_SEL(x, z) (((x) <= (z)) | ((x) != (x)))
 #define MIN_F(x, z) (MIN_SEL(x, z) ? (x) : (z))
 BINARY_OP(minimum, MIN_F, (MIN_SEL(av, bv) ? gv : 0), (MIN_SEL(av, bv) ? 0 : gv), -2.0, 2.0)

@@ -13,14 +13,23 @@ tg_status tg__infer_same(tg_node *n, tg_out_spec *out) {
     const tg_tensor *x = n->in[0];
     out->dtype = x->dtype;
     out->rank = x->rank;
-    memcpy(out->shape, x->shape, sizeof(int64_t) * (size_t)x->rank);
+    for (int i = 0; i < x->rank; i++) out->shape[i] = x->shape[i]; /* no memcpy call: runs per op */
     return TG_OK;
 }
 
 tg_status tg__infer_broadcast(tg_node *n, tg_out_spec *out) {
     const tg_tensor *a = n->in[0], *b = n->in[1];
-    tg_status st = tg__same_dtype(n);
-    if (st) return st;
+    if (a->dtype != b->dtype) return tg__same_dtype(n); /* the error */
+    if (a->rank == b->rank) { /* same shape: the common case, no broadcasting */
+        int i = 0;
+        while (i < a->rank && a->shape[i] == b->shape[i]) i++;
+        if (i == a->rank) {
+            out->rank = a->rank;
+            out->dtype = a->dtype;
+            for (i = 0; i < a->rank; i++) out->shape[i] = a->shape[i];
+            return TG_OK;
+        }
+    }
     int r = a->rank > b->rank ? a->rank : b->rank;
     for (int i = 0; i < r; i++) {
         int ia = i - (r - a->rank), ib = i - (r - b->rank);

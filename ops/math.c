@@ -87,32 +87,63 @@ static tg_status neg_backward(tg_node *n) {
 }
 UNARY_DEF(neg, -2.0, 2.0, .n_kinks = 0)
 
+/* exp and log (the SLEEF maps) run forward and backward through
+ * tg__parallel_range: one call for a small tensor, fixed chunks on the pool
+ * for a large one; each element depends only on its own inputs, so the
+ * result is the same bits at any thread count. RANGE_FN(name, BODY): BODY
+ * sees m elements at x, y (and dy, dx in backward), offset to the range. */
+#define RANGE_FN(name, BODY)                                                    \
+    static void name(void *arg_, int64_t i0, int64_t i1) {                      \
+        const tg_node *n = arg_;                                                \
+        const int64_t m = i1 - i0;                                              \
+        if (n->out->dtype == TG_F32) {                                          \
+            typedef float T;                                                    \
+            const T *restrict x = (const T *)n->in[0]->data + i0;               \
+            T *restrict y = (T *)n->out->data + i0;                             \
+            const T *restrict dy = n->out->grad ? (const T *)n->out->grad + i0 : NULL; \
+            T *restrict dx = n->in[0]->grad ? (T *)n->in[0]->grad + i0 : NULL;  \
+            (void)x, (void)y, (void)dy, (void)dx;                               \
+            BODY(f32)                                                           \
+        } else {                                                                \
+            typedef double T;                                                   \
+            const T *restrict x = (const T *)n->in[0]->data + i0;               \
+            T *restrict y = (T *)n->out->data + i0;                             \
+            const T *restrict dy = n->out->grad ? (const T *)n->out->grad + i0 : NULL; \
+            T *restrict dx = n->in[0]->grad ? (T *)n->in[0]->grad + i0 : NULL;  \
+            (void)x, (void)y, (void)dy, (void)dx;                               \
+            BODY(f64)                                                           \
+        }                                                                       \
+    }
+
+static tg_status range_fw(tg_node *n, tg__range_fn k) {
+    tg__parallel_range(n->ctx, n->out->numel, k, n);
+    return TG_OK;
+}
+static tg_status range_bw(tg_node *n, tg__range_fn k) {
+    if (!tg_needs_grad(n->in[0])) return TG_OK;
+    if (!tg_grad_buf(n->in[0])) return TG_ENOMEM;
+    tg__parallel_range(n->ctx, n->out->numel, k, n);
+    return TG_OK;
+}
+
 /* ---- exp: y = e^x, dx += dy y ---- */
 
-static tg_status exp_forward(tg_node *n) {
-    const tg_tensor *x = n->in[0];
-    if (x->dtype == TG_F32) tg__vexp_f32(x->data, n->out->data, x->numel);
-    else tg__vexp_f64(x->data, n->out->data, x->numel);
-    return TG_OK;
-}
-static tg_status exp_backward(tg_node *n) {
-    DT_BWD(n, for (int64_t i = 0; i < cnt; i++) dx[i] += dy[i] * y[i];);
-    return TG_OK;
-}
+#define EXP_FW(S) tg__vexp_##S(x, y, m);
+#define EXP_BW(S) for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * y[i];
+RANGE_FN(exp_fw, EXP_FW)
+RANGE_FN(exp_bw, EXP_BW)
+static tg_status exp_forward(tg_node *n) { return range_fw(n, exp_fw); }
+static tg_status exp_backward(tg_node *n) { return range_bw(n, exp_bw); }
 UNARY_DEF(exp, -2.0, 2.0, .n_kinks = 0)
 
 /* ---- log: y = ln x, dx += dy / x (x <= 0 gives -inf / NaN, as in C) ---- */
 
-static tg_status log_forward(tg_node *n) {
-    const tg_tensor *x = n->in[0];
-    if (x->dtype == TG_F32) tg__vlog_f32(x->data, n->out->data, x->numel);
-    else tg__vlog_f64(x->data, n->out->data, x->numel);
-    return TG_OK;
-}
-static tg_status log_backward(tg_node *n) {
-    DT_BWD(n, for (int64_t i = 0; i < cnt; i++) dx[i] += dy[i] / x[i];);
-    return TG_OK;
-}
+#define LOG_FW(S) tg__vlog_##S(x, y, m);
+#define LOG_BW(S) for (int64_t i = 0; i < m; i++) dx[i] += dy[i] / x[i];
+RANGE_FN(log_fw, LOG_FW)
+RANGE_FN(log_bw, LOG_BW)
+static tg_status log_forward(tg_node *n) { return range_fw(n, log_fw); }
+static tg_status log_backward(tg_node *n) { return range_bw(n, log_bw); }
 UNARY_DEF(log, 0.2, 3.0, .n_kinks = 0)
 
 /* ---- sqrt: y = √x, dx += dy / (2y); 0 where y = 0 (subgradient) ----
@@ -123,8 +154,10 @@ static tg_status sqrt_forward(tg_node *n) {
     return TG_OK;
 }
 static tg_status sqrt_backward(tg_node *n) {
-    DT_BWD(n, for (int64_t i = 0; i < cnt; i++)
-                  dx[i] += y[i] == 0 ? (T)0 : dy[i] * ((T)0.5 / y[i]););
+    DT_BWD(n, for (int64_t i = 0; i < cnt; i++) {
+        const T g = dy[i] * ((T)0.5 / y[i]);
+        dx[i] += TG_SEL(y[i] == 0, (T)0, g); /* vectorizes (core/vmath.h) */
+    });
     return TG_OK;
 }
 UNARY_DEF(sqrt, 0.2, 3.0, .n_kinks = 0)

@@ -2,7 +2,13 @@
  * threads. A 784-256-10 ReLU MLP (large enough that its GEMMs are split
  * across the pool) is trained for 20 SGD steps on fixed synthetic batches
  * in a context with 1 thread and one with 2; every parameter byte must
- * match. Also checks that the 2-thread context really has a pool. */
+ * match. Also checks that the 2-thread context really has a pool.
+ *
+ * Second part: the SLEEF elementwise ops on a tensor large enough to be
+ * split into chunks on the pool (core/vmath.h, TG_PAR_MIN), in f32 and f64,
+ * forward and backward: outputs and input gradients must match bitwise
+ * between 1 thread (one call over the whole tensor) and 2 threads, and the
+ * last, short chunk included. */
 #include "internal.h"
 
 #include <math.h>
@@ -53,6 +59,89 @@ static int train(int threads, float *out, int64_t *n_out) {
     return opt ? rc : -1;
 }
 
+/* ---- elementwise ops split over the pool ---- */
+
+enum { EW_OPS = 10 };
+static const char *ew_name(int k) {
+    static const char *names[EW_OPS] = {"exp", "log", "tanh", "sigmoid", "softplus",
+                                        "silu", "gelu", "gelu_tanh", "elu", "exp(small)"};
+    return names[k];
+}
+static tg_tensor *ew_apply(int k, tg_tensor *x) {
+    switch (k) {
+    case 0: return tg_exp(x);
+    case 1: return tg_log(x);
+    case 2: return tg_tanh(x);
+    case 3: return tg_sigmoid(x);
+    case 4: return tg_softplus(x);
+    case 5: return tg_silu(x);
+    case 6: return tg_gelu(x);
+    case 7: return tg_gelu_tanh(x);
+    case 8: return tg_elu(x, 0.7);
+    default: return tg_exp(x);
+    }
+}
+
+/* y and dx of op k on n elements of dtype dt, into out (2·n elements as f64). */
+static int ew_run(int threads, tg_dtype dt, int k, int64_t n, double *out) {
+    tg_config c = tg_config_default();
+    c.threads = threads;
+    tg_ctx *ctx = tg_ctx_new(&c);
+    if (!ctx) return -1;
+    int rc = -1;
+    tg_tensor *x = tg_tensor_new(ctx, dt, 1, &n);
+    double *dy = malloc((size_t)n * sizeof(double));
+    float *dyf = malloc((size_t)n * sizeof(float));
+    if (x && dy && dyf && tg_tensor_requires_grad(x, 1) == TG_OK) {
+        for (int64_t i = 0; i < n; i++) {
+            double u = sin(0.37 * (double)i) * 6.0;
+            tg_set(x, i, k == 1 ? fabs(u) + 0.01 : u); /* log: positive */
+            dy[i] = cos(0.11 * (double)i);
+            dyf[i] = (float)dy[i];
+        }
+        tg_tape *tape = tg_tape_begin(ctx);
+        tg_tensor *y = ew_apply(k, x);
+        if (y && tg_backward_seeded(y, dt == TG_F32 ? (const void *)dyf : (const void *)dy) == TG_OK) {
+            for (int64_t i = 0; i < n; i++) {
+                out[i] = tg_get(y, i);
+                out[n + i] = tg_grad_get(x, i);
+            }
+            rc = 0;
+        } else {
+            printf("FAIL: %s: %s\n", ew_name(k), tg_last_error(ctx));
+        }
+        tg_tape_end(tape);
+    }
+    free(dy);
+    free(dyf);
+    tg_tensor_free(x);
+    tg_ctx_free(ctx);
+    return rc;
+}
+
+static int ew_check(void) {
+    int fails = 0;
+    for (int d = 0; d < 2; d++) {
+        tg_dtype dt = d ? TG_F64 : TG_F32;
+        for (int k = 0; k < EW_OPS; k++) {
+            /* 5 full chunks and a short one; the last op stays under the split */
+            int64_t n = k == EW_OPS - 1 ? 1000 : 5 * 16384 + 77;
+            double *a = malloc((size_t)(2 * n) * sizeof(double)), *b = malloc((size_t)(2 * n) * sizeof(double));
+            if (!a || !b || ew_run(1, dt, k, n, a) || ew_run(2, dt, k, n, b)) {
+                fails++;
+            } else if (memcmp(a, b, (size_t)(2 * n) * sizeof(double)) != 0) {
+                printf("FAIL: %s %s on %lld elements differs between 1 and 2 threads\n", ew_name(k),
+                       tg_dtype_name(dt), (long long)n);
+                fails++;
+            }
+            free(a);
+            free(b);
+        }
+    }
+    if (!fails) printf("ok: %d elementwise ops, f32 and f64, forward and backward bitwise equal at 1 and 2 threads\n", EW_OPS);
+    return fails;
+}
+
 int main(void) {
     int64_t n = 784 * 256 + 256 + 256 * 10 + 10, n1 = 0, n2 = 0;
     float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
@@ -73,6 +162,8 @@ int main(void) {
     }
     free(a);
     free(b);
+    if (ew_check()) fail++;
+    else pass++;
     printf("%d passed, %d failed\n", pass, fail);
     return fail ? 1 : 0;
 }
