@@ -135,6 +135,11 @@ static inline void tg__st(tg_tensor *t, int64_t i, double v) {
     else ((double *)t->data)[i] = v;
 }
 
+/* ---- random numbers (core/rng.c) ---- */
+/* out[i] = tg_philox(seed, stream, k0 + i) for i in [0, n), bitwise; all four
+ * words of each Philox block are used (eight blocks at a time). */
+void tg__philox_fill(uint64_t seed, uint64_t stream, uint64_t k0, int64_t n, uint32_t *out);
+
 /* ---- kernels shared between ops ---- */
 /* C(M,N) = beta*C + A·B with optional transposes; row-major, leading dims.
  * transA: A is stored (K,M); transB: B is stored (N,K). beta 0 or 1. */

@@ -34,6 +34,69 @@ uint32_t tg_philox(uint64_t seed, uint64_t stream, uint64_t k) {
     return c[k & 3];
 }
 
+/* Eight blocks at a time (counters blk0 .. blk0+7): out[4·l + q] = word q of
+ * block blk0 + l, the same rounds as philox4x32(). */
+#if defined(__AVX2__)
+#include <immintrin.h>
+/* (hi, lo) halves of the eight 32x32->64 products c·m */
+static inline void mulhilo8(__m256i c, __m256i m, __m256i *hi, __m256i *lo) {
+    __m256i pe = _mm256_mul_epu32(c, m), po = _mm256_mul_epu32(_mm256_srli_epi64(c, 32), m);
+    *lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+    *hi = _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
+}
+static void philox4x32_x8(uint64_t blk0, uint64_t stream, uint64_t seed, uint32_t *out) {
+    uint32_t lo[8], hi[8];
+    for (int l = 0; l < 8; l++) {
+        uint64_t blk = blk0 + (uint64_t)l;
+        lo[l] = (uint32_t)blk, hi[l] = (uint32_t)(blk >> 32);
+    }
+    __m256i c0 = _mm256_loadu_si256((const __m256i *)lo), c1 = _mm256_loadu_si256((const __m256i *)hi);
+    __m256i c2 = _mm256_set1_epi32((int)(uint32_t)stream), c3 = _mm256_set1_epi32((int)(uint32_t)(stream >> 32));
+    const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u), m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; r++) {
+        __m256i hi0, lo0, hi1, lo1;
+        mulhilo8(c0, m0, &hi0, &lo0);
+        mulhilo8(c2, m1, &hi1, &lo1);
+        c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0));
+        c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
+        c1 = lo1;
+        c3 = lo0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    /* transpose: lane l of (c0, c1, c2, c3) -> out[4l .. 4l+3] */
+    __m256i a01 = _mm256_unpacklo_epi32(c0, c1), b01 = _mm256_unpackhi_epi32(c0, c1);
+    __m256i a23 = _mm256_unpacklo_epi32(c2, c3), b23 = _mm256_unpackhi_epi32(c2, c3);
+    __m256i q0 = _mm256_unpacklo_epi64(a01, a23), q1 = _mm256_unpackhi_epi64(a01, a23); /* blocks 0,4 | 1,5 */
+    __m256i q2 = _mm256_unpacklo_epi64(b01, b23), q3 = _mm256_unpackhi_epi64(b01, b23); /* blocks 2,6 | 3,7 */
+    _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(q0, q1, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 8), _mm256_permute2x128_si256(q2, q3, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(q0, q1, 0x31));
+    _mm256_storeu_si256((__m256i *)(out + 24), _mm256_permute2x128_si256(q2, q3, 0x31));
+}
+#else
+static void philox4x32_x8(uint64_t blk0, uint64_t stream, uint64_t seed, uint32_t *out) {
+    for (int l = 0; l < 8; l++) {
+        uint64_t blk = blk0 + (uint64_t)l;
+        uint32_t c[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)};
+        philox4x32(c, seed);
+        for (int q = 0; q < 4; q++) out[4 * l + q] = c[q];
+    }
+}
+#endif
+
+void tg__philox_fill(uint64_t seed, uint64_t stream, uint64_t k0, int64_t n, uint32_t *out) {
+    int64_t i = 0;
+    /* the words before the first block boundary */
+    while (i < n && ((k0 + (uint64_t)i) & 3)) {
+        out[i] = tg_philox(seed, stream, k0 + (uint64_t)i);
+        i++;
+    }
+    for (; n - i >= 32; i += 32) philox4x32_x8((k0 + (uint64_t)i) >> 2, stream, seed, out + i);
+    for (; i < n; i++) out[i] = tg_philox(seed, stream, k0 + (uint64_t)i);
+}
+
 void tg_rng_seed(tg_ctx *ctx, uint64_t seed) {
     ctx->rng_seed = seed;
     ctx->rng_counter = 0;

@@ -312,6 +312,8 @@ typedef struct tg_check_case {
     const void *attr;     /* attribute block for tg_apply, or NULL */
 } tg_check_case;
 #define TG_MAX_CHECK_CASES 8
+/** Bad-input cases per check spec. */
+#define TG_MAX_BAD_CASES 6
 typedef struct tg_check_spec {
     double lo, hi;                 /* inputs drawn uniformly from [lo, hi] */
     double kinks[4];               /* points where the derivative jumps */
@@ -321,7 +323,7 @@ typedef struct tg_check_spec {
     double atol, rtol;             /* pass: |a-n| <= atol + rtol*|n| (0: 1e-8, 1e-6) */
     unsigned no_grad_inputs;       /* bitmask of inputs not differentiated */
     tg_check_case cases[TG_MAX_CHECK_CASES]; /* at least 3: a size-1 and a broadcast shape among them */
-    tg_check_case bad[4];          /* inputs that must be rejected (NULL + message naming the op) */
+    tg_check_case bad[TG_MAX_BAD_CASES]; /* inputs that must be rejected (NULL + message naming the op) */
 } tg_check_spec;
 
 /** Output description filled by an op's infer function. */
@@ -492,9 +494,10 @@ tg_status tg_split(tg_tensor *x, int axis, const int64_t *sizes, int n, tg_tenso
 /* ------------------------------------------------------------------------ */
 
 /** Convolution options. stride, pad and dilation are (h, w); conv1d uses
- *  index 0 only. tg_conv2d/tg_conv1d treat a NULL pointer as stride 1, pad 0,
- *  dilation 1, groups 1, and a zero stride, dilation or groups as 1 (pad is
- *  taken as given; a negative one is an error). */
+ *  index 0 only (index 1 is ignored). A NULL pointer means stride 1, pad 0,
+ *  dilation 1, groups 1; otherwise every field is taken as given, so set them
+ *  all: a stride, dilation or groups below 1, or a negative pad, is an error
+ *  naming the op and the shapes. */
 typedef struct tg_conv_opts {
     int stride[2], pad[2], dilation[2], groups;
 } tg_conv_opts;

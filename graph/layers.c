@@ -23,15 +23,9 @@
 
 #define WHO "conv2d_layer_init"
 
-/* Zero stride, dilation or groups mean 1, as in tg_conv2d. */
+/* NULL: the defaults; anything else is taken as given, as in tg_conv2d. */
 static tg_conv_opts norm_opts(const tg_conv_opts *o) {
-    tg_conv_opts a = o ? *o : (tg_conv_opts){{1, 1}, {0, 0}, {1, 1}, 1};
-    for (int i = 0; i < 2; i++) {
-        if (a.stride[i] == 0) a.stride[i] = 1;
-        if (a.dilation[i] == 0) a.dilation[i] = 1;
-    }
-    if (a.groups == 0) a.groups = 1;
-    return a;
+    return o ? *o : (tg_conv_opts){{1, 1}, {0, 0}, {1, 1}, 1};
 }
 
 static tg_status check_args(tg_ctx *ctx, const char *name, int64_t C, int64_t O, int kh, int kw,

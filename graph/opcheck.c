@@ -254,7 +254,7 @@ int tg__opcheck_run(const char *only, int full, FILE *out, int *n_pass, int *n_f
             if (full) check_case(ctx, op, cs, &t);
         }
         if (!full) continue;
-        for (int b = 0; b < 4 && sp->bad[b].shapes; b++) {
+        for (int b = 0; b < TG_MAX_BAD_CASES && sp->bad[b].shapes; b++) {
             nbad++;
             tg_tape *tape = tg_tape_begin(ctx);
             tg_tensor *in[TG_MAX_INPUTS];

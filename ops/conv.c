@@ -20,13 +20,24 @@
  *            and the backward pass loop along output rows;
  *   im2col:  per group, the receptive fields of a chunk of nb samples are
  *            unrolled into col (C/G·KH·KW, nb·OH·OW) and y_g = w_g · col is one
- *            GEMM; backward uses dw_g += dy_g · colᵀ and dcol = w_gᵀ · dy_g
- *            followed by col2im. nb grows until a GEMM has about NCOL_TARGET
- *            columns, so a layer with a tiny output (LeNet's 5x5 -> 1x1) still
- *            gets a wide product instead of B matrix-vector products.
- * Scratch (col, the gathered dy chunk, dcol) comes from the tape arena via
- * tg_node_alloc, is kept in n->saved and reused by a second backward.
- * Everything runs in a fixed order, so results are bitwise reproducible. */
+ *            GEMM; backward computes dw_gᵀ = col · dy_gᵀ (so the GEMM packs the
+ *            small dy, not col) and dcol = w_gᵀ · dy_g followed by col2im. nb
+ *            grows until a GEMM has about NCOL_TARGET columns, so a layer with
+ *            a small output still gets a wide product. When every chunk's col
+ *            fits in KEEP_BYTES the forward pass keeps them for dw, and backward
+ *            skips im2col. A layer whose window is the whole unpadded input
+ *            (LeNet's 5x5 -> 1x1) is a dense layer: its GEMMs read x in place
+ *            (y = x · wᵀ, DENSE_NB samples at a time), with no col at all.
+ * Threads: the batch is cut into at most CONV_SLICES slices (of im2col chunks
+ * or of samples), fixed by the shape alone, and the slices run as tasks on
+ * the context's pool; each slice has its own scratch. y and dx are written
+ * per sample, so they do not depend on the split at all; each slice sums dw
+ * into its own partial, and the partials are added to dw in slice order, so
+ * every result is bitwise the same at any thread count. The bias gradient
+ * and the direct backward pass run on the calling thread.
+ * Scratch (col, the gathered dy chunk, dcol, partial dw) comes from the tape
+ * arena via tg_node_alloc, is kept in n->saved and reused by a second
+ * backward. */
 #include "internal.h"
 
 #include <limits.h>
@@ -37,6 +48,8 @@ int tg__conv_algo = 0;
 #define NCOL_MIN 256                     /* im2col: one sample per GEMM from this many */
 #define COL_BYTES ((int64_t)8 << 20)     /* im2col: cap of one chunk's col buffer */
 #define COL_MAX ((int64_t)256 << 20)     /* beyond this per sample, use direct */
+#define KEEP_BYTES ((int64_t)8 << 20)    /* im2col: the forward keeps every chunk's col up to this */
+#define DENSE_NB 16                      /* dense layers: samples per GEMM */
 /* The tile kernel is compiled on its own: inlined into the loops around it,
  * GCC 12 no longer keeps its accumulators in vector registers. */
 #if defined(__GNUC__)
@@ -44,6 +57,8 @@ int tg__conv_algo = 0;
 #else
 #define NOINLINE
 #endif
+#define CONV_SLICES 8                    /* most tasks (slices of the batch) per pass */
+#define SLICE_BYTES ((int64_t)32 << 20)  /* fewer slices when their col buffers pass this */
 #define OB 4                             /* tiled direct: output channels per tile */
 #define JB 16                            /* tiled direct: output columns per tile (J) */
 
@@ -56,10 +71,18 @@ typedef struct geom {
     int64_t CKK;                 /* Cg·KH·KW: rows of col */
     int64_t nb;                  /* samples per im2col chunk */
     int fwd_direct, bwd_direct;  /* algorithm per direction */
+    int dense;                   /* the kernel covers the whole unpadded input: col is x itself */
 } geom;
 
-typedef struct conv_scratch {
+typedef struct conv_slice {
     void *col, *tmp, *dcol;      /* (CKK, nb·OHW), (Og, nb·OHW), (CKK, nb·OHW) */
+    void *dw;                    /* slices >= 1: partial dw (O, CKK) */
+    void *xpad, *junk;           /* tiled forward: padded input group, OB·J spare outputs */
+} conv_slice;
+
+typedef struct conv_scratch {
+    conv_slice sl[CONV_SLICES];
+    void *kept;                  /* every chunk's col, kept by the forward pass for dw (or NULL) */
     void *acc;                   /* direct dw: one output row of partial sums */
 } conv_scratch;
 
@@ -128,22 +151,28 @@ static tg_status conv1d_infer(tg_node *n, tg_out_spec *out) { return conv_infer_
 /* ---- algorithm choice ---- */
 
 /* The rule measured in docs/design.md ("Convolution"): im2col + GEMM wins
- * every dense layer measured (LeNet-5, KANN's CNN) in both directions, except
- * the f32 forward pass of a layer with one input channel per group and rows
- * of at least JB outputs at column stride 1 (LeNet's first layer: the tiled
- * direct kernel is ~25% faster; KANN's ties). Direct also wins both ways when
- * a group has fewer than OB output channels (depthwise: the GEMM degenerates
+ * every dense layer measured (LeNet-5, KANN's CNN) in both directions,
+ * including the one-input-channel first layers since im2col copies whole
+ * vector blocks and the forward pass keeps col for dw (the tiled direct
+ * kernel used to take their f32 forward pass). Direct wins both ways when a
+ * group has fewer than OB output channels (depthwise: the GEMM degenerates
  * to one row), and it is the fallback when one sample's col buffer would
  * exceed COL_MAX. */
 static void conv_pick(geom *g, size_t esz) {
     int64_t OHW = g->OH * g->OW;
     int direct = g->Og < OB;
-    int first = esz == 4 && g->Cg == 1 && g->sw == 1 && g->OW >= JB;
     /* a per-sample col buffer beyond COL_MAX would only waste memory */
     if (g->CKK > 0 && OHW > COL_MAX / (int64_t)esz / g->CKK) direct = 1;
-    g->fwd_direct = direct || first;
+    g->fwd_direct = direct;
     g->bwd_direct = direct;
     if (tg__conv_algo) g->fwd_direct = g->bwd_direct = tg__conv_algo == 1;
+    /* A 1x1 output whose window is the whole unpadded input (LeNet's C5) is
+     * a dense layer: the GEMMs read x in place, DENSE_NB samples at a time. */
+    g->dense = OHW == 1 && g->ph == 0 && g->pw == 0 && g->KH == g->H && g->KW == g->W && g->CKK > 0;
+    if (g->dense) {
+        g->nb = g->B < DENSE_NB ? (g->B > 0 ? g->B : 1) : DENSE_NB;
+        return;
+    }
     /* one sample already makes a wide enough product: no gather/scatter */
     int64_t nb = OHW >= NCOL_MIN ? 1 : (NCOL_TARGET + OHW - 1) / OHW;
     int64_t cap = g->CKK > 0 ? COL_BYTES / ((int64_t)esz * g->CKK * OHW) : nb;
@@ -203,10 +232,11 @@ static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64
 #define CONV_KERNELS(T, S, J)                                                                        \
     /* y = bias + direct convolution. Per (b, o, c, kh, kw) one weight is    \
      * applied to the valid rows of the output plane, which stays in L1. */     \
-    static void direct_fwd_##S(const geom *g, const T *x, const T *w, const T *bias, T *y) {        \
+    static void direct_fwd_##S(const geom *g, const T *x, const T *w, const T *bias, T *y,          \
+                               int64_t b0, int64_t b1) {                                            \
         const int64_t W = g->W, OW = g->OW, sh = g->sh, sw = g->sw, KH = g->KH, KW = g->KW;         \
         const int64_t HW = g->H * W, OHW = g->OH * OW;                                              \
-        for (int64_t b = 0; b < g->B; b++)                                                          \
+        for (int64_t b = b0; b < b1; b++)                                                           \
             for (int64_t o = 0; o < g->O; o++) {                                                    \
                 T *restrict yp = y + (b * g->O + o) * OHW, bv = bias ? bias[o] : (T)0;              \
                 for (int64_t p = 0; p < OHW; p++) yp[p] = bv;                                       \
@@ -328,14 +358,13 @@ static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64
      * is first copied into a zero-bordered buffer xpad (Cg, H+2ph, W+2pw)    \
      * when there is padding, so no tap needs a bounds check. A row longer    \
      * than J ends with a tile that overlaps the previous one. roff: Cg·KH   \
-     * row offsets (c,kh); junk: OB·J elements for the outputs of missing channels. */ \
+     * row offsets (c,kh) (set by conv_forward); junk: OB·J elements for the \
+     * outputs of missing channels. Samples [b0, b1). */                      \
     static void tiled_fwd_##S(const geom *g, const T *x, const T *w, const T *bias, T *y, T *xpad,  \
-                              int64_t *roff, T *junk) {                                             \
+                              const int64_t *roff, T *junk, int64_t b0, int64_t b1) {              \
         const int64_t Hp = g->H + 2 * g->ph, Wp = g->W + 2 * g->pw, HWp = Hp * Wp;                 \
         const int64_t OW = g->OW, OHW = g->OH * OW, CKK = g->CKK;                                   \
-        for (int64_t c = 0, r = 0; c < g->Cg; c++)                                                  \
-            for (int64_t kh = 0; kh < g->KH; kh++) roff[r++] = c * HWp + kh * g->dh * Wp;           \
-        for (int64_t b = 0; b < g->B; b++)                                                          \
+        for (int64_t b = b0; b < b1; b++)                                                           \
             for (int64_t gi = 0; gi < g->G; gi++) {                                                 \
                 const T *xg = x + (b * g->C + gi * g->Cg) * g->H * g->W;                            \
                 if (xpad) {                                                                         \
@@ -376,126 +405,182 @@ static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64
                 }                                                                                   \
             }                                                                                       \
     }                                                                                               \
-    /* col[(c,kh,kw), i·OW + j] (row stride ld) = x[c, ih, iw] of one sample's group, or 0 */       \
+    /* col[(c,kh,kw), i·OW + j] (row stride ld) = x[c, ih, iw] of one sample's group, or 0.      \
+     * Rows of the window that fall in the padding are cleared whole; for      \
+     * column stride 1 a row is copied in blocks of V elements (one vector),   \
+     * except the last valid one: the overhang of a block lands in the next    \
+     * output row, which is written after it, and reads stay inside the next   \
+     * input row (W, OW >= V - 1), so no block needs a tail loop. */           \
     static void im2col_##S(const geom *g, const T *x, T *col, int64_t ld) {                         \
-        const int64_t HW = g->H * g->W;                                                             \
+        enum { V = 32 / sizeof(T) };                                                                \
+        const int64_t H = g->H, W = g->W, OW = g->OW, OH = g->OH, sh = g->sh, sw = g->sw;            \
+        const int blocks = sw == 1 && W >= V - 1 && OW >= V - 1;                                    \
         for (int64_t c = 0; c < g->Cg; c++)                                                         \
-            for (int64_t kh = 0; kh < g->KH; kh++)                                                  \
+            for (int64_t kh = 0; kh < g->KH; kh++) {                                                \
+                int64_t ilo, ihi, ioff;                                                             \
+                row_range(g, kh, &ilo, &ihi, &ioff);                                                \
                 for (int64_t kw = 0; kw < g->KW; kw++) {                                            \
                     T *row = col + ((c * g->KH + kh) * g->KW + kw) * ld;                            \
                     int64_t lo, hi, off;                                                            \
                     col_range(g, kw, &lo, &hi, &off);                                               \
-                    for (int64_t i = 0; i < g->OH; i++) {                                           \
-                        T *restrict d = row + i * g->OW;                                            \
-                        int64_t ih = i * g->sh - g->ph + kh * g->dh;                                \
-                        if (ih < 0 || ih >= g->H) {                                                 \
-                            for (int64_t j = 0; j < g->OW; j++) d[j] = 0;                           \
-                            continue;                                                               \
+                    if (ilo > 0) memset(row, 0, (size_t)(ilo * OW) * sizeof(T));                    \
+                    int64_t i = ilo;                                                                \
+                    if (blocks && hi > lo) { /* all rows but the last valid one: whole blocks */    \
+                        const int64_t nblk = (hi - lo + V - 1) / V;                                 \
+                        for (; i + 1 < ihi; i++) {                                                  \
+                            T *d = row + i * OW;                                                    \
+                            const T *xs = x + (c * H + i * sh + ioff) * W + (lo + off);             \
+                            for (int64_t j = 0; j < lo; j++) d[j] = 0;                              \
+                            for (int64_t q = 0; q < nblk; q++)                                      \
+                                memcpy(d + lo + q * V, xs + q * V, V * sizeof(T));                  \
+                            for (int64_t j = hi; j < OW; j++) d[j] = 0;                             \
                         }                                                                           \
-                        const T *restrict xr = x + c * HW + ih * g->W;                              \
+                    }                                                                               \
+                    for (; i < ihi; i++) {                                                          \
+                        T *d = row + i * OW;                                                        \
+                        const T *xr = x + (c * H + i * sh + ioff) * W;                              \
                         for (int64_t j = 0; j < lo; j++) d[j] = 0;                                  \
-                        if (g->sw == 1)                                                             \
+                        if (sw == 1)                                                                \
                             for (int64_t j = lo; j < hi; j++) d[j] = xr[j + off];                   \
                         else                                                                        \
-                            for (int64_t j = lo; j < hi; j++) d[j] = xr[j * g->sw + off];           \
-                        for (int64_t j = hi; j < g->OW; j++) d[j] = 0;                              \
+                            for (int64_t j = lo; j < hi; j++) d[j] = xr[j * sw + off];              \
+                        for (int64_t j = hi > lo ? hi : lo; j < OW; j++) d[j] = 0;                  \
                     }                                                                               \
+                    if (ihi < OH) memset(row + ihi * OW, 0, (size_t)((OH - ihi) * OW) * sizeof(T)); \
                 }                                                                                   \
+            }                                                                                       \
     }                                                                                               \
     /* dx (one sample's group) += the col-shaped dcol folded back */                                \
     static void col2im_##S(const geom *g, const T *dcol, int64_t ld, T *dx) {                       \
         const int64_t HW = g->H * g->W;                                                             \
         for (int64_t c = 0; c < g->Cg; c++)                                                         \
-            for (int64_t kh = 0; kh < g->KH; kh++)                                                  \
+            for (int64_t kh = 0; kh < g->KH; kh++) {                                                \
+                int64_t ilo, ihi, ioff;                                                             \
+                row_range(g, kh, &ilo, &ihi, &ioff);                                                \
                 for (int64_t kw = 0; kw < g->KW; kw++) {                                            \
                     const T *row = dcol + ((c * g->KH + kh) * g->KW + kw) * ld;                     \
                     int64_t lo, hi, off;                                                            \
                     col_range(g, kw, &lo, &hi, &off);                                               \
-                    for (int64_t i = 0; i < g->OH; i++) {                                           \
-                        int64_t ih = i * g->sh - g->ph + kh * g->dh;                                \
-                        if (ih < 0 || ih >= g->H) continue;                                         \
+                    for (int64_t i = ilo; i < ihi; i++) {                                           \
                         const T *restrict s = row + i * g->OW;                                      \
-                        T *restrict dr = dx + c * HW + ih * g->W;                                   \
+                        T *restrict dr = dx + c * HW + (i * g->sh + ioff) * g->W;                   \
                         if (g->sw == 1)                                                             \
                             for (int64_t j = lo; j < hi; j++) dr[j + off] += s[j];                  \
                         else                                                                        \
                             for (int64_t j = lo; j < hi; j++) dr[j * g->sw + off] += s[j];          \
                     }                                                                               \
                 }                                                                                   \
-    }                                                                                               \
-    static void gemm_fwd_##S(const geom *g, const T *x, const T *w, const T *bias, T *y,            \
-                             conv_scratch *sc) {                                                    \
-        const int64_t HW = g->H * g->W, OHW = g->OH * g->OW;                                        \
-        T *col = sc->col, *tmp = sc->tmp;                                                           \
-        for (int64_t b0 = 0; b0 < g->B; b0 += g->nb) {                                              \
-            int64_t nbc = g->B - b0 < g->nb ? g->B - b0 : g->nb, ncol = nbc * OHW;                  \
-            for (int64_t gi = 0; gi < g->G; gi++) {                                                 \
-                T *dst = nbc == 1 ? y + (b0 * g->O + gi * g->Og) * OHW : tmp;                       \
-                if (g->CKK == 0) {                                                                  \
-                    for (int64_t p = 0; p < g->Og * ncol; p++) dst[p] = 0;                          \
-                } else {                                                                            \
-                    for (int64_t j = 0; j < nbc; j++)                                               \
-                        im2col_##S(g, x + ((b0 + j) * g->C + gi * g->Cg) * HW, col + j * OHW, ncol); \
-                    tg__gemm_##S(0, 0, g->Og, ncol, g->CKK, w + gi * g->Og * g->CKK, g->CKK, col,   \
-                                 ncol, (T)0, dst, ncol);                                            \
-                }                                                                                   \
-                if (nbc > 1)                                                                        \
-                    for (int64_t j = 0; j < nbc; j++)                                               \
-                        for (int64_t o = 0; o < g->Og; o++)                                         \
-                            memcpy(y + ((b0 + j) * g->O + gi * g->Og + o) * OHW,                    \
-                                   tmp + o * ncol + j * OHW, (size_t)OHW * sizeof(T));              \
             }                                                                                       \
+    }                                                                                               \
+    /* y for the im2col chunk of samples from b0 (col, tmp: the slice's       \
+     * scratch; keep: col has room for every group, kept for the backward) */ \
+    static void gemm_fwd_##S(const geom *g, const T *x, const T *w, const T *bias, T *y, T *col,    \
+                             int keep, T *tmp, int64_t b0) {                                        \
+        const int64_t HW = g->H * g->W, OHW = g->OH * g->OW;                                        \
+        int64_t nbc = g->B - b0 < g->nb ? g->B - b0 : g->nb, ncol = nbc * OHW;                      \
+        for (int64_t gi = 0; gi < g->G && g->dense; gi++) /* y (nbc, Og) = x (nbc, CKK) · wᵀ */     \
+            tg__gemm_##S(0, 1, nbc, g->Og, g->CKK, x + (b0 * g->C + gi * g->Cg) * HW, g->C * HW,     \
+                         w + gi * g->Og * g->CKK, g->CKK, (T)0, y + b0 * g->O + gi * g->Og, g->O);  \
+        for (int64_t gi = 0; gi < g->G && !g->dense; gi++) {                                        \
+            T *dst = nbc == 1 ? y + (b0 * g->O + gi * g->Og) * OHW : tmp;                           \
+            if (g->CKK == 0) {                                                                      \
+                for (int64_t p = 0; p < g->Og * ncol; p++) dst[p] = 0;                              \
+            } else {                                                                                \
+                T *cg = col + (keep ? gi * g->CKK * ncol : 0);                                      \
+                for (int64_t j = 0; j < nbc; j++)                                                   \
+                    im2col_##S(g, x + ((b0 + j) * g->C + gi * g->Cg) * HW, cg + j * OHW, ncol);     \
+                tg__gemm_##S(0, 0, g->Og, ncol, g->CKK, w + gi * g->Og * g->CKK, g->CKK, cg, ncol,  \
+                             (T)0, dst, ncol);                                                      \
+            }                                                                                       \
+            if (nbc > 1)                                                                            \
+                for (int64_t j = 0; j < nbc; j++)                                                   \
+                    for (int64_t o = 0; o < g->Og; o++)                                             \
+                        memcpy(y + ((b0 + j) * g->O + gi * g->Og + o) * OHW, tmp + o * ncol + j * OHW, \
+                               (size_t)OHW * sizeof(T));                                            \
         }                                                                                           \
         if (bias)                                                                                   \
-            for (int64_t b = 0; b < g->B; b++)                                                      \
+            for (int64_t b = b0; b < b0 + nbc; b++)                                                 \
                 for (int64_t o = 0; o < g->O; o++) {                                                \
                     T *yp = y + (b * g->O + o) * OHW, bv = bias[o];                                 \
                     for (int64_t p = 0; p < OHW; p++) yp[p] += bv;                                  \
                 }                                                                                   \
     }                                                                                               \
+    /* Backward of the chunk from b0: dw (may be NULL) = beta·dw + dy·colᵀ,   \
+     * laid out (O, CKK) for a dense layer and as each group's transpose      \
+     * (CKK, Og) otherwise; dx (may be NULL) += col2im(wᵀ·dy). have_col: col  \
+     * already holds the chunk's im2col (kept by the forward pass). */        \
     static void gemm_bwd_##S(const geom *g, const T *x, const T *w, const T *dy, T *dx, T *dw,      \
-                             conv_scratch *sc) {                                                    \
+                             T beta, T *col, int have_col, T *tmp, T *dcol, int64_t b0) {           \
         const int64_t HW = g->H * g->W, OHW = g->OH * g->OW;                                        \
-        T *col = sc->col, *tmp = sc->tmp, *dcol = sc->dcol;                                         \
-        if (g->CKK == 0 || g->Og == 0) return;                                                      \
-        for (int64_t b0 = 0; b0 < g->B; b0 += g->nb) {                                              \
-            int64_t nbc = g->B - b0 < g->nb ? g->B - b0 : g->nb, ncol = nbc * OHW;                  \
-            for (int64_t gi = 0; gi < g->G; gi++) {                                                 \
-                const T *dyc = dy + (b0 * g->O + gi * g->Og) * OHW;                                 \
-                if (nbc > 1) {                                                                      \
-                    for (int64_t j = 0; j < nbc; j++)                                               \
-                        for (int64_t o = 0; o < g->Og; o++)                                         \
-                            memcpy(tmp + o * ncol + j * OHW,                                        \
-                                   dy + ((b0 + j) * g->O + gi * g->Og + o) * OHW,                   \
-                                   (size_t)OHW * sizeof(T));                                        \
-                    dyc = tmp;                                                                      \
-                }                                                                                   \
-                if (dw) {                                                                           \
-                    for (int64_t j = 0; j < nbc; j++)                                               \
-                        im2col_##S(g, x + ((b0 + j) * g->C + gi * g->Cg) * HW, col + j * OHW, ncol); \
-                    tg__gemm_##S(0, 1, g->Og, g->CKK, ncol, dyc, ncol, col, ncol, (T)1,             \
-                                 dw + gi * g->Og * g->CKK, g->CKK);                                 \
-                }                                                                                   \
-                if (dx) {                                                                           \
-                    tg__gemm_##S(1, 0, g->CKK, ncol, g->Og, w + gi * g->Og * g->CKK, g->CKK, dyc,   \
-                                 ncol, (T)0, dcol, ncol);                                           \
-                    for (int64_t j = 0; j < nbc; j++)                                               \
-                        col2im_##S(g, dcol + j * OHW, ncol, dx + ((b0 + j) * g->C + gi * g->Cg) * HW); \
-                }                                                                                   \
+        int64_t nbc = g->B - b0 < g->nb ? g->B - b0 : g->nb, ncol = nbc * OHW;                      \
+        for (int64_t gi = 0; gi < g->G && g->dense; gi++) {                                        \
+            const T *xg = x + (b0 * g->C + gi * g->Cg) * HW, *dyg = dy + b0 * g->O + gi * g->Og;    \
+            const T *wg = w + gi * g->Og * g->CKK;                                                  \
+            if (dw) /* dw (Og, CKK) = beta·dw + dyᵀ · x */                                          \
+                tg__gemm_##S(1, 0, g->Og, g->CKK, nbc, dyg, g->O, xg, g->C * HW, beta,              \
+                             dw + gi * g->Og * g->CKK, g->CKK);                                     \
+            if (dx) /* dx (nbc, CKK) += dy · w */                                                   \
+                tg__gemm_##S(0, 0, nbc, g->CKK, g->Og, dyg, g->O, wg, g->CKK, (T)1,                 \
+                             dx + (b0 * g->C + gi * g->Cg) * HW, g->C * HW);                        \
+        }                                                                                           \
+        for (int64_t gi = 0; gi < g->G && !g->dense; gi++) {                                        \
+            const T *dyc = dy + (b0 * g->O + gi * g->Og) * OHW;                                     \
+            if (nbc > 1) {                                                                          \
+                for (int64_t j = 0; j < nbc; j++)                                                   \
+                    for (int64_t o = 0; o < g->Og; o++)                                             \
+                        memcpy(tmp + o * ncol + j * OHW, dy + ((b0 + j) * g->O + gi * g->Og + o) * OHW, \
+                               (size_t)OHW * sizeof(T));                                            \
+                dyc = tmp;                                                                          \
+            }                                                                                       \
+            if (dw) { /* dw holds dwᵀ (CKK, Og) per group: col · dyᵀ packs dy, not col */         \
+                T *cg = have_col ? col + gi * g->CKK * ncol : col;                                  \
+                for (int64_t j = 0; j < nbc && !have_col; j++)                                      \
+                    im2col_##S(g, x + ((b0 + j) * g->C + gi * g->Cg) * HW, cg + j * OHW, ncol);     \
+                tg__gemm_##S(0, 1, g->CKK, g->Og, ncol, cg, ncol, dyc, ncol, beta,                  \
+                             dw + gi * g->Og * g->CKK, g->Og);                                      \
+            }                                                                                       \
+            if (dx) {                                                                               \
+                tg__gemm_##S(1, 0, g->CKK, ncol, g->Og, w + gi * g->Og * g->CKK, g->CKK, dyc, ncol, \
+                             (T)0, dcol, ncol);                                                     \
+                for (int64_t j = 0; j < nbc; j++)                                                   \
+                    col2im_##S(g, dcol + j * OHW, ncol, dx + ((b0 + j) * g->C + gi * g->Cg) * HW);  \
             }                                                                                       \
         }                                                                                           \
     }                                                                                               \
     /* db[o] += Σ_{b,p} dy[b,o,p] */                                                                \
     static void bias_bwd_##S(const geom *g, const T *dy, T *db) {                                   \
-        const int64_t OHW = g->OH * g->OW;                                                          \
+        /* BL interleaved partial sums (element q of each plane goes to lane   \
+         * q mod BL), so the adds vectorize instead of forming one chain; the \
+         * lanes are then added in order. */                                  \
+        enum { BL = 32 };                                                                           \
+        const int64_t OHW = g->OH * g->OW, nfull = OHW / BL * BL;                                   \
         for (int64_t o = 0; o < g->O; o++) {                                                        \
-            T s = 0;                                                                                \
+            T acc[BL] = {0};                                                                        \
             for (int64_t b = 0; b < g->B; b++) {                                                    \
                 const T *p = dy + (b * g->O + o) * OHW;                                             \
-                for (int64_t q = 0; q < OHW; q++) s += p[q];                                        \
+                for (int64_t q = 0; q < nfull; q += BL)                                             \
+                    for (int l = 0; l < BL; l++) acc[l] += p[q + l];                                \
+                for (int64_t q = nfull; q < OHW; q++) acc[q - nfull] += p[q];                       \
             }                                                                                       \
+            T s = 0;                                                                                \
+            for (int l = 0; l < BL; l++) s += acc[l];                                               \
             db[o] += s;                                                                             \
         }                                                                                           \
+    }                                                                                               \
+    /* dw += a slice's partial: (O, CKK) for a dense layer, else per group  \
+     * its transpose (CKK, Og) */                                            \
+    static void add_dw_##S(const geom *g, const T *p, T *dw) {                                      \
+        const int64_t CKK = g->CKK, Og = g->Og;                                                     \
+        if (g->dense) {                                                                             \
+            for (int64_t e = 0; e < g->O * CKK; e++) dw[e] += p[e];                                 \
+            return;                                                                                 \
+        }                                                                                           \
+        for (int64_t gi = 0; gi < g->G; gi++)                                                       \
+            for (int64_t o = 0; o < Og; o++) {                                                      \
+                T *d = dw + (gi * Og + o) * CKK;                                                    \
+                const T *q = p + gi * CKK * Og + o;                                                 \
+                for (int64_t k = 0; k < CKK; k++) d[k] += q[k * Og];                                \
+            }                                                                                       \
     }
 
 CONV_KERNELS(float, f32, 16)
@@ -524,35 +609,138 @@ static conv_scratch *get_scratch(tg_node *n) {
     return n->saved;
 }
 
+/* ---- the split into tasks ---- */
+
+/* Slices for `units` im2col chunks or samples: at most CONV_SLICES, fewer
+ * when their col buffers (bytes_each) would pass SLICE_BYTES. A function of
+ * the shape alone, never of the thread count. */
+static int64_t n_slices(int64_t units, int64_t bytes_each) {
+    int64_t s = units < CONV_SLICES ? units : CONV_SLICES;
+    if (bytes_each > 0 && s > 1 && s > SLICE_BYTES / bytes_each) s = SLICE_BYTES / bytes_each;
+    return s < 1 && units > 0 ? 1 : s;
+}
+
+/* Units [lo, hi) of slice t of n_sl. */
+static void slice_units(int64_t units, int64_t n_sl, int64_t t, int64_t *lo, int64_t *hi) {
+    *lo = units * t / n_sl;
+    *hi = units * (t + 1) / n_sl;
+}
+
+typedef struct conv_job {
+    const geom *g;
+    const void *x, *w, *bias, *dy;
+    void *y, *dx, *dw;
+    conv_scratch *sc;
+    const int64_t *roff;         /* tiled forward */
+    int64_t units, n_sl;         /* chunks (im2col) or samples (direct), slices */
+    int f32;
+} conv_job;
+
+static void tiled_task(void *arg, int64_t t) {
+    const conv_job *j = arg;
+    int64_t b0, b1;
+    slice_units(j->units, j->n_sl, t, &b0, &b1);
+    const conv_slice *sl = &j->sc->sl[t];
+    if (j->f32) tiled_fwd_f32(j->g, j->x, j->w, j->bias, j->y, sl->xpad, j->roff, sl->junk, b0, b1);
+    else tiled_fwd_f64(j->g, j->x, j->w, j->bias, j->y, sl->xpad, j->roff, sl->junk, b0, b1);
+}
+
+static void direct_task(void *arg, int64_t t) {
+    const conv_job *j = arg;
+    int64_t b0, b1;
+    slice_units(j->units, j->n_sl, t, &b0, &b1);
+    if (j->f32) direct_fwd_f32(j->g, j->x, j->w, j->bias, j->y, b0, b1);
+    else direct_fwd_f64(j->g, j->x, j->w, j->bias, j->y, b0, b1);
+}
+
+static void gemm_fwd_task(void *arg, int64_t t) {
+    const conv_job *j = arg;
+    int64_t c0, c1;
+    slice_units(j->units, j->n_sl, t, &c0, &c1);
+    const conv_slice *sl = &j->sc->sl[t];
+    const geom *g = j->g;
+    size_t esz = j->f32 ? sizeof(float) : sizeof(double), chunk = (size_t)(g->G * g->CKK * g->nb * g->OH * g->OW);
+    for (int64_t c = c0; c < c1; c++) {
+        char *kept = j->sc->kept;
+        void *col = kept ? kept + (size_t)c * chunk * esz : sl->col;
+        if (j->f32) gemm_fwd_f32(g, j->x, j->w, j->bias, j->y, col, kept != NULL, sl->tmp, c * g->nb);
+        else gemm_fwd_f64(g, j->x, j->w, j->bias, j->y, col, kept != NULL, sl->tmp, c * g->nb);
+    }
+}
+
+/* Each slice sums its chunks' dw into its own partial (the first chunk with
+ * beta 0); the partials are added to dw afterwards, in slice order. */
+static void gemm_bwd_task(void *arg, int64_t t) {
+    const conv_job *j = arg;
+    int64_t c0, c1;
+    slice_units(j->units, j->n_sl, t, &c0, &c1);
+    const conv_slice *sl = &j->sc->sl[t];
+    const geom *g = j->g;
+    void *dw = j->dw ? sl->dw : NULL;
+    size_t esz = j->f32 ? sizeof(float) : sizeof(double), chunk = (size_t)(g->G * g->CKK * g->nb * g->OH * g->OW);
+    for (int64_t c = c0; c < c1; c++) {
+        int first = c == c0;
+        char *kept = j->sc->kept;
+        void *col = kept ? kept + (size_t)c * chunk * esz : sl->col;
+        if (j->f32)
+            gemm_bwd_f32(g, j->x, j->w, j->dy, j->dx, dw, first ? 0.0f : 1.0f, col, kept != NULL, sl->tmp,
+                         sl->dcol, c * g->nb);
+        else
+            gemm_bwd_f64(g, j->x, j->w, j->dy, j->dx, dw, first ? 0.0 : 1.0, col, kept != NULL, sl->tmp,
+                         sl->dcol, c * g->nb);
+    }
+}
+
 /* ---- forward / backward ---- */
 
 static tg_status conv_forward(tg_node *n) {
     geom g = geom_of(n);
     const tg_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in == 3 ? n->in[2] : NULL;
-    const void *bd = b ? b->data : NULL;
-    int f32 = n->out->dtype == TG_F32;
     size_t esz = tg_dtype_size(n->out->dtype);
-    if (g.fwd_direct && g.sw == 1) {
-        void *xpad = NULL, *roff = scratch(n, g.Cg, g.KH, sizeof(int64_t)), *junk = scratch(n, OB, JB, esz);
-        if (!roff || !junk) return TG_ENOMEM;
-        if ((g.ph || g.pw) && !(xpad = scratch(n, g.Cg, (g.H + 2 * g.ph) * (g.W + 2 * g.pw), esz)))
-            return TG_ENOMEM;
-        if (f32) tiled_fwd_f32(&g, x->data, w->data, bd, n->out->data, xpad, roff, junk);
-        else tiled_fwd_f64(&g, x->data, w->data, bd, n->out->data, xpad, roff, junk);
-        return TG_OK;
-    }
+    conv_job job = {&g, x->data, w->data, b ? b->data : NULL, NULL, n->out->data, NULL, NULL, NULL, NULL,
+                    0, 0, n->out->dtype == TG_F32};
     if (g.fwd_direct) {
-        if (f32) direct_fwd_f32(&g, x->data, w->data, bd, n->out->data);
-        else direct_fwd_f64(&g, x->data, w->data, bd, n->out->data);
+        job.units = g.B;
+        if (g.sw != 1) {
+            job.n_sl = n_slices(g.B, 0);
+            tg__parallel_for(n->ctx, job.n_sl, direct_task, &job);
+            return TG_OK;
+        }
+        /* tiled: a zero-bordered copy of one sample's group per slice when padded */
+        int64_t padded = (g.ph || g.pw) ? g.Cg * (g.H + 2 * g.ph) * (g.W + 2 * g.pw) : 0;
+        job.n_sl = n_slices(g.B, padded * (int64_t)esz);
+        int64_t *roff = scratch(n, g.Cg, g.KH, sizeof(int64_t));
+        if (!roff || !(job.sc = get_scratch(n))) return TG_ENOMEM;
+        const int64_t Wp = g.W + 2 * g.pw, HWp = (g.H + 2 * g.ph) * Wp;
+        for (int64_t c = 0, r = 0; c < g.Cg; c++)
+            for (int64_t kh = 0; kh < g.KH; kh++) roff[r++] = c * HWp + kh * g.dh * Wp;
+        job.roff = roff;
+        for (int64_t t = 0; t < job.n_sl; t++) {
+            conv_slice *sl = &job.sc->sl[t];
+            if (!(sl->junk = scratch(n, OB, JB, esz))) return TG_ENOMEM;
+            sl->xpad = NULL;
+            if (padded && !(sl->xpad = scratch(n, 1, padded, esz))) return TG_ENOMEM;
+        }
+        tg__parallel_for(n->ctx, job.n_sl, tiled_task, &job);
         return TG_OK;
     }
     int64_t ncol = g.nb * g.OH * g.OW;
-    conv_scratch *sc = get_scratch(n);
-    if (!sc) return TG_ENOMEM;
-    if (!sc->col && !(sc->col = scratch(n, g.CKK, ncol, esz))) return TG_ENOMEM;
-    if (g.nb > 1 && !sc->tmp && !(sc->tmp = scratch(n, g.Og, ncol, esz))) return TG_ENOMEM;
-    if (f32) gemm_fwd_f32(&g, x->data, w->data, bd, n->out->data, sc);
-    else gemm_fwd_f64(&g, x->data, w->data, bd, n->out->data, sc);
+    job.units = (g.B + g.nb - 1) / g.nb;
+    job.n_sl = n_slices(job.units, g.dense ? 0 : g.CKK * ncol * (int64_t)esz);
+    if (!(job.sc = get_scratch(n))) return TG_ENOMEM;
+    /* When every chunk's col fits in KEEP_BYTES and dw will be wanted, the
+     * forward pass writes them all and keeps them, so backward skips im2col. */
+    int64_t all = job.units * g.G * g.CKK * ncol;
+    job.sc->kept = NULL;
+    if (!g.dense && n->ctx->no_grad == 0 && (w->flags & TG_REQUIRES_GRAD) && all <= KEEP_BYTES / (int64_t)esz &&
+        !(job.sc->kept = scratch(n, 1, all, esz)))
+        return TG_ENOMEM;
+    for (int64_t t = 0; t < job.n_sl && !g.dense; t++) {
+        conv_slice *sl = &job.sc->sl[t];
+        if (!job.sc->kept && !sl->col && !(sl->col = scratch(n, g.CKK, ncol, esz))) return TG_ENOMEM;
+        if (g.nb > 1 && !sl->tmp && !(sl->tmp = scratch(n, g.Og, ncol, esz))) return TG_ENOMEM;
+    }
+    tg__parallel_for(n->ctx, job.n_sl, gemm_fwd_task, &job);
     return TG_OK;
 }
 
@@ -579,12 +767,25 @@ static tg_status conv_backward(tg_node *n) {
         else direct_bwd_f64(&g, x->data, w->data, dy, dx, dw, sc->acc);
         return TG_OK;
     }
+    if (g.CKK == 0 || g.Og == 0) return TG_OK;
     int64_t ncol = g.nb * g.OH * g.OW;
-    if (dw && !sc->col && !(sc->col = scratch(n, g.CKK, ncol, esz))) return TG_ENOMEM;
-    if (g.nb > 1 && !sc->tmp && !(sc->tmp = scratch(n, g.Og, ncol, esz))) return TG_ENOMEM;
-    if (dx && !sc->dcol && !(sc->dcol = scratch(n, g.CKK, ncol, esz))) return TG_ENOMEM;
-    if (f32) gemm_bwd_f32(&g, x->data, w->data, dy, dx, dw, sc);
-    else gemm_bwd_f64(&g, x->data, w->data, dy, dx, dw, sc);
+    conv_job job = {&g, x->data, w->data, NULL, dy, NULL, dx, dw, sc, NULL, (g.B + g.nb - 1) / g.nb, 0, f32};
+    job.n_sl = n_slices(job.units, g.dense ? 0 : g.CKK * ncol * (int64_t)esz);
+    for (int64_t t = 0; t < job.n_sl; t++) {
+        conv_slice *sl = &sc->sl[t];
+        if (dw && !sl->dw && !(sl->dw = scratch(n, g.O, g.CKK, esz))) return TG_ENOMEM;
+        if (g.dense) continue;
+        if (dw && !sc->kept && !sl->col && !(sl->col = scratch(n, g.CKK, ncol, esz))) return TG_ENOMEM;
+        if (g.nb > 1 && !sl->tmp && !(sl->tmp = scratch(n, g.Og, ncol, esz))) return TG_ENOMEM;
+        if (dx && !sl->dcol && !(sl->dcol = scratch(n, g.CKK, ncol, esz))) return TG_ENOMEM;
+    }
+    tg__parallel_for(n->ctx, job.n_sl, gemm_bwd_task, &job);
+    /* the partial dw of each slice, in slice order */
+    if (dw)
+        for (int64_t t = 0; t < job.n_sl; t++) {
+            if (f32) add_dw_f32(&g, sc->sl[t].dw, dw);
+            else add_dw_f64(&g, sc->sl[t].dw, dw);
+        }
     return TG_OK;
 }
 
@@ -594,7 +795,7 @@ static tg_status conv_backward(tg_node *n) {
 static const tg_conv_opts c_plain = OPTS(1, 1, 0, 0, 1, 1, 1), c_s2p1 = OPTS(2, 2, 1, 1, 1, 1, 1),
                           c_d2g2 = OPTS(1, 1, 1, 0, 2, 2, 2), c_dw = OPTS(1, 2, 1, 0, 1, 1, 6),
                           c_rect = OPTS(2, 1, 0, 1, 1, 2, 1), c_g2 = OPTS(1, 1, 0, 0, 1, 1, 2),
-                          c_s0 = OPTS(0, 1, 0, 0, 1, 1, 1);
+                          c_s0 = OPTS(0, 1, 0, 0, 1, 1, 1), c_negpad = OPTS(1, 1, -1, 0, 1, 1, 1);
 /* the check cases cover both algorithms: the last two conv2d cases and the
  * last conv1d case (C/G·K >= 32, O/G >= 4) run im2col, in chunks of samples */
 
@@ -618,11 +819,14 @@ const tg_op_def tg_op_conv2d = {
               .bad = {{"1,3,5,5;4,2,3,3;4", &c_g2},
                       {"1,2,2,2;1,2,3,3", &c_plain},
                       {"1,2,5,5;1,3,3,3;1", &c_plain},
-                      {"2,5,5;1,2,3,3", &c_s0}}},
+                      {"2,5,5;1,2,3,3", &c_plain},
+                      {"1,2,5,5;1,2,3,3", &c_s0},
+                      {"1,2,5,5;1,2,3,3", &c_negpad}}},
 };
 
 static const tg_conv_opts c1_plain = OPTS(1, 1, 0, 0, 1, 1, 1), c1_s2p1 = OPTS(2, 1, 1, 0, 1, 1, 1),
-                          c1_d2g2 = OPTS(1, 1, 2, 0, 2, 1, 2), c1_s3 = OPTS(3, 1, 2, 0, 1, 1, 1);
+                          c1_d2g2 = OPTS(1, 1, 2, 0, 2, 1, 2), c1_s3 = OPTS(3, 1, 2, 0, 1, 1, 1),
+                          c1_s0 = OPTS(0, 1, 0, 0, 1, 1, 1), c1_negpad = OPTS(1, 1, -2, 0, 1, 1, 1);
 
 const tg_op_def tg_op_conv1d = {
     .name = "conv1d",
@@ -641,18 +845,15 @@ const tg_op_def tg_op_conv1d = {
               .bad = {{"1,3,5;4,2,3;4", &c1_d2g2},
                       {"1,2,2;1,2,3", &c1_plain},
                       {"1,2,5;1,3,3", &c1_plain},
-                      {"1,2,5,5;1,2,3,3", &c1_plain}}},
+                      {"1,2,5,5;1,2,3,3", &c1_plain},
+                      {"1,2,5;1,2,3", &c1_s0},
+                      {"1,2,5;1,2,3", &c1_negpad}}},
 };
 
-/* NULL opts = defaults; zero stride, dilation or groups = 1 (pad is taken as given). */
+/* NULL opts = the defaults; anything else is taken as given, and the op
+ * rejects a stride, dilation or groups below 1 and a negative pad. */
 static tg_conv_opts norm_opts(const tg_conv_opts *o) {
-    tg_conv_opts a = o ? *o : (tg_conv_opts){{1, 1}, {0, 0}, {1, 1}, 1};
-    for (int i = 0; i < 2; i++) {
-        if (a.stride[i] == 0) a.stride[i] = 1;
-        if (a.dilation[i] == 0) a.dilation[i] = 1;
-    }
-    if (a.groups == 0) a.groups = 1;
-    return a;
+    return o ? *o : (tg_conv_opts){{1, 1}, {0, 0}, {1, 1}, 1};
 }
 
 tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_opts *o) {

@@ -11,7 +11,9 @@
  * for a second backward; tg_dropout() fills them from the context's RNG and
  * advances its counter once per call, so every call draws a fresh mask while
  * a given seed replays the same sequence of masks. The forward pass keeps the
- * mask (one byte per element) in tape scratch for backward. */
+ * mask (one byte per element) in tape scratch for backward. The draws come
+ * from tg__philox_fill, which uses all four words of each Philox block (the
+ * same numbers as tg_philox(seed, stream, i), a quarter of the blocks). */
 #include "internal.h"
 
 #include <math.h>
@@ -42,11 +44,16 @@ static tg_status dropout_infer(tg_node *n, tg_out_spec *out) {
 
 static int active(const dropout_attr *a) { return a->train && a->rate > 0; }
 
-/* m[i] = 1 when element i is kept. */
-static void make_mask(const dropout_attr *a, uint8_t *m, int64_t n) {
+/* m[i] = 1 when element i is kept, for i in [lo, hi). */
+static void make_mask(const dropout_attr *a, uint8_t *m, int64_t lo, int64_t hi) {
     /* u >= p  <=>  r >= p·2^32 (r the 32-bit draw); thr <= 2^32 fits in 64 bits */
     uint64_t thr = (uint64_t)ceil(a->rate * 4294967296.0);
-    for (int64_t i = 0; i < n; i++) m[i] = (uint64_t)tg_philox(a->seed, a->stream, (uint64_t)i) >= thr;
+    uint32_t r[1024]; /* drawn 1024 at a time, every word of each Philox block used */
+    for (int64_t i0 = lo; i0 < hi; i0 += 1024) {
+        int64_t len = hi - i0 < 1024 ? hi - i0 : 1024;
+        tg__philox_fill(a->seed, a->stream, (uint64_t)i0, len, r);
+        for (int64_t i = 0; i < len; i++) m[i0 + i] = (uint64_t)r[i] >= thr;
+    }
 }
 
 #define DROPOUT_APPLY(T, S)                                                        \
@@ -61,6 +68,40 @@ static void make_mask(const dropout_attr *a, uint8_t *m, int64_t n) {
 DROPOUT_APPLY(float, f32)
 DROPOUT_APPLY(double, f64)
 
+/* Elements are independent (the mask of element i depends on i alone), so
+ * the pass is cut into up to DROP_SLICES slices on the context's pool with
+ * the same bits at any thread count. */
+#define DROP_SLICES 8
+#define DROP_MIN ((int64_t)1 << 16) /* elements per slice at least */
+
+typedef struct drop_job {
+    const dropout_attr *a;
+    uint8_t *m;
+    const void *in;
+    void *out;
+    int64_t n, n_sl;
+    double scale;
+    int f32, backward; /* forward: draw the mask, out = m·in·scale; backward: out += m·in·scale */
+} drop_job;
+
+static void drop_task(void *arg, int64_t t) {
+    const drop_job *j = arg;
+    int64_t lo = j->n * t / j->n_sl, hi = j->n * (t + 1) / j->n_sl;
+    if (!j->backward) make_mask(j->a, j->m, lo, hi);
+    if (j->f32) apply_f32(j->m + lo, (const float *)j->in + lo, (float *)j->out + lo, hi - lo, j->scale, j->backward);
+    else apply_f64(j->m + lo, (const double *)j->in + lo, (double *)j->out + lo, hi - lo, j->scale, j->backward);
+}
+
+static void drop_run(tg_node *n, uint8_t *m, const void *in, void *out, int backward) {
+    const dropout_attr *a = n->attr;
+    const tg_tensor *x = n->in[0];
+    drop_job j = {a, m, in, out, x->numel, 1, 1.0 / (1.0 - a->rate), x->dtype == TG_F32, backward};
+    j.n_sl = x->numel / DROP_MIN;
+    if (j.n_sl > DROP_SLICES) j.n_sl = DROP_SLICES;
+    if (j.n_sl < 1) j.n_sl = 1;
+    tg__parallel_for(n->ctx, j.n_sl, drop_task, &j);
+}
+
 static tg_status dropout_forward(tg_node *n) {
     const dropout_attr *a = n->attr;
     const tg_tensor *x = n->in[0];
@@ -70,11 +111,8 @@ static tg_status dropout_forward(tg_node *n) {
     }
     uint8_t *m = tg_node_alloc(n, (size_t)(x->numel ? x->numel : 1));
     if (!m) return TG_ENOMEM;
-    make_mask(a, m, x->numel);
     n->saved = m;
-    double scale = 1.0 / (1.0 - a->rate);
-    if (x->dtype == TG_F32) apply_f32(m, x->data, n->out->data, x->numel, scale, 0);
-    else apply_f64(m, x->data, n->out->data, x->numel, scale, 0);
+    drop_run(n, m, x->data, n->out->data, 0);
     return TG_OK;
 }
 
@@ -97,9 +135,7 @@ static tg_status dropout_backward(tg_node *n) {
         return TG_OK;
     }
     TG_ASSERT(n->saved != NULL); /* the forward pass of an active dropout keeps its mask */
-    double scale = 1.0 / (1.0 - a->rate);
-    if (x->dtype == TG_F32) apply_f32(n->saved, n->out->grad, dx, x->numel, scale, 1);
-    else apply_f64(n->saved, n->out->grad, dx, x->numel, scale, 1);
+    drop_run(n, n->saved, n->out->grad, dx, 1);
     return TG_OK;
 }
 

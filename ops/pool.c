@@ -136,8 +136,140 @@ static pgeom pgeom_of(const tg_node *n) {
 POOL_KERNELS(float, f32)
 POOL_KERNELS(double, f64)
 
+/* Fast paths for the common 2x2 window at stride 2 without padding (windows
+ * tile the plane; an odd last row or column is never read). They give
+ * bitwise the generic kernels' results: the same comparisons in the same
+ * window order (row-major: a b / c d), and the same sums (0 + a + b + c + d,
+ * then / 4, so a window of -0s still gives +0). The loops are branch-free so
+ * GCC vectorizes them. */
+static int is_2x2(const pgeom *g) {
+    return g->KH == 2 && g->KW == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
+}
+
+/* The generic update "v > m, or v is the first NaN", written so that GCC
+ * if-converts and vectorizes it (one use per test; && rather than &). */
+#define MAX_TAKES(v, m) ((m) == (m) && !((v) <= (m)))
+/* v is the window's first maximum m: the first element equal to m or, when
+ * m is a NaN (the window's first NaN), the first NaN. Without a NaN no
+ * earlier element can equal m (it would have been kept), and -0 == +0 ties
+ * go to the first, as in the generic loop. */
+#define MAX_HIT(v, m) ((v) == (m) || (v) != (v))
+
+/* IT: an integer as wide as T, so the position select vectorizes with it */
+#define POOL_2X2(T, S, IT)                                                                        \
+    static void max_fwd2_##S(const pgeom *g, const T *x, T *y, int32_t *arg) {                    \
+        const int64_t W = g->W, OW = g->OW, HW = g->H * W;                                        \
+        for (int64_t p = 0; p < g->planes; p++)                                                   \
+            for (int64_t i = 0; i < g->OH; i++) {                                                 \
+                const T *restrict r0 = x + p * HW + 2 * i * W, *restrict r1 = r0 + W;             \
+                T *restrict yr = y + (p * g->OH + i) * OW;                                        \
+                if (!arg) {                                                                       \
+                    for (int64_t j = 0; j < OW; j++) {                                            \
+                        T m = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];     \
+                        m = MAX_TAKES(b, m) ? b : m;                                              \
+                        m = MAX_TAKES(c, m) ? c : m;                                              \
+                        yr[j] = MAX_TAKES(d, m) ? d : m;                                          \
+                    }                                                                             \
+                    continue;                                                                     \
+                }                                                                                 \
+                int32_t *restrict ar = arg + (p * g->OH + i) * OW;                                \
+                const int32_t base = (int32_t)(2 * i * W), w = (int32_t)W;                        \
+                for (int64_t j = 0; j < OW; j++) {                                                \
+                    T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1], m = a;  \
+                    m = MAX_TAKES(b, m) ? b : m;                                                  \
+                    m = MAX_TAKES(c, m) ? c : m;                                                  \
+                    m = MAX_TAKES(d, m) ? d : m;                                                  \
+                    yr[j] = m;                                                                    \
+                    IT k = MAX_HIT(c, m) ? (IT)w : (IT)w + 1;                                     \
+                    k = MAX_HIT(b, m) ? 1 : k;                                                    \
+                    k = MAX_HIT(a, m) ? 0 : k;                                                    \
+                    ar[j] = base + 2 * (int32_t)j + (int32_t)k;                                   \
+                }                                                                                 \
+            }                                                                                     \
+    }                                                                                             \
+    static void avg_fwd2_##S(const pgeom *g, const T *x, T *y) {                                  \
+        const int64_t W = g->W, OW = g->OW, HW = g->H * W;                                        \
+        const T div = (T)4;                                                                       \
+        for (int64_t p = 0; p < g->planes; p++)                                                   \
+            for (int64_t i = 0; i < g->OH; i++) {                                                 \
+                const T *restrict r0 = x + p * HW + 2 * i * W, *restrict r1 = r0 + W;             \
+                T *restrict yr = y + (p * g->OH + i) * OW;                                        \
+                for (int64_t j = 0; j < OW; j++)                                                  \
+                    yr[j] = ((((T)0 + r0[2 * j]) + r0[2 * j + 1]) + r1[2 * j] + r1[2 * j + 1]) / div; \
+            }                                                                                     \
+    }                                                                                             \
+    static void avg_bwd2_##S(const pgeom *g, const T *dy, T *dx) {                                \
+        const int64_t W = g->W, OW = g->OW, HW = g->H * W;                                        \
+        const T div = (T)4;                                                                       \
+        for (int64_t p = 0; p < g->planes; p++)                                                   \
+            for (int64_t i = 0; i < g->OH; i++) {                                                 \
+                T *restrict r0 = dx + p * HW + 2 * i * W, *restrict r1 = r0 + W;                  \
+                const T *restrict dr = dy + (p * g->OH + i) * OW;                                 \
+                for (int64_t j = 0; j < OW; j++) {                                                \
+                    T d = dr[j] / div;                                                            \
+                    r0[2 * j] += d, r0[2 * j + 1] += d, r1[2 * j] += d, r1[2 * j + 1] += d;       \
+                }                                                                                 \
+            }                                                                                     \
+    }
+
+POOL_2X2(float, f32, int32_t)
+POOL_2X2(double, f64, int64_t)
+
 /* 1 when tg_apply will record this node (so backward may need the argmax). */
 static int recording(const tg_node *n) { return n->ctx->no_grad == 0 && (n->in[0]->flags & TG_REQUIRES_GRAD); }
+
+/* ---- the split into tasks: planes are independent (an argmax is within its
+ * plane), so slices of planes give the same bits at any thread count ---- */
+
+#define POOL_SLICES 8                /* most tasks per pass */
+#define POOL_MIN_WORK ((int64_t)1 << 15) /* input elements per pass below which one task runs */
+
+enum { MAX_FWD, MAX_BWD, AVG_FWD, AVG_BWD };
+
+typedef struct pool_job {
+    const pgeom *g;
+    int kind, f32;
+    int64_t n_sl;
+    const void *x, *dy;      /* input (forward) or output gradient (backward) */
+    void *y, *dx;
+    int32_t *arg;
+} pool_job;
+
+static void pool_task(void *a, int64_t t) {
+    const pool_job *j = a;
+    pgeom g = *j->g;
+    int64_t p0 = g.planes * t / j->n_sl, p1 = g.planes * (t + 1) / j->n_sl;
+    const int64_t in = p0 * g.H * g.W, out = p0 * g.OH * g.OW;
+    const size_t es = j->f32 ? sizeof(float) : sizeof(double);
+    g.planes = p1 - p0;
+    /* this slice's planes (NULL stays NULL: x and y in backward, dy and dx in forward) */
+    const void *x = j->x ? (const char *)j->x + in * es : NULL, *dy = j->dy ? (const char *)j->dy + out * es : NULL;
+    void *y = j->y ? (char *)j->y + out * es : NULL, *dx = j->dx ? (char *)j->dx + in * es : NULL;
+    int32_t *arg = j->arg ? j->arg + out : NULL;
+    tg_dtype dt = j->f32 ? TG_F32 : TG_F64;
+    int fast = is_2x2(&g);
+    switch (j->kind) {
+    case MAX_FWD:
+        if (fast) TG_DISPATCH(dt, max_fwd2, &g, x, y, arg);
+        else TG_DISPATCH(dt, max_fwd, &g, x, y, arg);
+        break;
+    case MAX_BWD: TG_DISPATCH(dt, max_bwd, &g, arg, dy, dx); break;
+    case AVG_FWD:
+        if (fast) TG_DISPATCH(dt, avg_fwd2, &g, x, y);
+        else TG_DISPATCH(dt, avg_fwd, &g, x, y);
+        break;
+    default:
+        if (fast) TG_DISPATCH(dt, avg_bwd2, &g, dy, dx);
+        else TG_DISPATCH(dt, avg_bwd, &g, dy, dx);
+    }
+}
+
+static void pool_run(tg_node *n, int kind, const pgeom *g, const void *x, void *y, const void *dy, void *dx,
+                     int32_t *arg) {
+    pool_job j = {g, kind, n->in[0]->dtype == TG_F32, 1, x, dy, y, dx, arg};
+    if (g->planes * g->H * g->W >= POOL_MIN_WORK) j.n_sl = g->planes < POOL_SLICES ? g->planes : POOL_SLICES;
+    if (g->planes > 0) tg__parallel_for(n->ctx, j.n_sl, pool_task, &j);
+}
 
 static tg_status max_forward(tg_node *n) {
     pgeom g = pgeom_of(n);
@@ -147,8 +279,7 @@ static tg_status max_forward(tg_node *n) {
         if (!arg) return TG_ENOMEM;
         n->saved = arg;
     }
-    if (n->out->dtype == TG_F32) max_fwd_f32(&g, n->in[0]->data, n->out->data, arg);
-    else max_fwd_f64(&g, n->in[0]->data, n->out->data, arg);
+    pool_run(n, MAX_FWD, &g, n->in[0]->data, n->out->data, NULL, NULL, arg);
     return TG_OK;
 }
 
@@ -162,19 +293,16 @@ static tg_status max_backward(tg_node *n) {
         int32_t *arg = tg_node_alloc(n, (size_t)(n->out->numel ? n->out->numel : 1) * sizeof(int32_t));
         void *tmp = tg_node_alloc(n, (size_t)(n->out->numel ? n->out->numel : 1) * tg_dtype_size(x->dtype));
         if (!arg || !tmp) return TG_ENOMEM;
-        if (x->dtype == TG_F32) max_fwd_f32(&g, x->data, tmp, arg);
-        else max_fwd_f64(&g, x->data, tmp, arg);
+        pool_run(n, MAX_FWD, &g, x->data, tmp, NULL, NULL, arg);
         n->saved = arg;
     }
-    if (x->dtype == TG_F32) max_bwd_f32(&g, n->saved, n->out->grad, dx);
-    else max_bwd_f64(&g, n->saved, n->out->grad, dx);
+    pool_run(n, MAX_BWD, &g, NULL, NULL, n->out->grad, dx, n->saved);
     return TG_OK;
 }
 
 static tg_status avg_forward(tg_node *n) {
     pgeom g = pgeom_of(n);
-    if (n->out->dtype == TG_F32) avg_fwd_f32(&g, n->in[0]->data, n->out->data);
-    else avg_fwd_f64(&g, n->in[0]->data, n->out->data);
+    pool_run(n, AVG_FWD, &g, n->in[0]->data, n->out->data, NULL, NULL, NULL);
     return TG_OK;
 }
 
@@ -184,8 +312,7 @@ static tg_status avg_backward(tg_node *n) {
     void *dx = tg_grad_buf(x);
     if (!dx) return TG_ENOMEM;
     pgeom g = pgeom_of(n);
-    if (x->dtype == TG_F32) avg_bwd_f32(&g, n->out->grad, dx);
-    else avg_bwd_f64(&g, n->out->grad, dx);
+    pool_run(n, AVG_BWD, &g, NULL, NULL, n->out->grad, dx, NULL);
     return TG_OK;
 }
 

@@ -8,7 +8,15 @@
  * split into chunks on the pool (core/vmath.h, TG_PAR_MIN), in f32 and f64,
  * forward and backward: outputs and input gradients must match bitwise
  * between 1 thread (one call over the whole tensor) and 2 threads, and the
- * last, short chunk included. */
+ * last, short chunk included.
+ *
+ * Third part: the convolutional path at the batch size of the examples
+ * (64), where conv2d splits the batch into slices on the pool and pooling
+ * and dropout split their passes: x (64,3,16,16) -> conv2d 8@3x3 pad 1 ->
+ * relu -> max_pool 2x2 -> conv2d 8@3x3 (groups 2) -> avg_pool 2x2 ->
+ * dropout 0.3 -> sum of squares; the loss, every output value and the
+ * gradients of x and both weights and biases must match bitwise between 1
+ * and 2 threads, in f32 and f64. */
 #include "internal.h"
 
 #include <math.h>
@@ -142,6 +150,78 @@ static int ew_check(void) {
     return fails;
 }
 
+/* ---- the convolutional path ---- */
+
+static tg_tensor *leaf(tg_ctx *ctx, tg_dtype dt, int rank, const int64_t *shape, double scale, double phase) {
+    tg_tensor *t = tg_tensor_new(ctx, dt, rank, shape);
+    if (!t || tg_tensor_requires_grad(t, 1) != TG_OK) return t;
+    for (int64_t i = 0; i < t->numel; i++) tg_set(t, i, scale * sin(phase + 0.731 * (double)i));
+    return t;
+}
+
+/* Writes loss, outputs and gradients into out (as doubles); returns the count, or -1. */
+static int64_t conv_run(int threads, tg_dtype dt, double *out) {
+    tg_config c = tg_config_default();
+    c.threads = threads;
+    c.seed = 7;
+    tg_ctx *ctx = tg_ctx_new(&c);
+    if (!ctx) return -1;
+    tg_tensor *x = leaf(ctx, dt, 4, (int64_t[]){64, 3, 16, 16}, 1.0, 0.1);
+    tg_tensor *w1 = leaf(ctx, dt, 4, (int64_t[]){8, 3, 3, 3}, 0.3, 0.2);
+    tg_tensor *b1 = leaf(ctx, dt, 1, (int64_t[]){8}, 0.1, 0.3);
+    tg_tensor *w2 = leaf(ctx, dt, 4, (int64_t[]){8, 4, 3, 3}, 0.3, 0.4);
+    tg_tensor *b2 = leaf(ctx, dt, 1, (int64_t[]){8}, 0.1, 0.5);
+    int64_t n = -1;
+    tg_tape *tape = tg_tape_begin(ctx);
+    tg_conv_opts same = {{1, 1}, {1, 1}, {1, 1}, 1}, g2 = {{1, 1}, {0, 0}, {1, 1}, 2};
+    tg_tensor *h = tg_relu(tg_conv2d(x, w1, b1, &same));
+    h = tg_max_pool2d(h, 2, 2, 2, 2, 0, 0);
+    h = tg_avg_pool2d(tg_conv2d(h, w2, b2, &g2), 2, 2, 2, 2, 0, 0);
+    h = tg_dropout(h, 0.3, 1);
+    tg_tensor *loss = tg_sum(tg_square(h), 0, NULL, 0);
+    if (loss && tg_backward(loss) == TG_OK) {
+        n = 0;
+        out[n++] = tg_item(loss);
+        for (int64_t i = 0; i < h->numel; i++) out[n++] = tg_get(h, i);
+        tg_tensor *ps[5] = {x, w1, b1, w2, b2};
+        for (int p = 0; p < 5; p++)
+            for (int64_t i = 0; i < ps[p]->numel; i++) out[n++] = tg_grad_get(ps[p], i);
+    } else {
+        printf("FAIL: conv path (%d threads): %s\n", threads, tg_last_error(ctx));
+    }
+    tg_tape_end(tape);
+    tg_tensor *ps[5] = {x, w1, b1, w2, b2};
+    for (int p = 0; p < 5; p++) tg_tensor_free(ps[p]);
+    tg_ctx_free(ctx);
+    return n;
+}
+
+static int conv_check(void) {
+    int fails = 0;
+    size_t cap = 1 + 64 * 8 * 3 * 3 + 64 * 3 * 16 * 16 + 8 * 3 * 9 + 8 + 8 * 4 * 9 + 8;
+    for (int d = 0; d < 2; d++) {
+        tg_dtype dt = d ? TG_F64 : TG_F32;
+        double *a = malloc(cap * sizeof(double)), *b = malloc(cap * sizeof(double));
+        int64_t na = a ? conv_run(1, dt, a) : -1, nb = b ? conv_run(2, dt, b) : -1;
+        if (na < 0 || na != nb || (size_t)na > cap) {
+            printf("FAIL: conv path %s: %lld vs %lld values\n", tg_dtype_name(dt), (long long)na, (long long)nb);
+            fails++;
+        } else if (memcmp(a, b, (size_t)na * sizeof(double)) != 0) {
+            int64_t diff = 0;
+            for (int64_t i = 0; i < na; i++) diff += memcmp(&a[i], &b[i], sizeof(double)) != 0;
+            printf("FAIL: conv path %s: %lld of %lld values differ between 1 and 2 threads\n", tg_dtype_name(dt),
+                   (long long)diff, (long long)na);
+            fails++;
+        } else {
+            printf("ok: conv path %s (batch 64): %lld values bitwise equal at 1 and 2 threads\n", tg_dtype_name(dt),
+                   (long long)na);
+        }
+        free(a);
+        free(b);
+    }
+    return fails;
+}
+
 int main(void) {
     int64_t n = 784 * 256 + 256 + 256 * 10 + 10, n1 = 0, n2 = 0;
     float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
@@ -163,6 +243,8 @@ int main(void) {
     free(a);
     free(b);
     if (ew_check()) fail++;
+    else pass++;
+    if (conv_check()) fail++;
     else pass++;
     printf("%d passed, %d failed\n", pass, fail);
     return fail ? 1 : 0;

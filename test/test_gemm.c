@@ -1,0 +1,89 @@
+/* test_gemm: the GEMM kernels (core/gemm.c) against a long-double reference.
+ *
+ * Every path the dispatcher can pick (rank-1 for K = 1, the direct loops for
+ * tiny products and M = 1, the narrow-N kernels, the packed/in-place blocked
+ * loops with their edge tiles) is reached by sweeping M and N over sizes
+ * around the vector widths and tile sizes (1..200), K over 1..600 (thinned
+ * above 100), all four transpose combinations and beta 0/1, in f32 and f64,
+ * with leading dimensions larger than the rows, plus the shapes of the
+ * examples (the MLP's five products, the tree net's, narrow and tall ones).
+ * Each result element must be within TOL·(K + 2) of the exact sum, relative
+ * to Σ|a·b| (+ |beta·c|), computed here in long double; and the guard band of
+ * columns beyond N and elements beyond the last row must be untouched (no
+ * kernel writes outside C). Prints "ok (0 failures)" or the failing cases;
+ * exits 1 on any failure. An optional argument names a file that receives a
+ * hash of every case's result bits (to compare two builds bitwise). */
+#include "internal.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t s = 88172645463325252ull;
+static double rnd(void) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return (double)(s >> 11) / 9007199254740992.0 * 2 - 1; }
+static uint64_t fnv(const void *p, size_t n, uint64_t h) { const unsigned char *c = p; for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull; return h; }
+
+#define GUARD 7
+static int fails = 0;
+
+#define CASE(T, S, TOL)                                                                                  \
+static void case_##S(FILE *out, int tA, int tB, int64_t M, int64_t N, int64_t K, int beta) {              \
+    int64_t lda = (tA ? M : K) + 3, ldb = (tB ? K : N) + 5, ldc = N + GUARD;                            \
+    int64_t ar = tA ? K : M, br = tB ? N : K;                                                            \
+    T *A = malloc(sizeof(T) * (size_t)(ar * lda + 1)), *B = malloc(sizeof(T) * (size_t)(br * ldb + 1));   \
+    T *C = malloc(sizeof(T) * (size_t)(M * ldc + GUARD)), *C0 = malloc(sizeof(T) * (size_t)(M * ldc + GUARD)); \
+    for (int64_t i = 0; i < ar * lda; i++) A[i] = (T)rnd();                                              \
+    for (int64_t i = 0; i < br * ldb; i++) B[i] = (T)rnd();                                              \
+    for (int64_t i = 0; i < M * ldc + GUARD; i++) C0[i] = C[i] = (T)rnd();                               \
+    tg__gemm_##S(tA, tB, M, N, K, A, lda, B, ldb, (T)beta, C, ldc);                                     \
+    double worst = 0;                                                                                    \
+    uint64_t h = 1469598103934665603ull;                                                                 \
+    for (int64_t i = 0; i < M; i++) {                                                                    \
+        for (int64_t j = 0; j < N; j++) {                                                                \
+            long double r = beta ? C0[i * ldc + j] : 0, m = beta ? fabsl((long double)C0[i*ldc+j]) : 0;  \
+            for (int64_t k = 0; k < K; k++) {                                                            \
+                long double x = tA ? A[k * lda + i] : A[i * lda + k], y = tB ? B[j * ldb + k] : B[k * ldb + j]; \
+                r += x * y; m += fabsl(x * y);                                                           \
+            }                                                                                            \
+            double e = (double)(fabsl(C[i * ldc + j] - r) / (m + 1e-30L));                               \
+            if (!(e <= worst)) worst = e;                                                                \
+        }                                                                                                \
+        for (int64_t j = N; j < ldc && i * ldc + j < M * ldc + GUARD; j++)                               \
+            if (memcmp(&C[i * ldc + j], &C0[i * ldc + j], sizeof(T))) { printf("GUARD " #S " %d%d %lldx%lldx%lld b%d row %lld col %lld\n", tA, tB, (long long)M, (long long)N, (long long)K, beta, (long long)i, (long long)j); fails++; break; } \
+        h = fnv(C + i * ldc, sizeof(T) * (size_t)N, h);                                                  \
+    }                                                                                                    \
+    for (int64_t j = M * ldc; j < M * ldc + GUARD; j++) if (memcmp(&C[j], &C0[j], sizeof(T))) { printf("GUARD-END\n"); fails++; break; } \
+    if (!(worst <= TOL * (double)(K + 2))) { printf("ERR " #S " %d%d %lldx%lldx%lld b%d rel %g\n", tA, tB, (long long)M, (long long)N, (long long)K, beta, worst); fails++; } \
+    fprintf(out, #S " %d %d %lld %lld %lld %d %016llx\n", tA, tB, (long long)M, (long long)N, (long long)K, beta, (unsigned long long)h); \
+    free(A); free(B); free(C); free(C0);                                                                 \
+}
+CASE(float, f32, 1.2e-7)
+CASE(double, f64, 2.3e-16)
+
+int main(int argc, char **argv) {
+    FILE *out = fopen(argc > 1 ? argv[1] : "/dev/null", "w");
+    static const int64_t dims[] = {1, 2, 3, 5, 6, 7, 8, 9, 10, 12, 13, 15, 16, 17, 24, 31, 33, 48, 63, 64, 65, 100, 128, 200};
+    static const int64_t ks[] = {1, 2, 3, 7, 8, 9, 16, 17, 64, 100, 128, 257, 300, 513, 600};
+    int nd = sizeof dims / sizeof dims[0], nk = sizeof ks / sizeof ks[0];
+    for (int a = 0; a < nd; a++)
+        for (int b = 0; b < nd; b++)
+            for (int c = 0; c < nk; c++) {
+                if ((a + b + c) % 3 && ks[c] > 100) continue; /* thin the big ones */
+                for (int t = 0; t < 8; t++) {
+                    case_f32(out, t & 1, (t >> 1) & 1, dims[a], dims[b], ks[c], t >> 2);
+                    case_f64(out, t & 1, (t >> 1) & 1, dims[a], dims[b], ks[c], t >> 2);
+                }
+            }
+    /* the named shapes */
+    static const int64_t named[][3] = {{1, 64, 128}, {1, 128, 64}, {128, 64, 1}, {64, 5, 1}, {1, 5, 64}, {1, 64, 5},
+        {200, 10, 500}, {500, 10, 200}, {200, 500, 10}, {200, 500, 784}, {784, 500, 200}, {1, 500, 784}, {1, 784, 500},
+        {96, 256, 500}, {300, 10, 1000}, {1000, 12, 300}, {777, 33, 129}, {1, 1000, 3}, {2, 1000, 2}, {40, 10, 700}};
+    for (size_t n = 0; n < sizeof named / sizeof named[0]; n++)
+        for (int t = 0; t < 8; t++) {
+            case_f32(out, t & 1, (t >> 1) & 1, named[n][0], named[n][1], named[n][2], t >> 2);
+            case_f64(out, t & 1, (t >> 1) & 1, named[n][0], named[n][1], named[n][2], t >> 2);
+        }
+    fclose(out);
+    printf("%s (%d failures)\n", fails ? "FAIL" : "ok", fails);
+    return fails != 0;
+}
