@@ -1122,7 +1122,7 @@ GEMM_IMPL(double, f64)
  * computed inside exactly one tile by the same code, so results are bitwise
  * identical at 1, 2 or 64 threads. Small products (under GEMM_MT_FLOPS) are
  * one task: handing them to the pool costs more than it saves. */
-#define GEMM_TM 96   /* a multiple of every micro-kernel's MR (6 and 4) */
+#define GEMM_TM 192  /* a multiple of every micro-kernel's MR (6 and 4) */
 #define GEMM_TN 256  /* a multiple of every NR */
 #define GEMM_MT_FLOPS 4.0e6
 
