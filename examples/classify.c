@@ -194,9 +194,7 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
     int32_t *labels = malloc((size_t)B * sizeof *labels);
     double *h_loss = calloc((size_t)o->epochs, sizeof(double)), *h_acc = calloc((size_t)o->epochs, sizeof(double));
     double *h_val = calloc((size_t)o->epochs, sizeof(double));
-    ex_snapshot best = {0};
-    double best_val_err = INFINITY, last_val_err = INFINITY;
-    int best_epoch = 0;
+    ex_early_stop es = EX_EARLY_STOP_INIT;
     int rc = EX_OK;
     if (!perm || !labels || !h_loss || !h_acc || !h_val) {
         rc = ex_runtime_error(prog, "out of memory");
@@ -259,17 +257,10 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
             }
             h_val[ep - 1] = va;
             snprintf(valtxt, sizeof valtxt, "  val_acc %.4f", va);
-            double err = 1 - va;
-            if (err < best_val_err) {
-                best_val_err = err;
-                best_epoch = ep;
-                if (ex_snapshot_take(&best, ctx) != 0) {
-                    rc = ex_runtime_error(prog, "out of memory");
-                    goto done;
-                }
+            if (ex_early_stop_check(&es, ctx, ep, va, &stop) != 0) {
+                rc = ex_runtime_error(prog, "out of memory");
+                goto done;
             }
-            if (err > last_val_err) stop = 1;
-            last_val_err = err;
         }
         ex_progress_epoch_end(&pr, "epoch %3d  train_loss %.4f  test_acc %.4f%s  %.1f s (+ %.1f s test)", ep,
                               last_loss, test_acc, valtxt, t_ep, ex_now() - te0);
@@ -280,14 +271,13 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
         }
     }
     int epochs_run = ep - 1;
-    if (o->early_stop && best_epoch && best_epoch != epochs_run) {
-        ex_snapshot_restore(&best, ctx);
+    if (o->early_stop && ex_early_stop_restore(&es, ctx, epochs_run)) {
         if (evaluate(ctx, net, test, &test_acc) != 0) {
             rc = ex_runtime_error(prog, "evaluation failed: %s", tg_last_error(ctx));
             goto done;
         }
-        printf("restored the parameters of epoch %d (validation accuracy %.4f): test_acc %.4f\n", best_epoch,
-               1 - best_val_err, test_acc);
+        printf("restored the parameters of epoch %d (validation accuracy %.4f): test_acc %.4f\n", es.best_epoch,
+               1 - es.best_err, test_acc);
     }
     double seconds = ex_now() - t_start;
     if (o->save) {
@@ -316,10 +306,10 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
     ex_result_add(&res, "epochs", "%d", epochs_run);
     ex_result_add(&res, "seconds", "%.2f", seconds);
     ex_result_add(&res, "samples_per_s", "%.0f", t_train > 0 ? (double)n_tr * epochs_run / t_train : 0);
-    if (o->early_stop) ex_result_add(&res, "best_epoch", "%d", best_epoch);
+    if (o->early_stop) ex_result_add(&res, "best_epoch", "%d", es.best_epoch);
     ex_result_print(&res);
 done:
-    ex_snapshot_free(&best);
+    ex_early_stop_free(&es);
     free(h_val);
     free(h_loss);
     free(h_acc);

@@ -634,34 +634,42 @@ int ex_plot_svg(const char *path, const char *title, const char *xlabel, const c
     return 0;
 }
 
-/* ---- best-parameter snapshots ---- */
+/* ---- early stopping ---- */
 
-int ex_snapshot_take(ex_snapshot *s, tg_ctx *ctx) {
+int ex_early_stop_check(ex_early_stop *e, tg_ctx *ctx, int ep, double val_acc, int *stop) {
+    double err = 1 - val_acc;
+    *stop = err > e->last_err;
+    e->last_err = err;
+    if (!(err < e->best_err)) return 0;
+    e->best_err = err;
+    e->best_epoch = ep;
     int n = tg_param_count(ctx);
-    if (!s->data) {
-        s->data = calloc((size_t)n, sizeof *s->data);
-        if (!s->data) return -1;
-        s->n = n;
+    if (!e->data) {
+        e->data = calloc((size_t)n, sizeof *e->data);
+        if (!e->data) return -1;
+        e->n = n;
     }
-    for (int i = 0; i < n && i < s->n; i++) {
+    for (int i = 0; i < n && i < e->n; i++) {
         tg_tensor *p = tg_param_at(ctx, i);
         size_t bytes = (size_t)p->numel * tg_dtype_size(p->dtype);
-        if (!s->data[i] && !(s->data[i] = malloc(bytes ? bytes : 1))) return -1;
-        memcpy(s->data[i], p->data, bytes);
+        if (!e->data[i] && !(e->data[i] = malloc(bytes ? bytes : 1))) return -1;
+        memcpy(e->data[i], p->data, bytes);
     }
     return 0;
 }
 
-void ex_snapshot_restore(const ex_snapshot *s, tg_ctx *ctx) {
-    for (int i = 0; i < s->n; i++) {
+int ex_early_stop_restore(const ex_early_stop *e, tg_ctx *ctx, int epochs_run) {
+    if (!e->best_epoch || e->best_epoch == epochs_run || !e->data) return 0;
+    for (int i = 0; i < e->n; i++) {
         tg_tensor *p = tg_param_at(ctx, i);
-        if (p && s->data[i]) memcpy(p->data, s->data[i], (size_t)p->numel * tg_dtype_size(p->dtype));
+        if (p && e->data[i]) memcpy(p->data, e->data[i], (size_t)p->numel * tg_dtype_size(p->dtype));
     }
+    return 1;
 }
 
-void ex_snapshot_free(ex_snapshot *s) {
-    for (int i = 0; s->data && i < s->n; i++) free(s->data[i]);
-    free(s->data);
-    s->data = NULL;
-    s->n = 0;
+void ex_early_stop_free(ex_early_stop *e) {
+    for (int i = 0; e->data && i < e->n; i++) free(e->data[i]);
+    free(e->data);
+    e->data = NULL;
+    e->n = 0;
 }

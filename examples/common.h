@@ -23,6 +23,8 @@
 
 #include "tapegrad.h"
 
+#include <math.h>
+
 enum { EX_OK = 0, EX_RUNTIME = 1, EX_USAGE = 2 };
 
 /* ---- flag parser ---- */
@@ -159,20 +161,26 @@ typedef struct ex_series {
 int ex_plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel_left,
                 const char *ylabel_right, const ex_series *s, int ns);
 
-/* ---- best-parameter snapshots (early stopping) ---- */
+/* ---- early stopping (the lecture's rule) ---- */
 
-/** A copy of every parameter of a context, for keeping the best epoch's
- *  weights. Zero-initialise; ex_snapshot_take allocates on first use. */
-typedef struct ex_snapshot {
+/** The state of --early-stop: a copy of every parameter at the best
+ *  validation check so far. Zero-initialise with EX_EARLY_STOP_INIT. */
+typedef struct ex_early_stop {
     int n;
-    void **data;
-} ex_snapshot;
+    void **data;        /* the parameters' bytes at the best check */
+    double best_err, last_err;
+    int best_epoch;     /* 0 until the first check */
+} ex_early_stop;
+#define EX_EARLY_STOP_INIT {0, NULL, INFINITY, INFINITY, 0}
 
-/** Copy every parameter of ctx into s. Returns 0, or -1 on no memory. */
-int ex_snapshot_take(ex_snapshot *s, tg_ctx *ctx);
-/** Copy s back into ctx's parameters (the same parameters as when taken). */
-void ex_snapshot_restore(const ex_snapshot *s, tg_ctx *ctx);
-/** Free the copies; s may be zero-initialised and never taken. */
-void ex_snapshot_free(ex_snapshot *s);
+/** Record a validation check after epoch ep: when its error (1 - val_acc) is
+ *  the lowest so far, copy every parameter of ctx. *stop becomes 1 when the
+ *  error rose above the previous check's. Returns 0, or -1 on no memory. */
+int ex_early_stop_check(ex_early_stop *e, tg_ctx *ctx, int ep, double val_acc, int *stop);
+/** After training for epochs_run epochs: if the best check was an earlier
+ *  epoch, copy its parameters back into ctx and return 1; else return 0. */
+int ex_early_stop_restore(const ex_early_stop *e, tg_ctx *ctx, int epochs_run);
+/** Free the copies. */
+void ex_early_stop_free(ex_early_stop *e);
 
 #endif /* EX_COMMON_H */

@@ -302,7 +302,7 @@ static int run(const opts *o, tg_ctx *ctx, tg_dataset *train, tg_dataset *test) 
     int32_t *labels = malloc((size_t)B * sizeof *labels);
     history h = {calloc((size_t)o->epochs, sizeof(double)), calloc((size_t)o->epochs, sizeof(double)),
                  calloc((size_t)o->epochs, sizeof(double))};
-    ex_snapshot best = {0};
+    ex_early_stop es = EX_EARLY_STOP_INIT;
     if (!perm || !labels || !h.loss || !h.test_acc || !h.val_acc) {
         rc = ex_runtime_error(PROG, "out of memory");
         goto done;
@@ -315,8 +315,8 @@ static int run(const opts *o, tg_ctx *ctx, tg_dataset *train, tg_dataset *test) 
 
     ex_progress pr;
     ex_progress_begin(&pr, o->epochs, n_batches);
-    double t_start = ex_now(), t_train = 0, last_loss = NAN, best_val_err = INFINITY, last_val_err = INFINITY;
-    int epochs_run = 0, best_epoch = 0;
+    double t_start = ex_now(), t_train = 0, last_loss = NAN;
+    int epochs_run = 0;
     double test_acc = 0;
     for (int ep = 1; ep <= o->epochs; ep++) {
         ex_progress_epoch_begin(&pr, ep);
@@ -368,17 +368,10 @@ static int run(const opts *o, tg_ctx *ctx, tg_dataset *train, tg_dataset *test) 
             }
             h.val_acc[ep - 1] = va;
             snprintf(valtxt, sizeof valtxt, "  val_acc %.4f", va);
-            double err = 1 - va;
-            if (err < best_val_err) {
-                best_val_err = err;
-                best_epoch = ep;
-                if (ex_snapshot_take(&best, ctx) != 0) {
-                    rc = ex_runtime_error(PROG, "out of memory");
-                    goto done;
-                }
+            if (ex_early_stop_check(&es, ctx, ep, va, &stop) != 0) {
+                rc = ex_runtime_error(PROG, "out of memory");
+                goto done;
             }
-            if (err > last_val_err) stop = 1;
-            last_val_err = err;
         }
         ex_progress_epoch_end(&pr, "epoch %3d  train_loss %.4f  test_acc %.4f%s  %.1f s", ep, last_loss, test_acc,
                               valtxt, ex_now() - t0);
@@ -387,14 +380,13 @@ static int run(const opts *o, tg_ctx *ctx, tg_dataset *train, tg_dataset *test) 
             break;
         }
     }
-    if (o->early_stop && best_epoch && best_epoch != epochs_run) {
-        ex_snapshot_restore(&best, ctx);
+    if (o->early_stop && ex_early_stop_restore(&es, ctx, epochs_run)) {
         if (evaluate(ctx, &m, test, 0, test->n, &test_acc) != 0) {
             rc = ex_runtime_error(PROG, "evaluation failed: %s", tg_last_error(ctx));
             goto done;
         }
-        printf("restored the parameters of epoch %d (validation accuracy %.4f): test_acc %.4f\n", best_epoch,
-               1 - best_val_err, test_acc);
+        printf("restored the parameters of epoch %d (validation accuracy %.4f): test_acc %.4f\n", es.best_epoch,
+               1 - es.best_err, test_acc);
     }
     double seconds = ex_now() - t_start;
     if (o->save) {
@@ -423,10 +415,10 @@ static int run(const opts *o, tg_ctx *ctx, tg_dataset *train, tg_dataset *test) 
     ex_result_add(&res, "epochs", "%d", epochs_run);
     ex_result_add(&res, "seconds", "%.2f", seconds);
     ex_result_add(&res, "samples_per_s", "%.0f", t_train > 0 ? (double)n_tr * epochs_run / t_train : 0);
-    if (o->early_stop) ex_result_add(&res, "best_epoch", "%d", best_epoch);
+    if (o->early_stop) ex_result_add(&res, "best_epoch", "%d", es.best_epoch);
     ex_result_print(&res);
 done:
-    ex_snapshot_free(&best);
+    ex_early_stop_free(&es);
     free(h.loss);
     free(h.test_acc);
     free(h.val_acc);
