@@ -356,14 +356,21 @@ static inline double p8sum_f64(p8_f64 v) {
 
 /* When to pack. A block is packed when at least PACKA_MIN_PANELS B micro-
  * panels reuse each A micro-panel (N > 4·NR), B when at least
- * PACKB_MIN_PANELS A micro-panels reuse each B micro-panel (M > 7·MR), and
+ * PACKB_MIN_PANELS A micro-panels reuse each B micro-panel (M > MR), and
  * always for transB (its rows must be turned into vectors). Otherwise the
  * kernel reads the operand in place: packing a panel for one or two uses
- * costs more than it saves (N = 10: 33 -> 62 GFLOP/s; M = 32: 82 -> 94).
- * Packing matters for large power-of-two leading dimensions (1024^3 read in
- * place: 73 GFLOP/s; packed: 100), where rows in place alias in the caches. */
+ * costs more than it saves (N = 10: 33 -> 62 GFLOP/s). B is packed as soon
+ * as two A micro-panels (M > 6) reuse it: read in place, each row of a B
+ * micro-panel is one cache line at a stride of ldb, and with power-of-two
+ * ldb (the LSTM's 512) those lines fall into a few L1 sets, so the panel is
+ * fetched from L2 again for every A micro-panel. Zen 3, 32×512·512×128 on
+ * 2 threads: 51 µs in place, 41 µs packed. (On a Zen 4 with AVX-512 an
+ * earlier measurement favoured reading in place at M = 32, 82 -> 94 GFLOP/s;
+ * M > 42 was the threshold then.) Packing matters most for large
+ * power-of-two leading dimensions (1024^3 in place: 73 GFLOP/s; packed:
+ * 100). */
 #define PACKA_MIN_PANELS 5
-#define PACKB_MIN_PANELS 8
+#define PACKB_MIN_PANELS 2
 
 /* Below this many multiply-adds (or with M < DIRECT_M) packing costs more
  * than it saves: the direct loop runs instead. */
@@ -1125,19 +1132,31 @@ GEMM_IMPL(double, f64)
 #define GEMM_TM 192  /* a multiple of every micro-kernel's MR (6 and 4) */
 #define GEMM_TN 256  /* a multiple of every NR */
 #define GEMM_MT_FLOPS 4.0e6
+/* A product with a single row tile (M <= GEMM_TM) and fewer than
+ * GEMM_MIN_TILES columns tiles of GEMM_TN gets narrower column tiles, a
+ * multiple of GEMM_TN_MIN wide, so that small-M products (the LSTM's
+ * 32×128·128×512 and 32×512·512×128) still spread over the cores. */
+#define GEMM_MIN_TILES 4
+#define GEMM_TN_MIN 64 /* a multiple of every NR */
+static int64_t gemm_tile_n(int64_t M, int64_t N) {
+    if (M > GEMM_TM || N >= (int64_t)GEMM_MIN_TILES * GEMM_TN) return GEMM_TN;
+    int64_t w = (N + GEMM_MIN_TILES - 1) / GEMM_MIN_TILES;
+    w = (w + GEMM_TN_MIN - 1) / GEMM_TN_MIN * GEMM_TN_MIN;
+    return w < GEMM_TN ? w : GEMM_TN;
+}
 
 #define GEMM_MT(S, T)                                                                            \
     typedef struct {                                                                             \
         int ta, tb;                                                                              \
-        int64_t M, N, K, lda, ldb, ldc, tiles_n;                                                 \
+        int64_t M, N, K, lda, ldb, ldc, tiles_n, tw;                                             \
         const T *A, *B;                                                                          \
         T beta, *C;                                                                              \
     } mt_##S;                                                                                    \
     static void mt_task_##S(void *arg, int64_t t) {                                              \
         const mt_##S *g = arg;                                                                   \
-        int64_t m0 = (t / g->tiles_n) * GEMM_TM, n0 = (t % g->tiles_n) * GEMM_TN;                \
+        int64_t m0 = (t / g->tiles_n) * GEMM_TM, n0 = (t % g->tiles_n) * g->tw;                  \
         int64_t mm = g->M - m0 < GEMM_TM ? g->M - m0 : GEMM_TM;                                  \
-        int64_t nn = g->N - n0 < GEMM_TN ? g->N - n0 : GEMM_TN;                                  \
+        int64_t nn = g->N - n0 < g->tw ? g->N - n0 : g->tw;                                      \
         const T *a = g->ta ? g->A + m0 : g->A + m0 * g->lda;                                     \
         const T *b = g->tb ? g->B + n0 * g->ldb : g->B + n0;                                     \
         tg__gemm_##S(g->ta, g->tb, mm, nn, g->K, a, g->lda, b, g->ldb, g->beta,                  \
@@ -1146,12 +1165,13 @@ GEMM_IMPL(double, f64)
     void tg__gemm_mt_##S(tg_ctx *ctx, int transA, int transB, int64_t M, int64_t N, int64_t K,  \
                          const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,         \
                          int64_t ldc) {                                                          \
-        int64_t tm = (M + GEMM_TM - 1) / GEMM_TM, tn = (N + GEMM_TN - 1) / GEMM_TN;              \
+        int64_t tw = gemm_tile_n(M, N);                                                          \
+        int64_t tm = (M + GEMM_TM - 1) / GEMM_TM, tn = (N + tw - 1) / tw;                        \
         if (USE_BLAS || 2.0 * (double)M * (double)N * (double)K < GEMM_MT_FLOPS || tm * tn <= 1) { \
             tg__gemm_##S(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);                 \
             return;                                                                              \
         }                                                                                        \
-        mt_##S g = {transA, transB, M, N, K, lda, ldb, ldc, tn, A, B, beta, C};                  \
+        mt_##S g = {transA, transB, M, N, K, lda, ldb, ldc, tn, tw, A, B, beta, C};              \
         tg__parallel_for(ctx, tm * tn, mt_task_##S, &g);                                         \
     }
 

@@ -12,12 +12,22 @@
  * decision (join a job, return from it) is still taken under the mutex with
  * the same tests as without it, so the guarantees below are those of the
  * plain condvar code. It saves the futex sleep and wake-up (tens of
- * microseconds on a KVM guest) when jobs follow each other closely, as the
- * LSTM's small products do. It is bounded three ways, so that it does not
- * take CPU time from work: after SPIN_NS the thread sleeps (an idle pool
- * burns nothing); a pool with more threads than the CPUs it may run on never
- * spins; and a spinning thread that notices it was preempted (the machine is
- * oversubscribed) turns spinning off for the whole pool for CALM_NS. */
+ * microseconds on a KVM guest) between jobs that follow each other closely,
+ * as the LSTM's small products do: there the serial elementwise ops between
+ * two products often take longer than 50 µs, and with a 50 µs spin half the
+ * workers' waits ended asleep. The spin is bounded: after SPIN_NS the thread
+ * sleeps (an idle pool burns nothing), and a pool with more threads than the
+ * CPUs it may run on never spins.
+ *
+ * An earlier version also stopped all spinning for 100 ms whenever a spinner
+ * saw the clock jump by more than 50 µs (taken as "preempted, the machine is
+ * oversubscribed"). On the 2-vCPU KVM guests we measure on, such jumps come
+ * 30 to 50 times a second on an idle machine (the hypervisor, kernel
+ * threads), so the pool was not spinning for most of a run: the LSTM bench
+ * ran at 36-39K tokens/s with it and 60-75K without. With two CPU hogs
+ * beside a 2-thread run (4 runnable threads on 2 CPUs) the back-off made no
+ * measurable difference (21-29K tokens/s with it, 24-30K without; 1 thread
+ * 29K), because a bounded spin loses at most SPIN_NS per wait. So it is gone. */
 #include "internal.h"
 
 #include <hwloc.h>
@@ -32,11 +42,11 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* How long a waiting thread spins before it sleeps: about what a futex
- * sleep and wake-up cost on the 2-core KVM guest we measure on (a late
- * worker turned a 20 µs task into a 40-57 µs job), so that spinning costs at
- * most about twice what sleeping would have. */
-#define SPIN_NS 50000
+/* How long a waiting thread spins before it sleeps. 500 µs covers the gaps
+ * between the products of an LSTM step (serial elementwise ops, 20-300 µs
+ * at B = 32, H = 128), so a worker is awake when the next product arrives; an
+ * idle pool burns at most this much after its last job. */
+#define SPIN_NS 500000
 
 struct tg__pool {
     int n_workers;
@@ -56,7 +66,6 @@ struct tg__pool {
     _Atomic int stop;
     int started;          /* workers past their set-up, under mu */
     int64_t spin_ns;      /* SPIN_NS, or 0 when the pool has more threads than CPUs */
-    _Atomic int64_t calm_at;  /* no spinning before this time (ns): the CPUs are contended */
     hwloc_topology_t topo;
     int have_topo;
     struct worker_arg *args; /* one per worker, owned by the pool */
@@ -84,34 +93,16 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Spin (without the lock) until ready(p, x) or SPIN_NS have passed. Returns
- * whether ready was seen; the caller rechecks under the lock either way.
- *
- * A spinning thread that finds it lost its CPU for a while (the clock jumped
- * by more than PREEMPTED_NS between two reads a microsecond apart) is on a
- * machine with more runnable threads than CPUs: there its spinning takes CPU
- * time from the threads doing the work (including the caller, whose process
- * may get only a share of the machine). It stops, and nobody in the pool
- * spins for the next CALM_NS. */
-#define PREEMPTED_NS 50000
-#define CALM_NS 100000000
+/* Spin (without the lock) until ready(p, x) or spin_ns have passed. Returns
+ * whether ready was seen; the caller rechecks under the lock either way. */
 static bool spin_until(tg__pool *p, bool (*ready)(const tg__pool *, uint64_t), uint64_t x) {
     if (ready(p, x)) return true;
     if (p->spin_ns <= 0) return false;
-    int64_t t0 = now_ns(), tl = t0;
-    if (t0 < atomic_load_explicit(&p->calm_at, memory_order_relaxed)) return false;
+    int64_t t0 = now_ns();
     for (unsigned i = 1;; i++) {
         if (ready(p, x)) return true;
         CPU_RELAX();
-        if ((i & 15) == 0) { /* the clock every 16 pauses (about a microsecond) */
-            int64_t t = now_ns();
-            if (t - tl > PREEMPTED_NS) {
-                atomic_store_explicit(&p->calm_at, t + CALM_NS, memory_order_relaxed);
-                return ready(p, x);
-            }
-            if (t - t0 > p->spin_ns) return false;
-            tl = t;
-        }
+        if ((i & 15) == 0 && now_ns() - t0 > p->spin_ns) return false; /* the clock every 16 pauses */
     }
 }
 

@@ -60,6 +60,56 @@ static void case_##S(FILE *out, int tA, int tB, int64_t M, int64_t N, int64_t K,
 CASE(float, f32, 1.2e-7)
 CASE(double, f64, 2.3e-16)
 
+/* The multi-threaded entry: C cut into tiles that depend only on the shape
+ * (narrower column tiles for single-row-tile products such as the LSTM's).
+ * The result must be bitwise the same with 1, 2 and 3 threads, and within
+ * the same bound of the long-double reference. */
+static tg_ctx *g_ctx[3];
+#define MTCASE(T, S, TOL)                                                                                \
+static void mtcase_##S(int tA, int tB, int64_t M, int64_t N, int64_t K, int beta) {                       \
+    int64_t lda = (tA ? M : K) + 1, ldb = (tB ? K : N) + 3, ldc = N + 2;                                \
+    int64_t ar = tA ? K : M, br = tB ? N : K;                                                            \
+    T *A = malloc(sizeof(T) * (size_t)(ar * lda)), *B = malloc(sizeof(T) * (size_t)(br * ldb));          \
+    T *C0 = malloc(sizeof(T) * (size_t)(M * ldc)), *C[3];                                                \
+    for (int64_t i = 0; i < ar * lda; i++) A[i] = (T)rnd();                                              \
+    for (int64_t i = 0; i < br * ldb; i++) B[i] = (T)rnd();                                              \
+    for (int64_t i = 0; i < M * ldc; i++) C0[i] = (T)rnd();                                              \
+    for (int t = 0; t < 3; t++) {                                                                        \
+        C[t] = malloc(sizeof(T) * (size_t)(M * ldc));                                                    \
+        memcpy(C[t], C0, sizeof(T) * (size_t)(M * ldc));                                                 \
+        tg__gemm_mt_##S(g_ctx[t], tA, tB, M, N, K, A, lda, B, ldb, (T)beta, C[t], ldc);                  \
+    }                                                                                                    \
+    for (int t = 1; t < 3; t++)                                                                          \
+        if (memcmp(C[0], C[t], sizeof(T) * (size_t)(M * ldc))) {                                         \
+            printf("MT " #S " %d%d %lldx%lldx%lld b%d: %d threads differ from 1 thread\n", tA, tB,        \
+                   (long long)M, (long long)N, (long long)K, beta, t + 1);                               \
+            fails++;                                                                                     \
+        }                                                                                                \
+    double worst = 0;                                                                                    \
+    for (int64_t i = 0; i < M; i++)                                                                      \
+        for (int64_t j = 0; j < ldc; j++) {                                                              \
+            if (j >= N) { /* the columns beyond N are not C's */                                        \
+                if (memcmp(&C[1][i * ldc + j], &C0[i * ldc + j], sizeof(T))) { worst = 1; }              \
+                continue;                                                                                \
+            }                                                                                            \
+            long double r = beta ? C0[i * ldc + j] : 0, m = beta ? fabsl((long double)C0[i*ldc+j]) : 0;  \
+            for (int64_t k = 0; k < K; k++) {                                                            \
+                long double x = tA ? A[k * lda + i] : A[i * lda + k], y = tB ? B[j * ldb + k] : B[k * ldb + j]; \
+                r += x * y; m += fabsl(x * y);                                                           \
+            }                                                                                            \
+            double e = (double)(fabsl(C[1][i * ldc + j] - r) / (m + 1e-30L));                            \
+            if (!(e <= worst)) worst = e;                                                                \
+        }                                                                                                \
+    if (!(worst <= TOL * (double)(K + 2))) {                                                             \
+        printf("MT-ERR " #S " %d%d %lldx%lldx%lld b%d rel %g\n", tA, tB, (long long)M, (long long)N,      \
+               (long long)K, beta, worst);                                                               \
+        fails++;                                                                                         \
+    }                                                                                                    \
+    free(A); free(B); free(C0); for (int t = 0; t < 3; t++) free(C[t]);                                  \
+}
+MTCASE(float, f32, 1.2e-7)
+MTCASE(double, f64, 2.3e-16)
+
 int main(int argc, char **argv) {
     FILE *out = fopen(argc > 1 ? argv[1] : "/dev/null", "w");
     static const int64_t dims[] = {1, 2, 3, 5, 6, 7, 8, 9, 10, 12, 13, 15, 16, 17, 24, 31, 33, 48, 63, 64, 65, 100, 128, 200};
@@ -83,6 +133,23 @@ int main(int argc, char **argv) {
             case_f32(out, t & 1, (t >> 1) & 1, named[n][0], named[n][1], named[n][2], t >> 2);
             case_f64(out, t & 1, (t >> 1) & 1, named[n][0], named[n][1], named[n][2], t >> 2);
         }
+    /* the multi-threaded entry: the LSTM's products (B = 32, H = 128, V = 96),
+     * the MLP's, shapes around the tile sizes (192 rows, 64/256 columns) */
+    for (int t = 0; t < 3; t++) {
+        tg_config cfg = tg_config_default();
+        cfg.threads = t + 1;
+        g_ctx[t] = tg_ctx_new(&cfg);
+        if (!g_ctx[t]) { printf("FAIL: no context with %d threads\n", t + 1); return 1; }
+    }
+    static const int64_t mt[][3] = {{32, 512, 128}, {32, 128, 512}, {128, 512, 32}, {2048, 96, 128}, {128, 96, 2048},
+        {2048, 128, 96}, {200, 500, 784}, {784, 500, 200}, {200, 784, 500}, {32, 64, 2000}, {100, 200, 300},
+        {192, 257, 100}, {193, 1025, 40}, {50, 1000, 90}, {1, 4000, 1000}, {7, 130, 5000}};
+    for (size_t n = 0; n < sizeof mt / sizeof mt[0]; n++)
+        for (int t = 0; t < 8; t++) {
+            mtcase_f32(t & 1, (t >> 1) & 1, mt[n][0], mt[n][1], mt[n][2], t >> 2);
+            mtcase_f64(t & 1, (t >> 1) & 1, mt[n][0], mt[n][1], mt[n][2], t >> 2);
+        }
+    for (int t = 0; t < 3; t++) tg_ctx_free(g_ctx[t]);
     fclose(out);
     printf("%s (%d failures)\n", fails ? "FAIL" : "ok", fails);
     return fails != 0;
