@@ -893,6 +893,45 @@ NARROW_IMPL(double, f64)
 #define NARROW(T, S)
 #endif
 
+/* pack_b with transpose, 8 rows of B (8 columns of op(B)) at a time:
+ * dst[k·w + t] = s0[t·ldb + k] for t < 8, k < kc. With AVX2 an 8×8 block is
+ * loaded as 8 row vectors and transposed in registers (unpack, shuffle,
+ * permute), where the scalar loop gathers one element per load; a copy
+ * either way, so the bits are the same. */
+static inline void pack_bt8_f32(const float *restrict s0, int64_t ldb, int64_t kc, float *restrict dst, int64_t w) {
+    int64_t k = 0;
+#if defined(__AVX2__)
+    for (; k + 8 <= kc; k += 8) {
+        __m256 r[8], t[8], u[8];
+        for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(s0 + i * ldb + k);
+        for (int i = 0; i < 8; i += 2) {
+            t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+            t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 8; i += 4) {
+            u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+            u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+            u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+            u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+        }
+        for (int i = 0; i < 4; i++) {
+            _mm256_storeu_ps(dst + (k + i) * w, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+            _mm256_storeu_ps(dst + (k + i + 4) * w, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+        }
+    }
+#endif
+    for (; k < kc; k++) {
+        float *d = dst + k * w;
+        for (int t = 0; t < 8; t++) d[t] = s0[t * ldb + k];
+    }
+}
+static inline void pack_bt8_f64(const double *restrict s0, int64_t ldb, int64_t kc, double *restrict dst, int64_t w) {
+    for (int64_t k = 0; k < kc; k++) {
+        double *d = dst + k * w;
+        for (int t = 0; t < 8; t++) d[t] = s0[t * ldb + k];
+    }
+}
+
 /* pack_b without transpose: kc rows of nr <= NR elements (row stride ldb)
  * into rows of w (zero-padded), as whole vectors, the last one masked; a
  * plain element loop here would become one memmove call per row. */
@@ -981,13 +1020,8 @@ NARROW_IMPL(double, f64)
             } else {                                                                        \
                 /* 8 columns of B's rows at a time: reads stay sequential */              \
                 int64_t j = 0;                                                              \
-                for (; j + 8 <= nr; j += 8) {                                               \
-                    const T *s0 = B + (n0 + q + j) * ldb + k0;                              \
-                    for (int64_t k = 0; k < kc; k++) {                                      \
-                        T *d = dst + k * w + j;                                             \
-                        for (int t = 0; t < 8; t++) d[t] = s0[t * ldb + k];                 \
-                    }                                                                       \
-                }                                                                           \
+                for (; j + 8 <= nr; j += 8)                                                 \
+                    pack_bt8_##S(B + (n0 + q + j) * ldb + k0, ldb, kc, dst + j, w);         \
                 for (; j < nr; j++) {                                                       \
                     const T *s0 = B + (n0 + q + j) * ldb + k0;                              \
                     for (int64_t k = 0; k < kc; k++) dst[k * w + j] = s0[k];                \
