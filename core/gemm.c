@@ -1163,7 +1163,7 @@ GEMM_IMPL(double, f64)
  * computed inside exactly one tile by the same code, so results are bitwise
  * identical at 1, 2 or 64 threads. Small products (under GEMM_MT_FLOPS) are
  * one task: handing them to the pool costs more than it saves. */
-#define GEMM_TM 192  /* a multiple of every micro-kernel's MR (6 and 4) */
+#define GEMM_TM 192 /* the most rows of a tile; tiles are of equal height (gemm_tile_m) */
 #define GEMM_TN 256  /* a multiple of every NR */
 #define GEMM_MT_FLOPS 4.0e6
 /* A product with a single row tile (M <= GEMM_TM) and fewer than
@@ -1172,6 +1172,13 @@ GEMM_IMPL(double, f64)
  * 32×128·128×512 and 32×512·512×128) still spread over the cores. */
 #define GEMM_MIN_TILES 4
 #define GEMM_TN_MIN 64 /* a multiple of every NR */
+/* Row tiles: as few as GEMM_TM allows, of equal height rounded up to a
+ * multiple of 12 (every MR), so that no tile is a thin remainder (M = 200
+ * was 192 + 8 rows). */
+static int64_t gemm_tile_m(int64_t M) {
+    int64_t tm = (M + GEMM_TM - 1) / GEMM_TM, h = (M + tm - 1) / tm;
+    return (h + 11) / 12 * 12;
+}
 static int64_t gemm_tile_n(int64_t M, int64_t N) {
     if (M > GEMM_TM || N >= (int64_t)GEMM_MIN_TILES * GEMM_TN) return GEMM_TN;
     int64_t w = (N + GEMM_MIN_TILES - 1) / GEMM_MIN_TILES;
@@ -1182,14 +1189,14 @@ static int64_t gemm_tile_n(int64_t M, int64_t N) {
 #define GEMM_MT(S, T)                                                                            \
     typedef struct {                                                                             \
         int ta, tb;                                                                              \
-        int64_t M, N, K, lda, ldb, ldc, tiles_n, tw;                                             \
+        int64_t M, N, K, lda, ldb, ldc, tiles_n, th, tw;                                         \
         const T *A, *B;                                                                          \
         T beta, *C;                                                                              \
     } mt_##S;                                                                                    \
     static void mt_task_##S(void *arg, int64_t t) {                                              \
         const mt_##S *g = arg;                                                                   \
-        int64_t m0 = (t / g->tiles_n) * GEMM_TM, n0 = (t % g->tiles_n) * g->tw;                  \
-        int64_t mm = g->M - m0 < GEMM_TM ? g->M - m0 : GEMM_TM;                                  \
+        int64_t m0 = (t / g->tiles_n) * g->th, n0 = (t % g->tiles_n) * g->tw;                    \
+        int64_t mm = g->M - m0 < g->th ? g->M - m0 : g->th;                                      \
         int64_t nn = g->N - n0 < g->tw ? g->N - n0 : g->tw;                                      \
         const T *a = g->ta ? g->A + m0 : g->A + m0 * g->lda;                                     \
         const T *b = g->tb ? g->B + n0 * g->ldb : g->B + n0;                                     \
@@ -1200,12 +1207,13 @@ static int64_t gemm_tile_n(int64_t M, int64_t N) {
                          const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,         \
                          int64_t ldc) {                                                          \
         int64_t tw = gemm_tile_n(M, N);                                                          \
-        int64_t tm = (M + GEMM_TM - 1) / GEMM_TM, tn = (N + tw - 1) / tw;                        \
+        int64_t th = gemm_tile_m(M);                                                             \
+        int64_t tm = (M + th - 1) / th, tn = (N + tw - 1) / tw;                                  \
         if (USE_BLAS || 2.0 * (double)M * (double)N * (double)K < GEMM_MT_FLOPS || tm * tn <= 1) { \
             tg__gemm_##S(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);                 \
             return;                                                                              \
         }                                                                                        \
-        mt_##S g = {transA, transB, M, N, K, lda, ldb, ldc, tn, tw, A, B, beta, C};              \
+        mt_##S g = {transA, transB, M, N, K, lda, ldb, ldc, tn, th, tw, A, B, beta, C};          \
         tg__parallel_for(ctx, tm * tn, mt_task_##S, &g);                                         \
     }
 
