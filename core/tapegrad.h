@@ -377,6 +377,13 @@ int tg_needs_grad(const tg_tensor *t);
  *  backward pass (so kernels always add). Owned by t (an arena or the
  *  parameter's own buffer); never free it. NULL on no memory. */
 void *tg_grad_buf(tg_tensor *t);
+/** In backward kernels: tg_grad_buf for a kernel that can assign its result
+ *  instead of adding it. When nothing has written t's gradient yet in this
+ *  backward pass, the buffer is returned NOT zeroed and *fresh is set to 1:
+ *  the kernel must then write every element (dx = v, not dx += v). Otherwise
+ *  *fresh is 0 and the kernel adds, as with tg_grad_buf. Saves zeroing a
+ *  buffer only to add into it. A NULL fresh makes it tg_grad_buf. */
+void *tg_grad_buf_fresh(tg_tensor *t, int *fresh);
 
 /** The registry of built-in ops, for tests and tools: tg_op_count() ops,
  *  tg_op_at(i) the i-th (NULL outside [0, count)), tg_op_find(name) the one

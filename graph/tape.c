@@ -84,7 +84,11 @@ int tg_needs_grad(const tg_tensor *t) { return t && (t->flags & TG_REQUIRES_GRAD
 /* tg_dtype_size without the call (this file runs once or more per op). */
 static inline size_t esize(tg_dtype dt) { return dt == TG_F64 ? 8 : 4; }
 
-void *tg_grad_buf(tg_tensor *t) {
+/* Both entries: a leaf or parameter's persistent buffer (accumulates); an
+ * intermediate's arena buffer, zeroed on its first use in this pass unless
+ * the caller will assign it (fresh != NULL: *fresh says whether it must). */
+static void *grad_buf(tg_tensor *t, int *fresh) {
+    if (fresh) *fresh = 0;
     if (!t->node) return t->grad; /* leaf or parameter: persistent, accumulates */
     tg_tape *tape = t->tape;
     if (t->grad_epoch != tape->epoch) {
@@ -98,12 +102,20 @@ void *tg_grad_buf(tg_tensor *t) {
                 return NULL;
             }
         }
-        if (n == 1 && t->dtype == TG_F32) *(float *)t->grad = 0.0f; /* one element: no memset call */
+        if (fresh) *fresh = 1; /* the caller writes every element */
+        else if (n == 1 && t->dtype == TG_F32) *(float *)t->grad = 0.0f; /* one element: no memset call */
         else if (n == 1) *(double *)t->grad = 0.0;
         else memset(t->grad, 0, bytes);
         t->grad_epoch = tape->epoch;
     }
     return t->grad;
+}
+
+void *tg_grad_buf(tg_tensor *t) { return grad_buf(t, NULL); }
+
+void *tg_grad_buf_fresh(tg_tensor *t, int *fresh) {
+    if (!fresh) return grad_buf(t, NULL);
+    return grad_buf(t, fresh);
 }
 
 static int64_t first_nonfinite(const void *p, tg_dtype dt, int64_t n) {

@@ -18,7 +18,9 @@
  * computed from its own inputs by the same instructions either way, so the
  * result is bitwise the same at any thread count. A backward fetches the
  * input's gradient buffer (tg_grad_buf) before the split; the kernels then
- * write n->in[0]->grad. */
+ * write n->in[0]->grad. tanh, sigmoid and relu fetch it with
+ * tg_grad_buf_fresh and assign instead of adding when nothing wrote it yet
+ * in this pass (no zeroing pass over the buffer). */
 #include "internal.h"
 #include "vmath.h"
 
@@ -97,6 +99,14 @@ static tg_status run_bw(tg_node *n, tg__range_fn k) {
     tg__parallel_range(n->ctx, n->out->numel, k, n);
     return TG_OK;
 }
+/* The same with an assigning twin `set` of the kernel, run when the input's
+ * gradient buffer is fresh (tg_grad_buf_fresh): no zeroing, no reading. */
+static tg_status run_bw_set(tg_node *n, tg__range_fn add, tg__range_fn set) {
+    int fresh;
+    if (!tg_grad_buf_fresh(n->in[0], &fresh)) return TG_ENOMEM;
+    tg__parallel_range(n->ctx, n->out->numel, fresh ? set : add, n);
+    return TG_OK;
+}
 
 /* The bad case shared by the attribute-free unary ops: two inputs. */
 #define UNARY_BAD {{"2,3;2,3"}}
@@ -106,9 +116,11 @@ static tg_status run_bw(tg_node *n, tg__range_fn k) {
 #define TANH_FW(T, S) tg__vtanh_##S(x, y, m);
 RANGE_FW(tanh_fw, TANH_FW)
 #define TANH_BW(T, S) for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * ((T)1 - y[i] * y[i]);
+#define TANH_SET(T, S) for (int64_t i = 0; i < m; i++) dx[i] = dy[i] * ((T)1 - y[i] * y[i]);
 RANGE_BW(tanh_bw, TANH_BW)
+RANGE_BW(tanh_bw_set, TANH_SET)
 static tg_status tanh_forward(tg_node *n) { return run_fw(n, tanh_fw); }
-static tg_status tanh_backward(tg_node *n) { return run_bw(n, tanh_bw); }
+static tg_status tanh_backward(tg_node *n) { return run_bw_set(n, tanh_bw, tanh_bw_set); }
 
 const tg_op_def tg_op_tanh = {
     .name = "tanh",
@@ -125,9 +137,11 @@ tg_tensor *tg_tanh(tg_tensor *x) { return tg_apply(&tg_op_tanh, &x, 1, NULL); }
 #define SIGMOID_FW(T, S) sigmoid_##S(x, y, m);
 RANGE_FW(sigmoid_fw, SIGMOID_FW)
 #define SIGMOID_BW(T, S) for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * y[i] * ((T)1 - y[i]);
+#define SIGMOID_SET(T, S) for (int64_t i = 0; i < m; i++) dx[i] = dy[i] * y[i] * ((T)1 - y[i]);
 RANGE_BW(sigmoid_bw, SIGMOID_BW)
+RANGE_BW(sigmoid_bw_set, SIGMOID_SET)
 static tg_status sigmoid_forward(tg_node *n) { return run_fw(n, sigmoid_fw); }
-static tg_status sigmoid_backward(tg_node *n) { return run_bw(n, sigmoid_bw); }
+static tg_status sigmoid_backward(tg_node *n) { return run_bw_set(n, sigmoid_bw, sigmoid_bw_set); }
 
 const tg_op_def tg_op_sigmoid = {
     .name = "sigmoid",
@@ -155,9 +169,13 @@ static tg_status relu_forward(tg_node *n) {
 #define RELU_BW(T)                                                           \
     {                                                                        \
         const T *x = n->in[0]->data, *dy = n->out->grad;                     \
-        T *dx = tg_grad_buf(n->in[0]);                                       \
+        int fresh;                                                           \
+        T *dx = tg_grad_buf_fresh(n->in[0], &fresh);                         \
         if (!dx) return TG_ENOMEM;                                           \
-        for (int64_t i = 0; i < n->out->numel; i++) dx[i] += x[i] > 0 ? dy[i] : (T)0; \
+        if (fresh)                                                           \
+            for (int64_t i = 0; i < n->out->numel; i++) dx[i] = x[i] > 0 ? dy[i] : (T)0; \
+        else                                                                 \
+            for (int64_t i = 0; i < n->out->numel; i++) dx[i] += x[i] > 0 ? dy[i] : (T)0; \
     }
 static tg_status relu_backward(tg_node *n) {
     if (n->out->dtype == TG_F32) RELU_BW(float) else RELU_BW(double)

@@ -158,7 +158,7 @@ static int flat_plan(const tg_tensor *a, const tg_tensor *b, const tg_tensor *y,
 /* Backward into one input with inner stride SD (sa or sb), accumulator type
  * D. SD == 0 (the input is broadcast along the row, so the other input has
  * stride 1) sums the row with four double partial sums. */
-#define BWD_KERNEL(op, which, sfx, mode, T, D, EXPR, SD)                                    \
+#define BWD_KERNEL(op, which, sfx, mode, T, D, EXPR, SD, ASG)                                 \
     static void op##_bw##which##_##mode##_##sfx(int64_t n, const void *pg, const void *py,  \
                                                 const void *pa, int64_t sa, const void *pb, \
                                                 int64_t sb, void *pd) {                     \
@@ -169,21 +169,21 @@ static int flat_plan(const tg_tensor *a, const tg_tensor *b, const tg_tensor *y,
                 for (int64_t i = 0; i < n; i++) {                                           \
                     const T gv = g[i], yv = y[i], av = a[i], bv = b[i];                     \
                     (void)yv, (void)av, (void)bv;                                           \
-                    d[i] += (D)(EXPR);                                                      \
+                    d[i] ASG (D)(EXPR);                                                      \
                 }                                                                           \
             } else if (sa) {                                                                \
                 const T bv = b[0];                                                          \
                 for (int64_t i = 0; i < n; i++) {                                           \
                     const T gv = g[i], yv = y[i], av = a[i];                                \
                     (void)yv, (void)av, (void)bv;                                           \
-                    d[i] += (D)(EXPR);                                                      \
+                    d[i] ASG (D)(EXPR);                                                      \
                 }                                                                           \
             } else {                                                                        \
                 const T av = a[0];                                                          \
                 for (int64_t i = 0; i < n; i++) {                                           \
                     const T gv = g[i], yv = y[i], bv = b[i];                                \
                     (void)yv, (void)av, (void)bv;                                           \
-                    d[i] += (D)(EXPR);                                                      \
+                    d[i] ASG (D)(EXPR);                                                      \
                 }                                                                           \
             }                                                                               \
         } else {                                                                            \
@@ -202,7 +202,7 @@ static int flat_plan(const tg_tensor *a, const tg_tensor *b, const tg_tensor *y,
                 (void)yv, (void)av, (void)bv;                                               \
                 s[0] += (double)(EXPR);                                                     \
             }                                                                               \
-            d[0] += (D)((s[0] + s[1]) + (s[2] + s[3]));                                     \
+            d[0] ASG (D)((s[0] + s[1]) + (s[2] + s[3]));                                     \
         }                                                                                   \
     }
 
@@ -214,6 +214,7 @@ static int flat_plan(const tg_tensor *a, const tg_tensor *b, const tg_tensor *y,
 typedef struct bin_kernels {
     fwd_fn fwd[2];
     bwd_fn bw[2][2][2];
+    bwd_fn set[2][2]; /* [input][dtype]: mode 0 assigning, for a fresh gradient buffer */
 } bin_kernels;
 
 static tg_status bin_forward(tg_node *n, const bin_kernels *k) {
@@ -243,14 +244,19 @@ static tg_status bin_backward(tg_node *n, const bin_kernels *k) {
     for (int w = 0; w < 2; w++) {
         tg_tensor *x = n->in[w];
         if (!(x->flags & TG_REQUIRES_GRAD)) continue;
-        void *d = tg_grad_buf(x);
+        /* One row with x the output's size: a direct pass, which assigns a
+         * fresh gradient buffer (every element written) instead of adding
+         * to a zeroed one. With a == b, b's buffer is no longer fresh. */
+        int fresh = 0;
+        void *d = flat && x->numel == y->numel ? tg_grad_buf_fresh(x, &fresh) : tg_grad_buf(x);
         if (!d) return TG_ENOMEM;
         if (flat) {
             /* One row: a direct pass, or a broadcast scalar whose terms the
              * reduce kernel sums into one double, added to the gradient once
              * (what plan_run does with a one-element accumulator). */
             if (x->numel == y->numel) {
-                k->bw[w][t][0](p.n[0], y->grad, y->data, a->data, p.sa[0], b->data, p.sb[0], d);
+                (fresh ? k->set[w][t] : k->bw[w][t][0])(p.n[0], y->grad, y->data, a->data, p.sa[0], b->data,
+                                                        p.sb[0], d);
             } else {
                 double acc = 0;
                 k->bw[w][t][1](p.n[0], y->grad, y->data, a->data, p.sa[0], b->data, p.sb[0], &acc);
@@ -282,18 +288,23 @@ static tg_status bin_backward(tg_node *n, const bin_kernels *k) {
 #define BINARY_OP(op, F, GA, GB, LO, HI)                                                 \
     FWD_KERNEL(op, f32, float, F)                                                        \
     FWD_KERNEL(op, f64, double, F)                                                       \
-    BWD_KERNEL(op, a, f32, dir, float, float, GA, sa)                                    \
-    BWD_KERNEL(op, a, f64, dir, double, double, GA, sa)                                  \
-    BWD_KERNEL(op, b, f32, dir, float, float, GB, sb)                                    \
-    BWD_KERNEL(op, b, f64, dir, double, double, GB, sb)                                  \
-    BWD_KERNEL(op, a, f32, red, float, double, GA, sa)                                   \
-    BWD_KERNEL(op, a, f64, red, double, double, GA, sa)                                  \
-    BWD_KERNEL(op, b, f32, red, float, double, GB, sb)                                   \
-    BWD_KERNEL(op, b, f64, red, double, double, GB, sb)                                  \
+    BWD_KERNEL(op, a, f32, dir, float, float, GA, sa, +=)                                \
+    BWD_KERNEL(op, a, f64, dir, double, double, GA, sa, +=)                              \
+    BWD_KERNEL(op, b, f32, dir, float, float, GB, sb, +=)                                \
+    BWD_KERNEL(op, b, f64, dir, double, double, GB, sb, +=)                              \
+    BWD_KERNEL(op, a, f32, red, float, double, GA, sa, +=)                               \
+    BWD_KERNEL(op, a, f64, red, double, double, GA, sa, +=)                              \
+    BWD_KERNEL(op, b, f32, red, float, double, GB, sb, +=)                               \
+    BWD_KERNEL(op, b, f64, red, double, double, GB, sb, +=)                              \
+    BWD_KERNEL(op, a, f32, set, float, float, GA, sa, =)                                 \
+    BWD_KERNEL(op, a, f64, set, double, double, GA, sa, =)                               \
+    BWD_KERNEL(op, b, f32, set, float, float, GB, sb, =)                                 \
+    BWD_KERNEL(op, b, f64, set, double, double, GB, sb, =)                               \
     static const bin_kernels op##_k = {                                                  \
         {op##_fwd_f32, op##_fwd_f64},                                                    \
         {{{op##_bwa_dir_f32, op##_bwa_red_f32}, {op##_bwa_dir_f64, op##_bwa_red_f64}},   \
-         {{op##_bwb_dir_f32, op##_bwb_red_f32}, {op##_bwb_dir_f64, op##_bwb_red_f64}}}}; \
+         {{op##_bwb_dir_f32, op##_bwb_red_f32}, {op##_bwb_dir_f64, op##_bwb_red_f64}}},  \
+        {{op##_bwa_set_f32, op##_bwa_set_f64}, {op##_bwb_set_f32, op##_bwb_set_f64}}};   \
     static tg_status op##_forward(tg_node *n) { return bin_forward(n, &op##_k); }        \
     static tg_status op##_backward(tg_node *n) { return bin_backward(n, &op##_k); }      \
     const tg_op_def tg_op_##op = {                                                       \

@@ -284,16 +284,27 @@ static tg_status narrow_forward(tg_node *n) {
     return TG_OK;
 }
 
+/* A fresh gradient buffer (nothing wrote it yet in this pass) gets the slice
+ * copied and zeros around it, instead of being zeroed whole and added to. */
 #define NARROW_BW(T)                                                                        \
     {                                                                                       \
         const T *dy = n->out->grad;                                                         \
-        T *dx = tg_grad_buf(x);                                                             \
+        int fresh;                                                                          \
+        T *dx = tg_grad_buf_fresh(x, &fresh);                                               \
         if (!dx) return TG_ENOMEM;                                                          \
         for (int64_t o = 0; o < p.outer; o++) {                                             \
-            T *d = dx + o * p.xrow + p.off;                                                 \
+            T *row = dx + o * p.xrow, *d = row + p.off;                                     \
             const T *g = dy + o * p.yrow;                                                   \
-            for (int64_t j = 0; j < p.yrow; j++) d[j] += g[j];                              \
+            if (fresh) {                                                                    \
+                memset(row, 0, (size_t)p.off * sizeof(T));                                  \
+                memcpy(d, g, (size_t)p.yrow * sizeof(T));                                   \
+                memset(d + p.yrow, 0, (size_t)(p.xrow - p.off - p.yrow) * sizeof(T));       \
+            } else {                                                                        \
+                for (int64_t j = 0; j < p.yrow; j++) d[j] += g[j];                          \
+            }                                                                               \
         }                                                                                   \
+        if (fresh && p.outer == 0)                                                          \
+            memset(dx, 0, (size_t)(x->numel ? x->numel : 1) * sizeof(T));                   \
     }
 static tg_status narrow_backward(tg_node *n) {
     tg_tensor *x = n->in[0];

@@ -48,11 +48,12 @@ static mm_dims dims_of(const tg_node *n) {
                          (T)0, Y + i * d.M * d.N, d.N);                                     \
     }
 #define MM_BACKWARD(T, S)                                                                   \
-    static void backward_##S(tg_ctx *ctx, mm_dims d, const T *A, const T *Bm, const T *dY, T *dA, T *dB) { \
+    static void backward_##S(tg_ctx *ctx, mm_dims d, const T *A, const T *Bm, const T *dY, T *dA, T *dB, \
+                             T betaA, T betaB) {                                            \
         for (int64_t i = 0; i < d.B; i++) {                                                 \
             const T *a = A + i * d.M * d.K, *b = Bm + i * d.K * d.N, *g = dY + i * d.M * d.N; \
-            if (dA) tg__gemm_mt_##S(ctx, 0, 1, d.M, d.K, d.N, g, d.N, b, d.N, (T)1, dA + i * d.M * d.K, d.K); \
-            if (dB) tg__gemm_mt_##S(ctx, 1, 0, d.K, d.N, d.M, a, d.K, g, d.N, (T)1, dB + i * d.K * d.N, d.N); \
+            if (dA) tg__gemm_mt_##S(ctx, 0, 1, d.M, d.K, d.N, g, d.N, b, d.N, betaA, dA + i * d.M * d.K, d.K); \
+            if (dB) tg__gemm_mt_##S(ctx, 1, 0, d.K, d.N, d.M, a, d.K, g, d.N, betaB, dB + i * d.K * d.N, d.N); \
         }                                                                                   \
     }
 MM_FORWARD(float, f32)
@@ -70,11 +71,17 @@ static tg_status matmul_forward(tg_node *n) {
 static tg_status matmul_backward(tg_node *n) {
     tg_tensor *a = n->in[0], *b = n->in[1];
     void *da = NULL, *db = NULL;
-    if (tg_needs_grad(a) && !(da = tg_grad_buf(a))) return TG_ENOMEM;
-    if (tg_needs_grad(b) && !(db = tg_grad_buf(b))) return TG_ENOMEM;
+    /* A fresh buffer is assigned (beta 0) rather than zeroed and added to.
+     * With a == b (x·x), b's buffer is no longer fresh once a has it, and
+     * dA is written before dB adds to it. The batched product writes dA's
+     * blocks one by one, each in full, so beta 0 is right for every block. */
+    int fa = 0, fb = 0;
+    if (tg_needs_grad(a) && !(da = tg_grad_buf_fresh(a, &fa))) return TG_ENOMEM;
+    if (tg_needs_grad(b) && !(db = tg_grad_buf_fresh(b, &fb))) return TG_ENOMEM;
     mm_dims d = dims_of(n);
-    if (n->out->dtype == TG_F32) backward_f32(n->ctx, d, a->data, b->data, n->out->grad, da, db);
-    else backward_f64(n->ctx, d, a->data, b->data, n->out->grad, da, db);
+    if (n->out->dtype == TG_F32)
+        backward_f32(n->ctx, d, a->data, b->data, n->out->grad, da, db, fa ? 0.0f : 1.0f, fb ? 0.0f : 1.0f);
+    else backward_f64(n->ctx, d, a->data, b->data, n->out->grad, da, db, fa ? 0.0 : 1.0, fb ? 0.0 : 1.0);
     return TG_OK;
 }
 
