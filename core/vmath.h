@@ -63,8 +63,11 @@ const char *tg__isa_name(void);
  * multiple of every vector width and of the ops' stack chunk, so a kernel
  * that computes each element from its own inputs gives bitwise the same
  * result at any thread count. */
-#define TG_PAR_MIN ((int64_t)65536)
-#define TG_PAR_CHUNK ((int64_t)16384)
+/* 8K/4K: an LSTM step's gates (B = 32, H = 128: 12K and 4K elements) split
+ * too (64K/16K before; the char-LSTM bench about 5-10% faster, within the
+ * noise of a shared 2-core guest but never slower in 12 interleaved pairs). */
+#define TG_PAR_MIN ((int64_t)8192)
+#define TG_PAR_CHUNK ((int64_t)4096)
 struct tg_ctx;
 typedef void (*tg__range_fn)(void *arg, int64_t i0, int64_t i1);
 void tg__parallel_range(struct tg_ctx *ctx, int64_t n, tg__range_fn fn, void *arg);

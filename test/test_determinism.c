@@ -18,6 +18,7 @@
  * gradients of x and both weights and biases must match bitwise between 1
  * and 2 threads, in f32 and f64. */
 #include "internal.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -133,7 +134,7 @@ static int ew_check(void) {
         tg_dtype dt = d ? TG_F64 : TG_F32;
         for (int k = 0; k < EW_OPS; k++) {
             /* 5 full chunks and a short one; the last op stays under the split */
-            int64_t n = k == EW_OPS - 1 ? 1000 : 5 * 16384 + 77;
+            int64_t n = k == EW_OPS - 1 ? TG_PAR_MIN - 1 : 5 * TG_PAR_CHUNK + 77;
             double *a = malloc((size_t)(2 * n) * sizeof(double)), *b = malloc((size_t)(2 * n) * sizeof(double));
             if (!a || !b || ew_run(1, dt, k, n, a) || ew_run(2, dt, k, n, b)) {
                 fails++;
