@@ -95,12 +95,12 @@ _Static_assert(TG_PAR_CHUNK % 256 == 0 && TG_PAR_CHUNK % VF == 0 && TG_PAR_CHUNK
 typedef struct range_job {
     tg__range_fn fn;
     void *arg;
-    int64_t n;
+    int64_t n, chunk;
 } range_job;
 
 static void range_task(void *a, int64_t t) {
     const range_job *j = a;
-    int64_t i0 = t * TG_PAR_CHUNK, i1 = i0 + TG_PAR_CHUNK;
+    int64_t i0 = t * j->chunk, i1 = i0 + j->chunk;
     j->fn(j->arg, i0, i1 < j->n ? i1 : j->n);
 }
 
@@ -110,6 +110,6 @@ void tg__parallel_range(tg_ctx *ctx, int64_t n, tg__range_fn fn, void *arg) {
         fn(arg, 0, n);
         return;
     }
-    range_job j = {fn, arg, n};
-    tg__parallel_for(ctx, (n + TG_PAR_CHUNK - 1) / TG_PAR_CHUNK, range_task, &j);
+    range_job j = {fn, arg, n, tg__par_chunk(n)};
+    tg__parallel_for(ctx, (n + j.chunk - 1) / j.chunk, range_task, &j);
 }

@@ -57,17 +57,25 @@ const char *tg__isa_name(void);
  * tg__parallel_range(ctx, n, fn, arg) calls fn(arg, i0, i1) on ranges that
  * cover [0, n) once. Below TG_PAR_MIN elements (or without a pool) that is a
  * single call fn(arg, 0, n) on the calling thread, the fast path for small
- * tensors; from TG_PAR_MIN up, [0, n) is cut into chunks of TG_PAR_CHUNK
- * elements (the last one shorter) that run as tasks on ctx's pool. The cut
- * depends on n alone, never on the thread count, and TG_PAR_CHUNK is a
- * multiple of every vector width and of the ops' stack chunk, so a kernel
- * that computes each element from its own inputs gives bitwise the same
- * result at any thread count. */
-/* 8K/4K: an LSTM step's gates (B = 32, H = 128: 12K and 4K elements) split
- * too (64K/16K before; the char-LSTM bench about 5-10% faster, within the
- * noise of a shared 2-core guest but never slower in 12 interleaved pairs). */
-#define TG_PAR_MIN ((int64_t)8192)
-#define TG_PAR_CHUNK ((int64_t)4096)
+ * tensors; from TG_PAR_MIN up, [0, n) is cut into chunks (the last one
+ * shorter) that run as tasks on ctx's pool: about n/16 elements each,
+ * rounded down to a multiple of TG_PAR_CHUNK and at most TG_PAR_CHUNK_MAX
+ * (tg__par_chunk). The cut depends on n alone, never on the thread count,
+ * and every chunk is a multiple of every vector width and of the ops' stack
+ * chunk, so a kernel that computes each element from its own inputs gives
+ * bitwise the same result at any thread count.
+ *
+ * 4K elements: an LSTM step's gates (B = 32, H = 128: 12K and 4K elements)
+ * split too (64K before; the char-LSTM bench 5-15% faster in interleaved
+ * A/B pairs on a noisy shared 2-core guest). Large tensors keep 16K chunks,
+ * so a 1M-element op is 64 tasks, not 512. */
+#define TG_PAR_MIN ((int64_t)4096)
+#define TG_PAR_CHUNK ((int64_t)2048)
+#define TG_PAR_CHUNK_MAX ((int64_t)16384)
+static inline int64_t tg__par_chunk(int64_t n) {
+    int64_t c = n / 16 / TG_PAR_CHUNK * TG_PAR_CHUNK;
+    return c < TG_PAR_CHUNK ? TG_PAR_CHUNK : c > TG_PAR_CHUNK_MAX ? TG_PAR_CHUNK_MAX : c;
+}
 struct tg_ctx;
 typedef void (*tg__range_fn)(void *arg, int64_t i0, int64_t i1);
 void tg__parallel_range(struct tg_ctx *ctx, int64_t n, tg__range_fn fn, void *arg);

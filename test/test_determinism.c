@@ -133,8 +133,11 @@ static int ew_check(void) {
     for (int d = 0; d < 2; d++) {
         tg_dtype dt = d ? TG_F64 : TG_F32;
         for (int k = 0; k < EW_OPS; k++) {
-            /* 5 full chunks and a short one; the last op stays under the split */
-            int64_t n = k == EW_OPS - 1 ? TG_PAR_MIN - 1 : 5 * TG_PAR_CHUNK + 77;
+            /* smallest chunks (5 and a short one) for even k, the largest (40
+             * and a short one) for odd k; the last op stays under the split */
+            int64_t n = k == EW_OPS - 1 ? TG_PAR_MIN - 1
+                        : k % 2       ? 40 * TG_PAR_CHUNK_MAX + 77
+                                      : 5 * TG_PAR_CHUNK + 77;
             double *a = malloc((size_t)(2 * n) * sizeof(double)), *b = malloc((size_t)(2 * n) * sizeof(double));
             if (!a || !b || ew_run(1, dt, k, n, a) || ew_run(2, dt, k, n, b)) {
                 fails++;
