@@ -433,6 +433,12 @@ tg_tensor *tg_logsumexp(tg_tensor *x, int n_axes, const int *axes, int keepdim);
 
 /** (M,K)·(K,N) -> (M,N), or batched (B,M,K)·(B,K,N) -> (B,M,N). */
 tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
+/** c + a·b for a (M,K), b (K,N) and c (M,N) or a row (N) / (1,N) broadcast
+ *  over the M rows (PyTorch's addmm, the product behind nn.Linear). One op
+ *  and one (M,N) tensor where tg_add(tg_matmul(a, b), c) records two; the
+ *  product is accumulated onto a copy of c. TG_ESHAPE names the shapes when
+ *  they do not fit. Used by tg_dense_forward and the RNN cells. */
+tg_tensor *tg_addmm(tg_tensor *c, tg_tensor *a, tg_tensor *b);
 /** Axes permuted, a tape-owned copy: out.shape[i] = x.shape[perm[i]], and
  *  perm[0..rank) must be a permutation of 0..rank-1 (TG_EINVAL otherwise). */
 tg_tensor *tg_permute(tg_tensor *x, const int *perm);
@@ -1062,6 +1068,7 @@ tg_status tg_site_pop_status(tg_status result);
 #define tg_max(...) TG_AT(tg_max(__VA_ARGS__))
 #define tg_logsumexp(...) TG_AT(tg_logsumexp(__VA_ARGS__))
 #define tg_matmul(...) TG_AT(tg_matmul(__VA_ARGS__))
+#define tg_addmm(...) TG_AT(tg_addmm(__VA_ARGS__))
 #define tg_permute(...) TG_AT(tg_permute(__VA_ARGS__))
 #define tg_transpose(...) TG_AT(tg_transpose(__VA_ARGS__))
 #define tg_reshape(...) TG_AT(tg_reshape(__VA_ARGS__))

@@ -125,5 +125,5 @@ tg_tensor *tg_dense_forward(const tg_dense *layer, tg_tensor *x) {
                   tg__sh(W), (long long)W->shape[0]);
         return NULL;
     }
-    return tg_add(tg_matmul(x, layer->W), layer->b);
+    return tg_addmm(layer->b, x, layer->W); /* x·W + b, one op */
 }

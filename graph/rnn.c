@@ -160,7 +160,7 @@ static tg_status kind_error(const tg_cell *c, tg_tensor *x, const char *who, con
 }
 
 /* xw = x·Wx + b (B, G·H): the input side of every gate, bias included. */
-static tg_tensor *input_side(const tg_cell *c, tg_tensor *x) { return tg_add(tg_matmul(x, c->Wx), c->b); }
+static tg_tensor *input_side(const tg_cell *c, tg_tensor *x) { return tg_addmm(c->b, x, c->Wx); }
 
 static tg_status last_status(tg_ctx *ctx) { return tg_last_status(ctx) ? tg_last_status(ctx) : TG_EINVAL; }
 
@@ -173,13 +173,13 @@ static tg_status step_xw(const tg_cell *c, tg_tensor *xw, tg_rnn_state s, tg_rnn
     switch (c->kind) {
     case TG_CELL_RNN_TANH:
     case TG_CELL_RNN_RELU: {
-        tg_tensor *a = tg_add(xw, tg_matmul(h, c->Wh)); /* x·Wx + b + h·Wh */
+        tg_tensor *a = tg_addmm(xw, h, c->Wh); /* x·Wx + b + h·Wh */
         hn = c->kind == TG_CELL_RNN_RELU ? tg_relu(a) : tg_tanh(a);
         break;
     }
     case TG_CELL_LSTM: {
         /* i, f, o share one sigmoid over (B, 3H); c̃ is tanh of the last H. */
-        tg_tensor *a = tg_add(xw, tg_matmul(h, c->Wh)), *part[2], *g[3];
+        tg_tensor *a = tg_addmm(xw, h, c->Wh), *part[2], *g[3];
         int64_t sz2[2] = {3 * H, H}, sz3[3] = {H, H, H};
         if (!a || tg_split(a, 1, sz2, 2, part) || tg_split(tg_sigmoid(part[0]), 1, sz3, 3, g)) return last_status(ctx);
         cn = tg_add(tg_mul(g[1], s.c), tg_mul(g[0], tg_tanh(part[1]))); /* c' = f⊙c + i⊙c̃ */
@@ -193,8 +193,8 @@ static tg_status step_xw(const tg_cell *c, tg_tensor *xw, tg_rnn_state s, tg_rnn
         if (tg_split(xw, 1, sz2, 2, ax)) return last_status(ctx);
         if (c->kind == TG_CELL_GRU) {
             /* lectures: r, z = σ(x·W + h·U + b); h̃ = tanh(x·Wc + (r⊙h)·Uc + bc) */
-            if (tg_split(tg_sigmoid(tg_add(ax[0], tg_matmul(h, c->Wh))), 1, szh, 2, rz)) return last_status(ctx);
-            cand = tg_tanh(tg_add(ax[1], tg_matmul(tg_mul(rz[0], h), c->Uc)));
+            if (tg_split(tg_sigmoid(tg_addmm(ax[0], h, c->Wh)), 1, szh, 2, rz)) return last_status(ctx);
+            cand = tg_tanh(tg_addmm(ax[1], tg_mul(rz[0], h), c->Uc));
         } else {
             /* PyTorch: r, z as above; n = tanh(x·Wn + bn + r⊙(h·Un + bhn)) */
             tg_tensor *u[2];

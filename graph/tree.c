@@ -54,7 +54,7 @@ tg_tensor *tg_tree_cell(const tg_tree_layer *c, tg_tensor *left, tg_tensor *righ
         return NULL;
     }
     tg_tensor *pair[2] = {left, right};
-    return tg_tanh(tg_add(tg_matmul(tg_concat(pair, 2, 1), c->W), c->b));
+    return tg_tanh(tg_addmm(c->b, tg_concat(pair, 2, 1), c->W));
 }
 
 tg_status tg_tree_forward(const tg_tree_layer *c, int n, const int32_t *left, const int32_t *right,

@@ -102,3 +102,123 @@ tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b) {
     tg_tensor *in[2] = {a, b};
     return tg_apply(&tg_op_matmul, in, 2, NULL);
 }
+
+/* ---- addmm: Y = C + A·B, A (M,K), B (K,N), C (M,N) or a row (N) / (1,N) ----
+ * PyTorch's addmm, the product behind nn.Linear. One op where tg_add(
+ * tg_matmul(a, b), c) is two: the forward copies C into Y and runs the GEMM
+ * with beta 1, so the product is never stored on its own, and backward hands
+ * dY straight to the two GEMMs. In an LSTM step (x·Wx + b, then + h·Wh) that
+ * is two (B, 4H) tensors and their gradients fewer per time step.
+ * Backward: dC += dY (or Σ over rows of dY, in double, for a row C);
+ * dA += dY·Bᵀ; dB += Aᵀ·dY, each assigned when its buffer is fresh. */
+
+static int addmm_row(const tg_tensor *c) { return c->rank == 1 || (c->rank == 2 && c->shape[0] == 1); }
+
+static tg_status addmm_infer(tg_node *n, tg_out_spec *out) {
+    const tg_tensor *c = n->in[0], *a = n->in[1], *b = n->in[2];
+    tg_status st = tg__same_dtype(n);
+    if (st) return st;
+    if (a->rank != 2 || b->rank != 2 || a->shape[1] != b->shape[0])
+        return tg__error(n->ctx, TG_ESHAPE, "addmm: cannot multiply %s by %s: expected (M,K)x(K,N)", tg__sh(a),
+                         tg__sh(b));
+    int64_t M = a->shape[0], N = b->shape[1];
+    int full = c->rank == 2 && c->shape[0] == M && c->shape[1] == N;
+    int row = addmm_row(c) && c->shape[c->rank - 1] == N;
+    if (!full && !row)
+        return tg__error(n->ctx, TG_ESHAPE, "addmm: c %s does not fit the product %s x %s: expected (%lld,%lld) or (%lld)",
+                         tg__sh(c), tg__sh(a), tg__sh(b), (long long)M, (long long)N, (long long)N);
+    out->dtype = a->dtype;
+    out->rank = 2;
+    out->shape[0] = M;
+    out->shape[1] = N;
+    return TG_OK;
+}
+
+#define ADDMM(T, S)                                                                                  \
+    static void addmm_fw_##S(tg_ctx *ctx, int64_t M, int64_t N, int64_t K, const T *c, int row, const T *A, \
+                             const T *Bm, T *Y) {                                                    \
+        if (row)                                                                                     \
+            for (int64_t i = 0; i < M; i++) memcpy(Y + i * N, c, (size_t)N * sizeof(T));             \
+        else                                                                                         \
+            memcpy(Y, c, (size_t)(M * N) * sizeof(T));                                              \
+        tg__gemm_mt_##S(ctx, 0, 0, M, N, K, A, K, Bm, N, (T)1, Y, N);                                \
+    }                                                                                                \
+    /* acc: N doubles of scratch for a row c, whose column sums run over the */                   \
+    /* rows in order (row by row, so the loop is along contiguous memory). */                       \
+    static void addmm_dc_##S(int64_t M, int64_t N, const T *dY, int row, int fresh, T *dC, double *acc) { \
+        if (!row) {                                                                                  \
+            if (fresh) memcpy(dC, dY, (size_t)(M * N) * sizeof(T));                                  \
+            else                                                                                     \
+                for (int64_t i = 0; i < M * N; i++) dC[i] += dY[i];                                  \
+            return;                                                                                  \
+        }                                                                                            \
+        for (int64_t j = 0; j < N; j++) acc[j] = (double)dY[j];                                      \
+        for (int64_t i = 1; i < M; i++)                                                              \
+            for (int64_t j = 0; j < N; j++) acc[j] += (double)dY[i * N + j];                         \
+        if (fresh)                                                                                   \
+            for (int64_t j = 0; j < N; j++) dC[j] = (T)acc[j];                                       \
+        else                                                                                         \
+            for (int64_t j = 0; j < N; j++) dC[j] += (T)acc[j];                                      \
+    }
+ADDMM(float, f32)
+ADDMM(double, f64)
+
+static tg_status addmm_forward(tg_node *n) {
+    const tg_tensor *c = n->in[0], *a = n->in[1], *b = n->in[2];
+    int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
+    if (M * N == 0) return TG_OK;
+    if (n->out->dtype == TG_F32) addmm_fw_f32(n->ctx, M, N, K, c->data, addmm_row(c), a->data, b->data, n->out->data);
+    else addmm_fw_f64(n->ctx, M, N, K, c->data, addmm_row(c), a->data, b->data, n->out->data);
+    return TG_OK;
+}
+
+static tg_status addmm_backward(tg_node *n) {
+    tg_tensor *c = n->in[0], *a = n->in[1], *b = n->in[2];
+    int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
+    int f32 = n->out->dtype == TG_F32, fresh;
+    const void *dy = n->out->grad;
+    /* In input order, each buffer fetched just before it is written: an input
+     * that appears twice finds its buffer no longer fresh and adds. */
+    if (tg_needs_grad(c)) {
+        void *dc = tg_grad_buf_fresh(c, &fresh);
+        if (!dc) return TG_ENOMEM;
+        double *acc = addmm_row(c) && M * N > 0 ? tg_node_alloc(n, (size_t)N * sizeof(double)) : NULL;
+        if (addmm_row(c) && M * N > 0 && !acc) return TG_ENOMEM;
+        if (M * N == 0) { /* nothing flows back; a fresh buffer still gets its zeros */
+            if (fresh) memset(dc, 0, (size_t)(c->numel ? c->numel : 1) * (f32 ? 4 : 8));
+        } else if (f32) addmm_dc_f32(M, N, dy, addmm_row(c), fresh, dc, acc);
+        else addmm_dc_f64(M, N, dy, addmm_row(c), fresh, dc, acc);
+    }
+    if (tg_needs_grad(a)) {
+        void *da = tg_grad_buf_fresh(a, &fresh);
+        if (!da) return TG_ENOMEM;
+        if (f32) tg__gemm_mt_f32(n->ctx, 0, 1, M, K, N, dy, N, b->data, N, fresh ? 0.0f : 1.0f, da, K);
+        else tg__gemm_mt_f64(n->ctx, 0, 1, M, K, N, dy, N, b->data, N, fresh ? 0.0 : 1.0, da, K);
+    }
+    if (tg_needs_grad(b)) {
+        void *db = tg_grad_buf_fresh(b, &fresh);
+        if (!db) return TG_ENOMEM;
+        if (f32) tg__gemm_mt_f32(n->ctx, 1, 0, K, N, M, a->data, K, dy, N, fresh ? 0.0f : 1.0f, db, N);
+        else tg__gemm_mt_f64(n->ctx, 1, 0, K, N, M, a->data, K, dy, N, fresh ? 0.0 : 1.0, db, N);
+    }
+    return TG_OK;
+}
+
+const tg_op_def tg_op_addmm = {
+    .name = "addmm",
+    .n_inputs = 3,
+    .infer = addmm_infer,
+    .forward = addmm_forward,
+    .backward = addmm_backward,
+    .check = {.lo = -2,
+              .hi = 2,
+              .cases = {{"1,1;1,1;1,1"}, {"2,4;2,3;3,4"}, {"4;2,3;3,4"}, {"1,5;3,7;7,5"}, {"17,13;17,9;9,13"},
+                        {"3;1,2;2,3"}},
+              .bad = {{"2,5;2,3;3,4"}, {"2,4;2,3;4,4"}, {"2,4;2,3"}, {"2,3,4;2,3,3;3,4"}, {"3,4;2,3;3,4"},
+                      {"5;2,3;3,4"}}},
+};
+
+tg_tensor *tg_addmm(tg_tensor *c, tg_tensor *a, tg_tensor *b) {
+    tg_tensor *in[3] = {c, a, b};
+    return tg_apply(&tg_op_addmm, in, 3, NULL);
+}

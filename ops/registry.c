@@ -15,7 +15,7 @@ enum {
 
 /* Catches a line added to ops.def without thinking about the registry test
  * (or one deleted by accident). */
-#define TG_OP_EXPECTED 48
+#define TG_OP_EXPECTED 49
 _Static_assert(TG_OPID_COUNT == TG_OP_EXPECTED, "ops.def changed: update TG_OP_EXPECTED");
 
 const tg_op_def *const tg__op_table[] = {

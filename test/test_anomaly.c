@@ -6,7 +6,7 @@
  *   - x^0.5 at 0 (forward 0, backward inf);
  *   - a user op through tg_apply whose backward writes NaN (the site is the
  *     tg_apply call);
- *   - a NaN weight in tg_dense_forward: the matmul inside is reported at the
+ *   - a NaN weight in tg_dense_forward: the addmm inside is reported at the
  *     user's tg_dense_forward line, not in the library;
  *   - nested calls spread over lines: the innermost call's line;
  *   - (tg_log)(x) bypasses the macro: "call site unknown";
@@ -123,7 +123,7 @@ static void run(tg_dtype dt) {
     expect_msg(ctx, "user op backward", g_apply_line,
                (const char *[]){"anomaly: bad_grad backward", "gradient of input 0", "index 2", NULL});
 
-    /* a library composite: the matmul inside tg_dense_forward is reported at
+    /* a library composite: the addmm inside tg_dense_forward is reported at
      * this file's call of tg_dense_forward */
     tg_dense d;
     char name[16];
@@ -138,8 +138,8 @@ static void run(tg_dtype dt) {
         line = __LINE__ + 1;
         tg_tensor *h = tg_dense_forward(&d, in);
         expect(h == NULL, "dense with a NaN weight returns NULL", tg_last_error(ctx));
-        expect_msg(ctx, "dense_forward (matmul inside)", line,
-                   (const char *[]){"anomaly: matmul forward", "output index 1 of [1,3]", NULL});
+        expect_msg(ctx, "dense_forward (addmm inside)", line,
+                   (const char *[]){"anomaly: addmm forward", "output index 1 of [1,3]", NULL});
     }
 
     /* nested calls over several lines: the innermost call's line */

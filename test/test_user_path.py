@@ -128,9 +128,9 @@ def test_mlp_dot():
                 fail("mlp --dot: no node labelled %r" % name)
         edges = re.findall(r"^\s*[nl]\d+ -> n\d+(.*);$", dot, re.M)
         norms = [float(m) for m in re.findall(r'label=" ([0-9.e+-]+)"', "".join(edges))]
-        # matmul 2, add 2, relu 1, matmul 2, add 2, cross_entropy 1; the input has no gradient
-        if len(edges) != 10 or len(norms) != 9 or not all(0 < v < 1e3 for v in norms):
-            fail("mlp --dot: want 10 edges, 9 with positive gradient norms; got %d, %s" % (len(edges), norms))
+        # addmm 3 (bias, input, W), relu 1, addmm 3, cross_entropy 1; the input has no gradient
+        if len(edges) != 8 or len(norms) != 7 or not all(0 < v < 1e3 for v in norms):
+            fail("mlp --dot: want 8 edges, 7 with positive gradient norms; got %d, %s" % (len(edges), norms))
         if shutil.which("dot"):
             svg = os.path.join(tmp, "mlp.svg")
             p = subprocess.run(["dot", "-Tsvg", path, "-o", svg], capture_output=True, text=True)
