@@ -191,7 +191,7 @@ static tg_tensor *bow_logits(tg_ctx *ctx, const model *m, const tree *t) {
     float *sp = S->data;
     for (int i = 0; i < t->n; i++)
         for (int k = t->lo[i]; k < t->hi[i]; k++) sp[i * t->n_leaves + k] = 1;
-    return tg_add(tg_matmul(S, tg_embedding(m->U, t->leaf_word, t->n_leaves)), m->u);
+    return tg_addmm(m->u, S, tg_embedding(m->U, t->leaf_word, t->n_leaves)); /* u + S·U[words] */
 }
 
 static int argmax_row(const tg_tensor *z, int row) {
