@@ -1170,7 +1170,7 @@ GEMM_IMPL(double, f64)
 #define GEMM_TN 256  /* a multiple of every NR */
 #define GEMM_MT_FLOPS 1.0e6
 /* A product with a single row tile (M <= GEMM_TM) and fewer than
- * GEMM_MIN_TILES columns tiles of GEMM_TN gets narrower column tiles, a
+ * GEMM_MIN_TILES column tiles of GEMM_TN gets narrower column tiles, a
  * multiple of GEMM_TN_MIN wide, so that small-M products (the LSTM's
  * 32×128·128×512 and 32×512·512×128) still spread over the cores. */
 #define GEMM_MIN_TILES 4

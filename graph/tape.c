@@ -113,10 +113,7 @@ static void *grad_buf(tg_tensor *t, int *fresh) {
 
 void *tg_grad_buf(tg_tensor *t) { return grad_buf(t, NULL); }
 
-void *tg_grad_buf_fresh(tg_tensor *t, int *fresh) {
-    if (!fresh) return grad_buf(t, NULL);
-    return grad_buf(t, fresh);
-}
+void *tg_grad_buf_fresh(tg_tensor *t, int *fresh) { return grad_buf(t, fresh); }
 
 static int64_t first_nonfinite(const void *p, tg_dtype dt, int64_t n) {
     if (dt == TG_F32) {

@@ -115,8 +115,9 @@ static tg_status run_bw_set(tg_node *n, tg__range_fn add, tg__range_fn set) {
 
 #define TANH_FW(T, S) tg__vtanh_##S(x, y, m);
 RANGE_FW(tanh_fw, TANH_FW)
-#define TANH_BW(T, S) for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * ((T)1 - y[i] * y[i]);
-#define TANH_SET(T, S) for (int64_t i = 0; i < m; i++) dx[i] = dy[i] * ((T)1 - y[i] * y[i]);
+#define TANH_D(T) (dy[i] * ((T)1 - y[i] * y[i]))
+#define TANH_BW(T, S) for (int64_t i = 0; i < m; i++) dx[i] += TANH_D(T);
+#define TANH_SET(T, S) for (int64_t i = 0; i < m; i++) dx[i] = TANH_D(T);
 RANGE_BW(tanh_bw, TANH_BW)
 RANGE_BW(tanh_bw_set, TANH_SET)
 static tg_status tanh_forward(tg_node *n) { return run_fw(n, tanh_fw); }
@@ -136,8 +137,9 @@ tg_tensor *tg_tanh(tg_tensor *x) { return tg_apply(&tg_op_tanh, &x, 1, NULL); }
 
 #define SIGMOID_FW(T, S) sigmoid_##S(x, y, m);
 RANGE_FW(sigmoid_fw, SIGMOID_FW)
-#define SIGMOID_BW(T, S) for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * y[i] * ((T)1 - y[i]);
-#define SIGMOID_SET(T, S) for (int64_t i = 0; i < m; i++) dx[i] = dy[i] * y[i] * ((T)1 - y[i]);
+#define SIGMOID_D(T) (dy[i] * y[i] * ((T)1 - y[i]))
+#define SIGMOID_BW(T, S) for (int64_t i = 0; i < m; i++) dx[i] += SIGMOID_D(T);
+#define SIGMOID_SET(T, S) for (int64_t i = 0; i < m; i++) dx[i] = SIGMOID_D(T);
 RANGE_BW(sigmoid_bw, SIGMOID_BW)
 RANGE_BW(sigmoid_bw_set, SIGMOID_SET)
 static tg_status sigmoid_forward(tg_node *n) { return run_fw(n, sigmoid_fw); }
@@ -166,6 +168,7 @@ static tg_status relu_forward(tg_node *n) {
     return TG_OK;
 }
 
+#define RELU_D(T) (x[i] > 0 ? dy[i] : (T)0)
 #define RELU_BW(T)                                                           \
     {                                                                        \
         const T *x = n->in[0]->data, *dy = n->out->grad;                     \
@@ -173,9 +176,9 @@ static tg_status relu_forward(tg_node *n) {
         T *dx = tg_grad_buf_fresh(n->in[0], &fresh);                         \
         if (!dx) return TG_ENOMEM;                                           \
         if (fresh)                                                           \
-            for (int64_t i = 0; i < n->out->numel; i++) dx[i] = x[i] > 0 ? dy[i] : (T)0; \
+            for (int64_t i = 0; i < n->out->numel; i++) dx[i] = RELU_D(T);   \
         else                                                                 \
-            for (int64_t i = 0; i < n->out->numel; i++) dx[i] += x[i] > 0 ? dy[i] : (T)0; \
+            for (int64_t i = 0; i < n->out->numel; i++) dx[i] += RELU_D(T);  \
     }
 static tg_status relu_backward(tg_node *n) {
     if (n->out->dtype == TG_F32) RELU_BW(float) else RELU_BW(double)

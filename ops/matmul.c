@@ -68,22 +68,24 @@ static tg_status matmul_forward(tg_node *n) {
     return TG_OK;
 }
 
-static tg_status matmul_backward(tg_node *n) {
-    tg_tensor *a = n->in[0], *b = n->in[1];
+/* dA (+)= dY·Bᵀ and dB (+)= Aᵀ·dY for whichever of a, b wants a gradient;
+ * matmul's backward and addmm's. A fresh buffer is assigned (beta 0) rather
+ * than zeroed and added to. With a == b (x·x), b's buffer is no longer fresh
+ * once a has it, and dA is written before dB adds to it. The batched product
+ * writes dA's blocks one by one, each in full, so beta 0 is right for every
+ * block. */
+static tg_status mm_input_grads(tg_node *n, tg_tensor *a, tg_tensor *b, mm_dims d) {
     void *da = NULL, *db = NULL;
-    /* A fresh buffer is assigned (beta 0) rather than zeroed and added to.
-     * With a == b (x·x), b's buffer is no longer fresh once a has it, and
-     * dA is written before dB adds to it. The batched product writes dA's
-     * blocks one by one, each in full, so beta 0 is right for every block. */
     int fa = 0, fb = 0;
     if (tg_needs_grad(a) && !(da = tg_grad_buf_fresh(a, &fa))) return TG_ENOMEM;
     if (tg_needs_grad(b) && !(db = tg_grad_buf_fresh(b, &fb))) return TG_ENOMEM;
-    mm_dims d = dims_of(n);
     if (n->out->dtype == TG_F32)
         backward_f32(n->ctx, d, a->data, b->data, n->out->grad, da, db, fa ? 0.0f : 1.0f, fb ? 0.0f : 1.0f);
     else backward_f64(n->ctx, d, a->data, b->data, n->out->grad, da, db, fa ? 0.0 : 1.0, fb ? 0.0 : 1.0);
     return TG_OK;
 }
+
+static tg_status matmul_backward(tg_node *n) { return mm_input_grads(n, n->in[0], n->in[1], dims_of(n)); }
 
 const tg_op_def tg_op_matmul = {
     .name = "matmul",
@@ -175,33 +177,22 @@ static tg_status addmm_forward(tg_node *n) {
 static tg_status addmm_backward(tg_node *n) {
     tg_tensor *c = n->in[0], *a = n->in[1], *b = n->in[2];
     int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
-    int f32 = n->out->dtype == TG_F32, fresh;
-    const void *dy = n->out->grad;
-    /* In input order, each buffer fetched just before it is written: an input
-     * that appears twice finds its buffer no longer fresh and adds. */
+    /* c first, then a and b, each buffer fetched just before it is written:
+     * an input that appears twice finds its buffer no longer fresh and adds. */
     if (tg_needs_grad(c)) {
+        int fresh, row = addmm_row(c);
         void *dc = tg_grad_buf_fresh(c, &fresh);
         if (!dc) return TG_ENOMEM;
-        double *acc = addmm_row(c) && M * N > 0 ? tg_node_alloc(n, (size_t)N * sizeof(double)) : NULL;
-        if (addmm_row(c) && M * N > 0 && !acc) return TG_ENOMEM;
         if (M * N == 0) { /* nothing flows back; a fresh buffer still gets its zeros */
-            if (fresh) memset(dc, 0, (size_t)(c->numel ? c->numel : 1) * (f32 ? 4 : 8));
-        } else if (f32) addmm_dc_f32(M, N, dy, addmm_row(c), fresh, dc, acc);
-        else addmm_dc_f64(M, N, dy, addmm_row(c), fresh, dc, acc);
+            if (fresh) memset(dc, 0, (size_t)(c->numel ? c->numel : 1) * tg_dtype_size(c->dtype));
+        } else {
+            double *acc = NULL;
+            if (row && !(acc = tg_node_alloc(n, (size_t)N * sizeof(double)))) return TG_ENOMEM;
+            if (n->out->dtype == TG_F32) addmm_dc_f32(M, N, n->out->grad, row, fresh, dc, acc);
+            else addmm_dc_f64(M, N, n->out->grad, row, fresh, dc, acc);
+        }
     }
-    if (tg_needs_grad(a)) {
-        void *da = tg_grad_buf_fresh(a, &fresh);
-        if (!da) return TG_ENOMEM;
-        if (f32) tg__gemm_mt_f32(n->ctx, 0, 1, M, K, N, dy, N, b->data, N, fresh ? 0.0f : 1.0f, da, K);
-        else tg__gemm_mt_f64(n->ctx, 0, 1, M, K, N, dy, N, b->data, N, fresh ? 0.0 : 1.0, da, K);
-    }
-    if (tg_needs_grad(b)) {
-        void *db = tg_grad_buf_fresh(b, &fresh);
-        if (!db) return TG_ENOMEM;
-        if (f32) tg__gemm_mt_f32(n->ctx, 1, 0, K, N, M, a->data, K, dy, N, fresh ? 0.0f : 1.0f, db, N);
-        else tg__gemm_mt_f64(n->ctx, 1, 0, K, N, M, a->data, K, dy, N, fresh ? 0.0 : 1.0, db, N);
-    }
-    return TG_OK;
+    return mm_input_grads(n, a, b, (mm_dims){1, M, K, N});
 }
 
 const tg_op_def tg_op_addmm = {
