@@ -1,16 +1,20 @@
 /* gemm.c: C(M,N) = beta·C + op(A)·op(B), row-major, beta 0 or 1, for f32 and
  * f64. transA: A is stored (K,M); transB: B is stored (N,K).
  *
- * Structure (GotoBLAS/BLIS loops, written for row-major C):
+ * Structure (GotoBLAS/BLIS loops, written for row-major C), when both
+ * operands are packed (the BLIS order):
  *
- *   for m0 in M step MB:                      A block rows
+ *   for n0 in N step NP:                      B block columns
  *     for k0 in K step kc (<= KC):            one rank-kc update of C
- *       pack A[m0:m0+MB, k0:k0+kc] into MR-row micro-panels    (L2/L3)
- *       for n0 in N step NC:
- *         pack B[k0:k0+kc, n0:n0+NC] into NR-column micro-panels (L2)
- *         for each A micro-panel (MR rows):   stays in L1 while ...
- *           for each B micro-panel (NR cols): ... B micro-panels stream from L2
+ *       pack B[k0:k0+kc, n0:n0+NP] into NR-column micro-panels (L3)
+ *       for m0 in M step MP:                  A block rows
+ *         pack A[m0:m0+MP, k0:k0+kc] into MR-row micro-panels    (L2)
+ *         for each B micro-panel (NR cols):   stays in L1 while ...
+ *           for each A micro-panel (MR rows): ... A micro-panels stream from L2
  *             micro-kernel: MR×NR tile of C in registers
+ *
+ * When one operand is read in place (below), A blocks of MB rows are the
+ * outer loop and B blocks of NC columns the inner one, A micro-panel outside.
  *
  * The micro-kernel keeps an MR×NR tile of C in vector registers, broadcasts
  * one element of the A micro-panel per row and multiplies it with the NR/VL
@@ -23,15 +27,18 @@
  * four (transA, transB) variants share one kernel. An operand that would be
  * packed for only one or two uses is read in place instead (see PACK*).
  *
- * Blocking, for this machine (AMD Zen 4: 32 KiB L1d and 1 MiB L2 per core,
- * 32 MiB L3), checked with a sweep of KC and NC (all choices within the
- * timing noise of ±5% on 1024^3 and the MLP shapes, except that short
- * blocks cost): K is cut into equal blocks of at most KC, so K = 784 runs as
- * 2 × 392, not 512 + 272, and M into equal blocks of at most MB rows. f32: KC 512, NC 256: the A micro-panel (6×512×4 =
- * 12 KiB) stays in L1 beside the streaming B rows, and the B block (512×256×4
- * = 512 KiB) fills half of L2. f64: KC 256, NC 256: the same byte sizes. MB
- * bounds the packed A block (768 rows f32 = 1.5 MiB, in L2/L3); it is reused
- * by every B block of the rank-kc update.
+ * Blocking: K is cut into equal blocks of at most KC, so K = 784 runs as
+ * 4 × 196, not 3 × 256 + 16, and M into equal blocks (a multiple of MR).
+ * f32: KC 256, so one B micro-panel (256×16×4 = 16 KiB) stays in L1 while
+ * the A micro-panels (6×256×4 = 6 KiB each) stream from the A block (MP =
+ * 144 rows, 144 KiB, L2); the B block is 256 × 2048 (2 MiB, L3). f64: the
+ * same byte sizes (KC 256, MP 72, NP 1024). Streaming the narrow A panels
+ * rather than the wide B panels halves what the kernel pulls from L2 per FMA.
+ * Before, KC was 512 and the A micro-panel stayed in L1 while B micro-
+ * panels streamed from L2. The change, together with the 512 × 512 tiles of
+ * tg__gemm_mt_* for big products, took 1024^3 on 2 threads of a Zen 3 from
+ * 154 to 164 GFLOP/s (medians of 6 interleaved runs); the MLP and LSTM
+ * benchmarks did not move.
  *
  * Determinism: every element of C is one FMA chain over k in increasing
  * order inside each K block, added to C block after block (k0 increasing).
@@ -345,14 +352,22 @@ static inline double p8sum_f64(p8_f64 v) {
 #define P8SUMS_f64(acc, out, n)                                                     \
     for (int q_ = 0; q_ < (n); q_++) (out)[q_] = p8sum_f64((acc)[q_])
 
-/* Blocking (see the top of the file): K blocks of at most KC, B blocks of
- * NC columns, A blocks of MB rows (a multiple of MR). */
-#define KC_f32 512
+/* Blocking (see the top of the file): K blocks of at most KC. When both
+ * operands are packed (the common case), the loops run in the BLIS order: a
+ * B block of KC × NP columns is packed once (L3), A blocks of MP rows under it
+ * (L2), and the macro-kernel keeps one B micro-panel (KC × NR: 16 KiB, f32 or
+ * f64) in L1 while the A micro-panels stream past it. Otherwise (an operand
+ * read in place) A blocks are MB rows and B blocks NC columns, A outermost. */
+#define KC_f32 256
 #define NC_f32 256
 #define MB_f32 (MR_f32 * 128)
+#define MP_f32 (MR_f32 * 24)
+#define NP_f32 2048
 #define KC_f64 256
 #define NC_f64 256
 #define MB_f64 (MR_f64 * 64)
+#define MP_f64 (MR_f64 * 12)
+#define NP_f64 1024
 
 /* When to pack. A block is packed when at least PACKA_MIN_PANELS B micro-
  * panels reuse each A micro-panel (N > 4·NR), B when at least
@@ -386,8 +401,11 @@ static _Thread_local size_t g_scratch_cap; /* usable bytes after alignment */
  * the full B block, f32 or f64). The first request allocates this much, so a
  * thread's scratch is allocated once, at its first GEMM, and never again:
  * allocation counts do not depend on which thread got which tile. */
-#define SCRATCH_MAX_F32 (((size_t)MB_f32 * KC_f32 + 15) / 16 * 16 + (size_t)NC_f32 * KC_f32) * sizeof(float)
-#define SCRATCH_MAX_F64 (((size_t)MB_f64 * KC_f64 + 15) / 16 * 16 + (size_t)NC_f64 * KC_f64) * sizeof(double)
+#define SCR_MAX_(a, b) ((a) > (b) ? (a) : (b))
+#define SCRATCH_MAX_F32 SCR_MAX_(((size_t)MB_f32 * KC_f32 + 15) / 16 * 16 + (size_t)NC_f32 * KC_f32, \
+                                 ((size_t)MP_f32 * KC_f32 + 15) / 16 * 16 + (size_t)NP_f32 * KC_f32) * sizeof(float)
+#define SCRATCH_MAX_F64 SCR_MAX_(((size_t)MB_f64 * KC_f64 + 15) / 16 * 16 + (size_t)NC_f64 * KC_f64, \
+                                 ((size_t)MP_f64 * KC_f64 + 15) / 16 * 16 + (size_t)NP_f64 * KC_f64) * sizeof(double)
 #define SCRATCH_MAX (SCRATCH_MAX_F32 > SCRATCH_MAX_F64 ? SCRATCH_MAX_F32 : SCRATCH_MAX_F64)
 
 static void *scratch_get(size_t bytes) {
@@ -1080,6 +1098,24 @@ static inline void pack_bt8_f64(const double *restrict s0, int64_t ldb, int64_t 
         int64_t qlast = (nb - 1) / NR * NR;                                                 \
         int ragged = !g->packb && (nb - qlast) % VL != 0;                                   \
         if (ragged) pack_b_##S(g->tB, g->B, g->ldb, k0, kc, n0 + qlast, nb - qlast, edge_b); \
+        if (g->packa && g->packb) { /* B micro-panel in L1, A micro-panels stream from L2 */ \
+            for (int64_t q = 0; q < nb; q += NR) {                                          \
+                int64_t nr = nb - q < NR ? nb - q : NR;                                     \
+                int64_t w = (nr + VL - 1) / VL * VL, rsb = w, rsa = 1, csa = MR;            \
+                const T *b = g->pb + q * kc;                                                \
+                ukr_##S##_fn f = ukr_##S[w / VL];                                           \
+                for (int64_t p = 0; p < mb; p += MR) {                                      \
+                    int64_t mr = mb - p < MR ? mb - p : MR;                                 \
+                    const T *a = g->pa + p * kc;                                            \
+                    T *c = g->C + (m0 + p) * g->ldc + n0 + q;                               \
+                    if (mr == MR && nr == w)                                                \
+                        f(kc, a, rsa, csa, b, rsb, c, g->ldc, add);                         \
+                    else                                                                    \
+                        EDGE_TILE(T, S)                                                     \
+                }                                                                           \
+            }                                                                               \
+            return;                                                                         \
+        }                                                                                   \
         for (int64_t p = 0; p < mb; p += MR) {                                              \
             int64_t mr = mb - p < MR ? mb - p : MR;                                         \
             const T *a;                                                                     \
@@ -1122,7 +1158,7 @@ static inline void pack_bt8_f64(const double *restrict s0, int64_t ldb, int64_t 
                                                                                             \
     void tg__gemm_##S(int transA, int transB, int64_t M, int64_t N, int64_t K, const T *A,  \
                       int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {    \
-        enum { MR = MR_##S, NR = NR_##S, KC = KC_##S, NC = NC_##S, MB = MB_##S };           \
+        enum { MR = MR_##S, NR = NR_##S, KC = KC_##S, NC = NC_##S, MB = MB_##S, MP = MP_##S, NP = NP_##S }; \
         int add = beta != 0;                                                                \
         if (M <= 0 || N <= 0) return;                                                       \
         if (USE_BLAS) {                                                                     \
@@ -1146,10 +1182,15 @@ static inline void pack_bt8_f64(const double *restrict s0, int64_t ldb, int64_t 
         /* several A micro-panels reuse it (or it must be transposed). */                  \
         g.packa = N > (int64_t)PACKA_MIN_PANELS * NR - NR;                                  \
         g.packb = transB || M > (int64_t)PACKB_MIN_PANELS * MR - MR;                        \
+        int both = g.packa && g.packb;                                                     \
         if (M >= DIRECT_M && (double)M * (double)N * (double)K > DIRECT_FLOPS) {            \
             int64_t mbmax = M < MB ? (M + MR - 1) / MR * MR : MB;                           \
             int64_t kcmax = K < KC ? K : KC;                                                \
             int64_t nbmax = N < NC ? (N + NR - 1) / NR * NR : NC;                           \
+            if (both) {                                                                     \
+                mbmax = M < MP ? (M + MR - 1) / MR * MR : MP;                               \
+                nbmax = N < NP ? (N + NR - 1) / NR * NR : NP;                               \
+            }                                                                               \
             size_t na = (size_t)((g.packa ? mbmax : MR) * kcmax);                           \
             size_t nb = (size_t)((g.packb ? nbmax : NR) * kcmax);                           \
             na = (na + 15) & ~(size_t)15;                                                   \
@@ -1162,6 +1203,23 @@ static inline void pack_bt8_f64(const double *restrict s0, int64_t ldb, int64_t 
         }                                                                                   \
         /* K in equal blocks of at most KC (no short tail block) */                        \
         int64_t kcb = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);                     \
+        if (both) { /* BLIS order: B block packed once per (n0, k0), A blocks under it */ \
+            int64_t nmp = (M + MP - 1) / MP, mpb = ((M + nmp - 1) / nmp + MR - 1) / MR * MR; \
+            for (int64_t n0 = 0; n0 < N; n0 += NP) {                                        \
+                int64_t nb = N - n0 < NP ? N - n0 : NP;                                     \
+                for (int64_t k0 = 0; k0 < K; k0 += kcb) {                                   \
+                    int64_t kc = K - k0 < kcb ? K - k0 : kcb;                               \
+                    int addk = add || k0 > 0;                                               \
+                    pack_b_##S(transB, B, ldb, k0, kc, n0, nb, g.pb);                       \
+                    for (int64_t m0 = 0; m0 < M; m0 += mpb) {                               \
+                        int64_t mb = M - m0 < mpb ? M - m0 : mpb;                           \
+                        pack_a_##S(transA, A, lda, m0, mb, k0, kc, g.pa);                   \
+                        macro_##S(&g, m0, mb, k0, kc, n0, nb, addk);                        \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+            return;                                                                         \
+        }                                                                                   \
         /* M likewise, in equal blocks rounded up to a multiple of MR */                   \
         int64_t nmb = (M + MB - 1) / MB, mbb = ((M + nmb - 1) / nmb + MR - 1) / MR * MR;    \
         for (int64_t m0 = 0; m0 < M; m0 += mbb) {                                           \
@@ -1200,12 +1258,19 @@ GEMM_IMPL(double, f64)
  * multiple of GEMM_TN_MIN wide, so that small-M products (the LSTM's
  * 32×128·128×512 and 32×512·512×128) still spread over the cores. */
 #define GEMM_MIN_TILES 4
+/* Products of GEMM_BIG_FLOPS or more (1024^3) get tiles of up to 512 × 512:
+ * each tile packs its own A rows and B columns, so 192 × 256 tiles packed A
+ * 4 times and B 6 times over at 1024^3. 1024^3 on 2 threads: 154 -> 164
+ * GFLOP/s (medians of 6 interleaved runs, with the BLIS loop order). */
+#define GEMM_BIG_FLOPS 1.0e9
+#define GEMM_TM_BIG 512
+#define GEMM_TN_BIG 512 /* a multiple of every NR */
 #define GEMM_TN_MIN 64 /* a multiple of every NR */
 /* Row tiles: as few as GEMM_TM allows, of equal height rounded up to a
  * multiple of 12 (every MR), so that no tile is a thin remainder (M = 200
  * was 192 + 8 rows). */
-static int64_t gemm_tile_m(int64_t M) {
-    int64_t tm = (M + GEMM_TM - 1) / GEMM_TM, h = (M + tm - 1) / tm;
+static int64_t gemm_tile_m(int64_t M, int64_t most) {
+    int64_t tm = (M + most - 1) / most, h = (M + tm - 1) / tm;
     return (h + 11) / 12 * 12;
 }
 static int64_t gemm_tile_n(int64_t M, int64_t N) {
@@ -1235,8 +1300,9 @@ static int64_t gemm_tile_n(int64_t M, int64_t N) {
     void tg__gemm_mt_##S(tg_ctx *ctx, int transA, int transB, int64_t M, int64_t N, int64_t K,  \
                          const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,         \
                          int64_t ldc) {                                                          \
-        int64_t tw = gemm_tile_n(M, N);                                                          \
-        int64_t th = gemm_tile_m(M);                                                             \
+        int big = 2.0 * (double)M * (double)N * (double)K >= GEMM_BIG_FLOPS;                    \
+        int64_t tw = big ? GEMM_TN_BIG : gemm_tile_n(M, N);                                      \
+        int64_t th = gemm_tile_m(M, big ? GEMM_TM_BIG : GEMM_TM);                                \
         int64_t tm = (M + th - 1) / th, tn = (N + tw - 1) / tw;                                  \
         if (USE_BLAS || 2.0 * (double)M * (double)N * (double)K < GEMM_MT_FLOPS || tm * tn <= 1) { \
             tg__gemm_##S(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);                 \

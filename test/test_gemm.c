@@ -66,7 +66,7 @@ CASE(double, f64, 2.3e-16)
  * the same bound of the long-double reference. */
 static tg_ctx *g_ctx[3];
 #define MTCASE(T, S, TOL)                                                                                \
-static void mtcase_##S(int tA, int tB, int64_t M, int64_t N, int64_t K, int beta) {                       \
+static void mtcase_##S(int tA, int tB, int64_t M, int64_t N, int64_t K, int beta, int64_t rstep) {       \
     int64_t lda = (tA ? M : K) + 1, ldb = (tB ? K : N) + 3, ldc = N + 2;                                \
     int64_t ar = tA ? K : M, br = tB ? N : K;                                                            \
     T *A = malloc(sizeof(T) * (size_t)(ar * lda)), *B = malloc(sizeof(T) * (size_t)(br * ldb));          \
@@ -86,7 +86,7 @@ static void mtcase_##S(int tA, int tB, int64_t M, int64_t N, int64_t K, int beta
             fails++;                                                                                     \
         }                                                                                                \
     double worst = 0;                                                                                    \
-    for (int64_t i = 0; i < M; i++)                                                                      \
+    for (int64_t i = 0; i < M; i += (i + rstep < M || i == M - 1) ? rstep : M - 1 - i)                  \
         for (int64_t j = 0; j < ldc; j++) {                                                              \
             if (j >= N) { /* the columns beyond N are not C's */                                        \
                 if (memcmp(&C[1][i * ldc + j], &C0[i * ldc + j], sizeof(T))) { worst = 1; }              \
@@ -146,9 +146,18 @@ int main(int argc, char **argv) {
         {192, 257, 100}, {193, 1025, 40}, {50, 1000, 90}, {1, 4000, 1000}, {7, 130, 5000}};
     for (size_t n = 0; n < sizeof mt / sizeof mt[0]; n++)
         for (int t = 0; t < 8; t++) {
-            mtcase_f32(t & 1, (t >> 1) & 1, mt[n][0], mt[n][1], mt[n][2], t >> 2);
-            mtcase_f64(t & 1, (t >> 1) & 1, mt[n][0], mt[n][1], mt[n][2], t >> 2);
+            mtcase_f32(t & 1, (t >> 1) & 1, mt[n][0], mt[n][1], mt[n][2], t >> 2, 1);
+            mtcase_f64(t & 1, (t >> 1) & 1, mt[n][0], mt[n][1], mt[n][2], t >> 2, 1);
         }
+    /* a product over GEMM_BIG_FLOPS (1 GFLOP), which gets 512 × 512 tiles: 2
+     * row tiles of 264, column tiles 512, 512, 6. Bitwise at 1, 2, 3 threads
+     * over all of C; against the long-double reference on every 13th row
+     * and the last (rows 0, 13, .. 507, 519: both row tiles), to bound the
+     * time. Two variants. */
+    mtcase_f32(0, 0, 520, 1030, 1000, 0, 13);
+    mtcase_f32(1, 1, 520, 1030, 1000, 1, 13);
+    mtcase_f64(0, 0, 520, 1030, 1000, 0, 13);
+    mtcase_f64(1, 1, 520, 1030, 1000, 1, 13);
     for (int t = 0; t < 3; t++) tg_ctx_free(g_ctx[t]);
     fclose(out);
     printf("%s (%d failures)\n", fails ? "FAIL" : "ok", fails);
