@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Issue 7's determinism point, as a user runs it: training the MLP (the mlp
+example's defaults: 784-500-10 ReLU, batch 200, SGD lr 0.1) for one epoch of
+Fashion-MNIST with 1 thread and with 2 threads gives bitwise-identical
+weights.
+
+Each run saves its parameters (--save, safetensors). This script reads the
+files itself (the format's 8-byte header length, JSON header and data
+offsets; the standard library only, no tapegrad code) and compares every
+tensor's dtype, shape and bytes; the result lines' test_acc and train_loss
+must be equal too. The header's __metadata__ is not compared.
+
+So that the comparison is known to see a difference, a third run with another
+seed (--seed 43, 2 threads) must give different weights.
+
+In a sanitizer build (5-20x slower) the runs use the first 5000 training
+samples (--limit 5000), 25 steps instead of 300. Exits 77 (skipped) when
+Fashion-MNIST is not installed ($TG_DATA or the Debian path). Exit 0 pass,
+1 fail.
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.environ.get("TG_BUILDDIR", os.path.join(HERE, "..", "build"))
+MLP = os.path.join(BUILD, "examples", "mlp")
+DATA = os.environ.get("TG_DATA", "/usr/share/datasets/fashion-mnist")
+
+
+def sanitized():
+    """True when the build under test has -Db_sanitize set."""
+    try:
+        p = subprocess.run(["meson", "introspect", "--buildoptions", BUILD], capture_output=True, text=True)
+        opts = json.loads(p.stdout)
+    except (OSError, ValueError):
+        return False
+    return any(o.get("name") == "b_sanitize" and o.get("value") not in ("none", "", None) for o in opts)
+
+
+def tensors(path):
+    """{name: (dtype, shape, bytes)} of a safetensors file; raises RuntimeError if malformed."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    if len(blob) < 8:
+        raise RuntimeError("%s: shorter than the header length" % path)
+    (n,) = struct.unpack("<Q", blob[:8])
+    try:
+        head = json.loads(blob[8:8 + n].decode("utf-8"))
+    except ValueError as e:
+        raise RuntimeError("%s: bad JSON header: %s" % (path, e))
+    data = blob[8 + n:]
+    out = {}
+    for name, t in head.items():
+        if name == "__metadata__":
+            continue
+        lo, hi = t["data_offsets"]
+        if not 0 <= lo <= hi <= len(data):
+            raise RuntimeError("%s: tensor %s has offsets %d..%d beyond %d bytes" % (path, name, lo, hi, len(data)))
+        out[name] = (t["dtype"], tuple(t["shape"]), data[lo:hi])
+    return out
+
+
+def train(threads, seed, path, extra):
+    """Runs mlp for one epoch; returns (result fields, tensors) or raises RuntimeError."""
+    cmd = [MLP, "--data", DATA, "--epochs", "1", "--threads", str(threads), "--seed", str(seed),
+           "--save", path] + extra
+    print("$ " + " ".join(cmd[1:]), flush=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TG_PROGRESS="0"), timeout=1800)
+    lines = p.stdout.strip().splitlines()
+    if p.returncode != 0 or not lines or not lines[-1].startswith("result: "):
+        raise RuntimeError("mlp --threads %d: exit %d, %s" % (threads, p.returncode, p.stderr.strip()[-1000:]))
+    print("  " + lines[-1])
+    fields = dict(item.partition("=")[::2] for item in lines[-1][len("result: "):].split())
+    return fields, tensors(path)
+
+
+def main():
+    if not any(os.path.exists(os.path.join(DATA, "train-images-idx3-ubyte" + ext)) for ext in ("", ".gz")):
+        print("SKIP: Fashion-MNIST not found in %s (install dataset-fashion-mnist or set TG_DATA)" % DATA)
+        return 77
+    extra = ["--limit", "5000"] if sanitized() else []
+    fails = 0
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            f1, w1 = train(1, 42, os.path.join(d, "t1.safetensors"), extra)
+            f2, w2 = train(2, 42, os.path.join(d, "t2.safetensors"), extra)
+            f3, w3 = train(2, 43, os.path.join(d, "s43.safetensors"), extra)
+        except RuntimeError as e:
+            print("FAIL: %s" % e)
+            return 1
+    nbytes = sum(len(t[2]) for t in w1.values())
+    print("%d tensors (%s), %d bytes" % (len(w1), ", ".join("%s %s%s" % (k, v[0], list(v[1])) for k, v in
+                                                         sorted(w1.items())), nbytes))
+    if len(w1) < 4 or nbytes < 4 * (784 * 500 + 500 + 500 * 10 + 10):
+        print("FAIL: expected the 784-500-10 MLP's four tensors, got %d tensors, %d bytes" % (len(w1), nbytes))
+        fails += 1
+    if w1 != w2:
+        diff = sorted(k for k in set(w1) | set(w2) if w1.get(k) != w2.get(k))
+        print("FAIL: weights after one epoch differ between 1 and 2 threads: %s" % ", ".join(diff))
+        fails += 1
+    else:
+        print("ok: weights bitwise identical with 1 and 2 threads")
+    for key in ("test_acc", "train_loss"):
+        if f1.get(key) != f2.get(key):
+            print("FAIL: %s differs: %s (1 thread) vs %s (2 threads)" % (key, f1.get(key), f2.get(key)))
+            fails += 1
+    if w3 == w2:
+        print("FAIL: seed 43 gave the same weights as seed 42: the comparison cannot see a difference")
+        fails += 1
+    else:
+        print("ok: another seed gives different weights (the comparison sees differences)")
+    print("FAIL" if fails else "PASS")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
