@@ -33,7 +33,8 @@
  * the A micro-panels (6×256×4 = 6 KiB each) stream from the A block (MP =
  * 144 rows, 144 KiB, L2); the B block is 256 × 2048 (2 MiB, L3). f64: the
  * same byte sizes (KC 256, MP 72, NP 1024). Streaming the narrow A panels
- * rather than the wide B panels halves what the kernel pulls from L2 per FMA.
+ * rather than the wide B panels cuts what the kernel pulls from L2 per k
+ * step to MR = 6 elements instead of NR (AVX2: 16 f32, 8 f64).
  * Before, KC was 512 and the A micro-panel stayed in L1 while B micro-
  * panels streamed from L2. The change, together with the 512 × 512 tiles of
  * tg__gemm_mt_* for big products, took 1024^3 on 2 threads of a Zen 3 from
