@@ -1088,6 +1088,19 @@ static inline void pack_bt8_f64(const double *restrict s0, int64_t ldb, int64_t 
         T *pa, *pb;       /* packed blocks (or the edge panels when not packing) */         \
     } gemm_##S;                                                                             \
                                                                                             \
+    /* One MR × w tile of C: the full kernel, or the edge kernel for the mr rows */        \
+    /* and nr columns that lie in C. */                                                     \
+    static inline void tile_##S(const gemm_##S *g, int64_t kc, const T *a, int64_t rsa,     \
+                                int64_t csa, const T *b, int64_t rsb, T *c, int add,        \
+                                int64_t mr, int64_t nr, int64_t w) {                        \
+        enum { MR = MR_##S, VL = VL_##S };                                                  \
+        ukr_##S##_fn f = ukr_##S[w / VL];                                                   \
+        if (mr == MR && nr == w)                                                            \
+            f(kc, a, rsa, csa, b, rsb, c, g->ldc, add);                                     \
+        else                                                                                \
+            EDGE_TILE(T, S)                                                                 \
+    }                                                                                       \
+                                                                                            \
     /* C[m0:m0+mb, n0:n0+nb] (+)= A[m0.., k0:k0+kc]·B[k0.., n0..]: the unit of */          \
     /* work a thread pool would split. Any set of (A micro-panel, B micro-panel) */        \
     /* pairs computes the same bits, wherever and in whatever order it runs. */            \
@@ -1104,16 +1117,9 @@ static inline void pack_bt8_f64(const double *restrict s0, int64_t ldb, int64_t 
                 int64_t nr = nb - q < NR ? nb - q : NR;                                     \
                 int64_t w = (nr + VL - 1) / VL * VL, rsb = w, rsa = 1, csa = MR;            \
                 const T *b = g->pb + q * kc;                                                \
-                ukr_##S##_fn f = ukr_##S[w / VL];                                           \
-                for (int64_t p = 0; p < mb; p += MR) {                                      \
-                    int64_t mr = mb - p < MR ? mb - p : MR;                                 \
-                    const T *a = g->pa + p * kc;                                            \
-                    T *c = g->C + (m0 + p) * g->ldc + n0 + q;                               \
-                    if (mr == MR && nr == w)                                                \
-                        f(kc, a, rsa, csa, b, rsb, c, g->ldc, add);                         \
-                    else                                                                    \
-                        EDGE_TILE(T, S)                                                     \
-                }                                                                           \
+                for (int64_t p = 0; p < mb; p += MR)                                        \
+                    tile_##S(g, kc, g->pa + p * kc, rsa, csa, b, rsb, g->C + (m0 + p) * g->ldc + n0 + q, \
+                             add, mb - p < MR ? mb - p : MR, nr, w);                        \
             }                                                                               \
             return;                                                                         \
         }                                                                                   \
@@ -1147,12 +1153,7 @@ static inline void pack_bt8_f64(const double *restrict s0, int64_t ldb, int64_t 
                     b = g->B + k0 * g->ldb + n0 + q;                                        \
                     rsb = g->ldb;                                                           \
                 }                                                                           \
-                ukr_##S##_fn f = ukr_##S[w / VL];                                           \
-                T *c = g->C + (m0 + p) * g->ldc + n0 + q;                                   \
-                if (mr == MR && nr == w)                                                    \
-                    f(kc, a, rsa, csa, b, rsb, c, g->ldc, add);                             \
-                else                                                                        \
-                    EDGE_TILE(T, S)                                                         \
+                tile_##S(g, kc, a, rsa, csa, b, rsb, g->C + (m0 + p) * g->ldc + n0 + q, add, mr, nr, w); \
             }                                                                               \
         }                                                                                   \
     }                                                                                       \

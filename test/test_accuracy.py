@@ -18,24 +18,15 @@ code path, and the full-length thresholds are checked by `make test`.
 Exits 77 (skipped) when Fashion-MNIST is not installed ($TG_DATA or the
 Debian path). Only the standard library is used. Exit 0 pass, 1 fail.
 """
-import json
 import os
 import subprocess
 import sys
 
+from testlib import sanitized
+
 BUILD = os.environ.get("TG_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", "build"))
 EXAMPLES = os.path.join(BUILD, "examples")
 DATA = os.environ.get("TG_DATA", "/usr/share/datasets/fashion-mnist")
-
-
-def sanitized():
-    """True when the build under test has -Db_sanitize set."""
-    try:
-        p = subprocess.run(["meson", "introspect", "--buildoptions", BUILD], capture_output=True, text=True)
-        opts = json.loads(p.stdout)
-    except (OSError, ValueError):
-        return False
-    return any(o.get("name") == "b_sanitize" and o.get("value") not in ("none", "", None) for o in opts)
 
 
 def run(prog, args):
@@ -63,7 +54,7 @@ def main():
     if not have:
         print("SKIP: Fashion-MNIST not found in %s (install dataset-fashion-mnist or set TG_DATA)" % DATA)
         return 77
-    short = sanitized()
+    short = sanitized(BUILD)
     extra = ["--limit", "5000", "--epochs", "2"] if short else []
     if short:
         print("sanitizer build: short runs (--limit 5000 --epochs 2), thresholds well above chance")

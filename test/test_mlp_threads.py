@@ -25,20 +25,12 @@ import subprocess
 import sys
 import tempfile
 
+from testlib import sanitized
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("TG_BUILDDIR", os.path.join(HERE, "..", "build"))
 MLP = os.path.join(BUILD, "examples", "mlp")
 DATA = os.environ.get("TG_DATA", "/usr/share/datasets/fashion-mnist")
-
-
-def sanitized():
-    """True when the build under test has -Db_sanitize set."""
-    try:
-        p = subprocess.run(["meson", "introspect", "--buildoptions", BUILD], capture_output=True, text=True)
-        opts = json.loads(p.stdout)
-    except (OSError, ValueError):
-        return False
-    return any(o.get("name") == "b_sanitize" and o.get("value") not in ("none", "", None) for o in opts)
 
 
 def tensors(path):
@@ -82,7 +74,7 @@ def main():
     if not any(os.path.exists(os.path.join(DATA, "train-images-idx3-ubyte" + ext)) for ext in ("", ".gz")):
         print("SKIP: Fashion-MNIST not found in %s (install dataset-fashion-mnist or set TG_DATA)" % DATA)
         return 77
-    extra = ["--limit", "5000"] if sanitized() else []
+    extra = ["--limit", "5000"] if sanitized(BUILD) else []
     fails = 0
     with tempfile.TemporaryDirectory() as d:
         try:
