@@ -3,7 +3,10 @@
 # way someone outside this tree would.
 #
 #   1. meson install --destdir TMP: the shared and static library, tapegrad.h,
-#      tapegrad.pc and the example programs must all land under the prefix;
+#      tapegrad.pc and the example programs must all land under the prefix,
+#      the programs in libexec/tapegrad/ with tapegrad-<name> symlinks in
+#      bin/ (and no generic name such as bin/mlp), one of them run through
+#      its symlink;
 #   2. a small program written here, in TMP, is compiled with
 #      cc prog.c $(pkg-config --cflags --libs tapegrad) and run against the
 #      installed shared library (LD_LIBRARY_PATH): it trains nothing, but
@@ -51,8 +54,13 @@ LIBDIR=$(PKG_CONFIG_PATH="$PCDIR" pkg-config --define-variable=prefix="$ROOT" --
 ls "$LIBDIR"/libtapegrad.so.* >/dev/null 2>&1 || fail "libtapegrad.so.* not installed in $LIBDIR"
 [ -L "$LIBDIR/libtapegrad.so" ] || fail "libtapegrad.so (the link-time symlink) not installed"
 for ex in gradcheck mlp perceptron linear_unit custom_op char_rnn treenn autoencoder vae gan lenet5 cnn; do
-    [ -x "$ROOT/bin/$ex" ] || fail "example $ex not installed in $ROOT/bin"
+    [ -x "$ROOT/libexec/tapegrad/$ex" ] || fail "example $ex not installed in $ROOT/libexec/tapegrad"
+    [ -L "$ROOT/bin/tapegrad-$ex" ] || fail "no symlink $ROOT/bin/tapegrad-$ex"
+    [ -x "$ROOT/bin/tapegrad-$ex" ] || fail "$ROOT/bin/tapegrad-$ex does not lead to an executable"
+    [ -e "$ROOT/bin/$ex" ] && fail "a generic name landed on PATH: $ROOT/bin/$ex"
 done
+# the symlinks work where the tree is unpacked (relative links): run one
+"$ROOT/bin/tapegrad-perceptron" --help >/dev/null 2>&1 || fail "tapegrad-perceptron --help failed"
 echo "installed under $ROOT: $(cd "$ROOT" && find . -type f -o -type l | sort | tr '\n' ' ')"
 
 pc() { PKG_CONFIG_PATH="$PCDIR" pkg-config --define-variable=prefix="$ROOT" "$@" tapegrad; }
