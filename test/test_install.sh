@@ -6,7 +6,8 @@
 #      tapegrad.pc and the example programs must all land under the prefix,
 #      the programs in libexec/tapegrad/ with tapegrad-<name> symlinks in
 #      bin/ (and no generic name such as bin/mlp), one of them run through
-#      its symlink;
+#      its symlink; libtapegrad.so must export every function tapegrad.h
+#      names and no tg__ internal (nm -D);
 #   2. a small program written here, in TMP, is compiled with
 #      cc prog.c $(pkg-config --cflags --libs tapegrad) and run against the
 #      installed shared library (LD_LIBRARY_PATH): it trains nothing, but
@@ -62,6 +63,19 @@ done
 # the symlinks work where the tree is unpacked (relative links): run one
 "$ROOT/bin/tapegrad-perceptron" --help >/dev/null 2>&1 || fail "tapegrad-perceptron --help failed"
 echo "installed under $ROOT: $(cd "$ROOT" && find . -type f -o -type l | sort | tr '\n' ' ')"
+
+# the shared library exports the public API and nothing of the internals:
+# every tg_ function the installed header names, and no tg__ symbol
+SO=$(ls "$LIBDIR"/libtapegrad.so.*.*.* | head -n 1)
+nm -D --defined-only "$SO" | awk '{print $3}' | sort -u >"$TMP/exported.txt"
+[ -s "$TMP/exported.txt" ] || fail "nm -D found no symbols in $SO"
+if grep -q '^tg__' "$TMP/exported.txt"; then
+    fail "internal symbols exported from $SO: $(grep '^tg__' "$TMP/exported.txt" | head -n 5 | tr '\n' ' ')"
+fi
+grep -o 'tg_[a-z][a-z0-9_]*(' "$ROOT/include/tapegrad.h" | tr -d '(' | sort -u >"$TMP/declared.txt"
+MISSING=$(comm -23 "$TMP/declared.txt" "$TMP/exported.txt")
+[ -z "$MISSING" ] || fail "functions of tapegrad.h not exported from $SO: $(echo $MISSING | head -c 300)"
+echo "exports: $(wc -l <"$TMP/exported.txt") symbols, all $(wc -l <"$TMP/declared.txt") functions of tapegrad.h, no tg__"
 
 pc() { PKG_CONFIG_PATH="$PCDIR" pkg-config --define-variable=prefix="$ROOT" "$@" tapegrad; }
 VERSION=$(pc --modversion)
