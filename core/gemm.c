@@ -1,8 +1,7 @@
 /* gemm.c: C(M,N) = beta·C + op(A)·op(B), row-major, beta 0 or 1, for f32 and
  * f64. transA: A is stored (K,M); transB: B is stored (N,K).
  *
- * Structure (GotoBLAS/BLIS loops, written for row-major C), when both
- * operands are packed (the BLIS order):
+ * Structure (GotoBLAS/BLIS loops in the BLIS order, written for row-major C):
  *
  *   for n0 in N step NP:                      B block columns
  *     for k0 in K step kc (<= KC):            one rank-kc update of C
@@ -13,8 +12,8 @@
  *           for each A micro-panel (MR rows): ... A micro-panels stream from L2
  *             micro-kernel: MR×NR tile of C in registers
  *
- * When one operand is read in place (below), A blocks of MB rows are the
- * outer loop and B blocks of NC columns the inner one, A micro-panel outside.
+ * An operand read in place (see PACK* below) skips its packing step, and the
+ * macro-kernel then keeps the A micro-panel outside and walks the B panels.
  *
  * The micro-kernel keeps an MR×NR tile of C in vector registers, broadcasts
  * one element of the A micro-panel per row and multiplies it with the NR/VL
@@ -353,20 +352,14 @@ static inline double p8sum_f64(p8_f64 v) {
 #define P8SUMS_f64(acc, out, n)                                                     \
     for (int q_ = 0; q_ < (n); q_++) (out)[q_] = p8sum_f64((acc)[q_])
 
-/* Blocking (see the top of the file): K blocks of at most KC. When both
- * operands are packed (the common case), the loops run in the BLIS order: a
- * B block of KC × NP columns is packed once (L3), A blocks of MP rows under it
- * (L2), and the macro-kernel keeps one B micro-panel (KC × NR: 16 KiB, f32 or
- * f64) in L1 while the A micro-panels stream past it. Otherwise (an operand
- * read in place) A blocks are MB rows and B blocks NC columns, A outermost. */
+/* Blocking (see the top of the file): K blocks of at most KC, B blocks of
+ * KC × NP columns (L3), A blocks of MP rows (L2). Where both operands are
+ * packed, the macro-kernel keeps one B micro-panel (KC × NR: 16 KiB, f32 or
+ * f64) in L1 while the A micro-panels stream past it. */
 #define KC_f32 256
-#define NC_f32 256
-#define MB_f32 (MR_f32 * 128)
 #define MP_f32 (MR_f32 * 24)
 #define NP_f32 2048
 #define KC_f64 256
-#define NC_f64 256
-#define MB_f64 (MR_f64 * 64)
 #define MP_f64 (MR_f64 * 12)
 #define NP_f64 1024
 
@@ -402,11 +395,8 @@ static _Thread_local size_t g_scratch_cap; /* usable bytes after alignment */
  * the full B block, f32 or f64). The first request allocates this much, so a
  * thread's scratch is allocated once, at its first GEMM, and never again:
  * allocation counts do not depend on which thread got which tile. */
-#define SCR_MAX_(a, b) ((a) > (b) ? (a) : (b))
-#define SCRATCH_MAX_F32 SCR_MAX_(((size_t)MB_f32 * KC_f32 + 15) / 16 * 16 + (size_t)NC_f32 * KC_f32, \
-                                 ((size_t)MP_f32 * KC_f32 + 15) / 16 * 16 + (size_t)NP_f32 * KC_f32) * sizeof(float)
-#define SCRATCH_MAX_F64 SCR_MAX_(((size_t)MB_f64 * KC_f64 + 15) / 16 * 16 + (size_t)NC_f64 * KC_f64, \
-                                 ((size_t)MP_f64 * KC_f64 + 15) / 16 * 16 + (size_t)NP_f64 * KC_f64) * sizeof(double)
+#define SCRATCH_MAX_F32 (((size_t)MP_f32 * KC_f32 + 15) / 16 * 16 + (size_t)NP_f32 * KC_f32) * sizeof(float)
+#define SCRATCH_MAX_F64 (((size_t)MP_f64 * KC_f64 + 15) / 16 * 16 + (size_t)NP_f64 * KC_f64) * sizeof(double)
 #define SCRATCH_MAX (SCRATCH_MAX_F32 > SCRATCH_MAX_F64 ? SCRATCH_MAX_F32 : SCRATCH_MAX_F64)
 
 static void *scratch_get(size_t bytes) {
@@ -908,12 +898,12 @@ SMALL_IMPL(double, f64)
         }                                                                                   \
     }                                                                                       \
     /* op(A) = A, N <= NARROW_N: dot products against the rows of op(B); 0 when */         \
-    /* Bᵀ would have to be copied and there is no scratch for it. */                       \
+    /* Bᵀ would have to be copied and does not fit the per-thread scratch. */              \
     static int narrow_n_##S(int tB, int64_t M, int64_t N, int64_t K, const T *A, int64_t lda, \
                             const T *B, int64_t ldb, int add, T *C, int64_t ldc) {          \
         if (!tB) { /* rows of Bᵀ start on 64-byte boundaries: no split loads */             \
             int64_t ldt = (K + 64 / (int64_t)sizeof(T) - 1) & -(64 / (int64_t)sizeof(T));   \
-            T *bt = (size_t)N * (size_t)ldt <= (size_t)KC_##S * NC_##S ? scratch_get((size_t)(N * ldt) * sizeof(T)) : NULL; \
+            T *bt = (size_t)N * (size_t)ldt <= SCRATCH_MAX / sizeof(T) ? scratch_get((size_t)(N * ldt) * sizeof(T)) : NULL; \
             if (!bt) return 0;                                                              \
             for (int64_t k = 0; k < K; k++)                                                 \
                 for (int64_t n = 0; n < N; n++) bt[n * ldt + k] = B[k * ldb + n];           \
@@ -1160,7 +1150,7 @@ static inline void pack_bt8_f64(const double *restrict s0, int64_t ldb, int64_t 
                                                                                             \
     void tg__gemm_##S(int transA, int transB, int64_t M, int64_t N, int64_t K, const T *A,  \
                       int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {    \
-        enum { MR = MR_##S, NR = NR_##S, KC = KC_##S, NC = NC_##S, MB = MB_##S, MP = MP_##S, NP = NP_##S }; \
+        enum { MR = MR_##S, NR = NR_##S, KC = KC_##S, MP = MP_##S, NP = NP_##S };           \
         int add = beta != 0;                                                                \
         if (M <= 0 || N <= 0) return;                                                       \
         if (USE_BLAS) {                                                                     \
@@ -1184,15 +1174,10 @@ static inline void pack_bt8_f64(const double *restrict s0, int64_t ldb, int64_t 
         /* several A micro-panels reuse it (or it must be transposed). */                  \
         g.packa = N > (int64_t)PACKA_MIN_PANELS * NR - NR;                                  \
         g.packb = transB || M > (int64_t)PACKB_MIN_PANELS * MR - MR;                        \
-        int both = g.packa && g.packb;                                                     \
         if (M >= DIRECT_M && (double)M * (double)N * (double)K > DIRECT_FLOPS) {            \
-            int64_t mbmax = M < MB ? (M + MR - 1) / MR * MR : MB;                           \
             int64_t kcmax = K < KC ? K : KC;                                                \
-            int64_t nbmax = N < NC ? (N + NR - 1) / NR * NR : NC;                           \
-            if (both) {                                                                     \
-                mbmax = M < MP ? (M + MR - 1) / MR * MR : MP;                               \
-                nbmax = N < NP ? (N + NR - 1) / NR * NR : NP;                               \
-            }                                                                               \
+            int64_t mbmax = M < MP ? (M + MR - 1) / MR * MR : MP;                           \
+            int64_t nbmax = N < NP ? (N + NR - 1) / NR * NR : NP;                           \
             size_t na = (size_t)((g.packa ? mbmax : MR) * kcmax);                           \
             size_t nb = (size_t)((g.packb ? nbmax : NR) * kcmax);                           \
             na = (na + 15) & ~(size_t)15;                                                   \
@@ -1203,36 +1188,20 @@ static inline void pack_bt8_f64(const double *restrict s0, int64_t ldb, int64_t 
             direct_##S(transA, transB, M, N, K, A, lda, B, ldb, add, C, ldc);               \
             return;                                                                         \
         }                                                                                   \
-        /* K in equal blocks of at most KC (no short tail block) */                        \
+        /* K in equal blocks of at most KC (no short tail block), M likewise in */         \
+        /* equal blocks of at most MP rows, rounded up to a multiple of MR. BLIS */        \
+        /* order: each B block is packed once per (n0, k0), the A blocks run under it. */   \
         int64_t kcb = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);                     \
-        if (both) { /* BLIS order: B block packed once per (n0, k0), A blocks under it */ \
-            int64_t nmp = (M + MP - 1) / MP, mpb = ((M + nmp - 1) / nmp + MR - 1) / MR * MR; \
-            for (int64_t n0 = 0; n0 < N; n0 += NP) {                                        \
-                int64_t nb = N - n0 < NP ? N - n0 : NP;                                     \
-                for (int64_t k0 = 0; k0 < K; k0 += kcb) {                                   \
-                    int64_t kc = K - k0 < kcb ? K - k0 : kcb;                               \
-                    int addk = add || k0 > 0;                                               \
-                    pack_b_##S(transB, B, ldb, k0, kc, n0, nb, g.pb);                       \
-                    for (int64_t m0 = 0; m0 < M; m0 += mpb) {                               \
-                        int64_t mb = M - m0 < mpb ? M - m0 : mpb;                           \
-                        pack_a_##S(transA, A, lda, m0, mb, k0, kc, g.pa);                   \
-                        macro_##S(&g, m0, mb, k0, kc, n0, nb, addk);                        \
-                    }                                                                       \
-                }                                                                           \
-            }                                                                               \
-            return;                                                                         \
-        }                                                                                   \
-        /* M likewise, in equal blocks rounded up to a multiple of MR */                   \
-        int64_t nmb = (M + MB - 1) / MB, mbb = ((M + nmb - 1) / nmb + MR - 1) / MR * MR;    \
-        for (int64_t m0 = 0; m0 < M; m0 += mbb) {                                           \
-            int64_t mb = M - m0 < mbb ? M - m0 : mbb;                                       \
+        int64_t nmp = (M + MP - 1) / MP, mpb = ((M + nmp - 1) / nmp + MR - 1) / MR * MR;     \
+        for (int64_t n0 = 0; n0 < N; n0 += NP) {                                            \
+            int64_t nb = N - n0 < NP ? N - n0 : NP;                                         \
             for (int64_t k0 = 0; k0 < K; k0 += kcb) {                                       \
                 int64_t kc = K - k0 < kcb ? K - k0 : kcb;                                   \
                 int addk = add || k0 > 0;                                                   \
-                if (g.packa) pack_a_##S(transA, A, lda, m0, mb, k0, kc, g.pa);              \
-                for (int64_t n0 = 0; n0 < N; n0 += NC) {                                    \
-                    int64_t nb = N - n0 < NC ? N - n0 : NC;                                 \
-                    if (g.packb) pack_b_##S(transB, B, ldb, k0, kc, n0, nb, g.pb);          \
+                if (g.packb) pack_b_##S(transB, B, ldb, k0, kc, n0, nb, g.pb);              \
+                for (int64_t m0 = 0; m0 < M; m0 += mpb) {                                   \
+                    int64_t mb = M - m0 < mpb ? M - m0 : mpb;                               \
+                    if (g.packa) pack_a_##S(transA, A, lda, m0, mb, k0, kc, g.pa);          \
                     macro_##S(&g, m0, mb, k0, kc, n0, nb, addk);                            \
                 }                                                                           \
             }                                                                               \
