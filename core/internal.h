@@ -1,5 +1,8 @@
 /*
- * internal.h: declarations shared between tapegrad's own files (tg__ names).
+ * internal.h: core/'s private declarations (tg__ names): allocation, arena,
+ * the tape and context structs, errors, tensors, RNG, GEMM, the backward walk.
+ * Visible to ops/ and graph/ (layers point down: core <- ops <- graph), never
+ * the reverse: core/ is built with core/ as its only include directory.
  * Not installed. User code includes only tapegrad.h.
  */
 #ifndef TG_INTERNAL_H
@@ -92,7 +95,6 @@ struct tg_ctx {
     /* tapes */
     tg_tape *active;       /* innermost active tape */
     tg_tape *free_tapes;   /* pool of ended tapes with their chunks */
-    tg_tape *all_tapes;    /* not used for ownership; see ctx.c */
     int no_grad;           /* depth of no-grad scopes */
     tg__pool *pool;        /* NULL with one thread */
 };
@@ -119,12 +121,6 @@ tg_status tg__check_shape(tg_ctx *ctx, const char *who, int rank, const int64_t 
 /* ---- op helpers ---- */
 /* Normalize axis (negative from end) against rank; -1 when out of range. */
 int tg__axis(int axis, int rank);
-/* Common infer for unary elementwise ops: output = input's shape and dtype. */
-tg_status tg__infer_same(tg_node *n, tg_out_spec *out);
-/* Infer for binary elementwise ops with NumPy broadcasting; checks dtypes. */
-tg_status tg__infer_broadcast(tg_node *n, tg_out_spec *out);
-/* Both inputs must be float tensors of the same dtype; error names the op. */
-tg_status tg__same_dtype(tg_node *n);
 
 /* Dtype-dispatched scalar loads for generic code. */
 static inline double tg__ld(const tg_tensor *t, int64_t i) {
@@ -159,39 +155,8 @@ void tg__gemm_mt_f32(tg_ctx *ctx, int transA, int transB, int64_t M, int64_t N, 
 void tg__gemm_mt_f64(tg_ctx *ctx, int transA, int transB, int64_t M, int64_t N, int64_t K, const double *A,
                      int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
 
-/* Convolution algorithm override (ops/conv.c), for tests and benchmarks:
- * 0 = pick per shape (default), 1 = direct loops, 2 = im2col + GEMM. */
-extern int tg__conv_algo;
-
 /* Call FN_f32(...) or FN_f64(...) by dtype. */
 #define TG_DISPATCH(dt, FN, ...) ((dt) == TG_F32 ? FN##_f32(__VA_ARGS__) : FN##_f64(__VA_ARGS__))
-
-/* ---- optimizer state, for checkpoints (graph/optim.c) ----
- * Each parameter of an optimizer group has n_slots state buffers with the
- * parameter's shape and dtype (Adam: "exp_avg", "exp_avg_sq"; momentum:
- * "momentum_buffer"; AdaGrad: "sum"; RMSProp: "square_avg" [+ "momentum_buffer"];
- * AdaDelta: "square_avg", "acc_delta"), named as in torch.optim's state_dict. */
-int tg__optim_nparams(const tg_optim *o);
-tg_tensor *tg__optim_param(const tg_optim *o, int i);
-int tg__optim_nslots(const tg_optim *o);
-const char *tg__optim_slot_name(const tg_optim *o, int s);
-void *tg__optim_slot(const tg_optim *o, int i, int s); /* param-shaped buffer */
-void tg__optim_set_steps(tg_optim *o, int64_t steps);
-tg_optim_kind tg__optim_kind(const tg_optim *o);  /* the group's algorithm */
-
-/* ---- registry ---- */
-extern const tg_op_def *const tg__op_table[];
-extern const int tg__op_table_count;
-
-/* ---- op checking (graph/opcheck.c, graph/gradcheck.c) ---- */
-/* Sweep the registry (or the op named `only`): f64 gradcheck of every case,
- * and with full=1 the f32/f64, zero-dy, twice, used-twice and bad-input
- * checks. One line per check to out (may be NULL). */
-int tg__opcheck_run(const char *only, int full, FILE *out, int *n_pass, int *n_fail);
-/* "2,3;1,3" -> shapes; 0 or -1 on a malformed string. */
-int tg__parse_shapes(const char *s, int *n_in, int rank[], int64_t shape[][TG_MAX_RANK]);
-/* One input value from the spec's range, away from its kinks (ctx RNG). */
-double tg__sample_input(tg_ctx *ctx, const tg_check_spec *sp);
 
 /* ---- backward internals ---- */
 tg_status tg__run_backward(tg_tape *tape, tg_tensor *y, const void *dy);

@@ -581,7 +581,7 @@ tg_tensor *tg_kl_normal(tg_tensor *mu, tg_tensor *logvar, tg_reduction r);
 tg_tensor *tg_l1_penalty(tg_tensor *x, tg_reduction r);
 
 /* ------------------------------------------------------------------------ */
-/* Images (core/png.c, via libpng)                                           */
+/* Images (graph/png.c, via libpng)                                           */
 /* ------------------------------------------------------------------------ */
 
 /** Pixels of mid-grey (128) between and around the tiles of a PNG grid. */

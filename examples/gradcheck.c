@@ -11,7 +11,7 @@
  * Prints "N passed, N failed" and a result line; exits 1 on any failure,
  * 2 on a usage error (unknown flag or op). */
 #include "common.h"
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <stdio.h>
 

@@ -9,7 +9,7 @@
  *
  * Nothing here allocates per node except one pointer table for the leaves;
  * the tape is only read. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <errno.h>
 #include <math.h>

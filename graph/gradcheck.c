@@ -5,7 +5,7 @@
  * element by element with the central difference (s(x+ε) - s(x-ε)) / 2ε.
  * An element passes when |analytic - numeric| <= atol + rtol·|numeric|; the
  * report names the worst element by that ratio. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <math.h>
 #include <stdio.h>

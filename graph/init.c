@@ -4,7 +4,7 @@
  * the tensor's context RNG (tg_rng_uniform / tg_rng_normal), so the same seed
  * and the same sequence of calls give bitwise-identical weights. Fans follow
  * the header: rank 2 (in,out); rank >= 3 (out,in,k...); rank 1 n; rank 0 1. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <math.h>
 #include <stdio.h>

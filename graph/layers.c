@@ -17,7 +17,7 @@
  * not a parameter (an optimizer over every parameter would reject it, and a
  * checkpoint needs no copy of a constant), so the layer owns it and
  * tg_conv2d_layer_free releases it. W and b belong to the context. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <stdio.h>
 

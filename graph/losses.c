@@ -8,7 +8,7 @@
  *   l1_penalty(x)    = Σ |x|
  *
  * TG_MEAN divides by numel (an empty input gives 0, as the other losses do). */
-#include "internal.h"
+#include "graph_internal.h"
 
 /* s·scale as a rank-0 tensor on s's tape. */
 static tg_tensor *scaled(tg_tensor *s, double scale) {

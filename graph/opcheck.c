@@ -10,7 +10,7 @@
  *    (2x the single gradient within 1e-12 relative);
  *  - each bad-input case returns NULL with a message naming the op;
  *  - the spec has at least 3 cases, one of size 1, and a bad case. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -22,7 +22,7 @@
  * 0 that equals μ·0 + g, so zeroed buffers give the same numbers and need no
  * "first step" branch. All state lives in buffers allocated by tg_optim_new:
  * tg_optim_step never allocates. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <math.h>
 
@@ -412,7 +412,7 @@ double tg_lr_cosine(double lr0, double lr_min, int t, int T) {
     return lr_min + 0.5 * (lr0 - lr_min) * (1.0 + cos(3.14159265358979323846 * (double)t / (double)T));
 }
 
-/* ---- state access for checkpoints (core/io.c) ---- */
+/* ---- state access for checkpoints (graph/checkpoint.c) ---- */
 
 int tg__optim_nparams(const tg_optim *o) { return o ? o->n : 0; }
 tg_tensor *tg__optim_param(const tg_optim *o, int i) {

@@ -12,7 +12,7 @@
  * one matmul: Wx is (I, G·H) with the gate blocks side by side, in the order
  *   LSTM  i, f, o, c̃      GRU  r, z, h̃ (n)
  * and a gate is a narrow of the (B, G·H) pre-activation. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * back-propagation through structure, and W's gradient is the sum over the
  * nodes by the usual +=. The walk is iterative, so deep (left- or right-
  * degenerate) trees need no recursion either here or in backward. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <math.h>
 #include <stdio.h>

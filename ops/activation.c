@@ -21,7 +21,7 @@
  * write n->in[0]->grad. tanh, sigmoid and relu fetch it with
  * tg_grad_buf_fresh and assign instead of adding when nothing wrote it yet
  * in this pass (no zeroing pass over the buffer). */
-#include "internal.h"
+#include "ops_internal.h"
 #include "vmath.h"
 
 #include <math.h>

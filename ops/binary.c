@@ -30,7 +30,7 @@
  *
  * maximum / minimum: NaN in either input gives NaN (fmax would drop it), and
  * on a tie the output and the whole gradient go to a. */
-#include "internal.h"
+#include "ops_internal.h"
 
 #include <math.h>
 

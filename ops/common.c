@@ -1,5 +1,5 @@
 /* common.c: shape inference shared by many ops. */
-#include "internal.h"
+#include "ops_internal.h"
 
 tg_status tg__same_dtype(tg_node *n) {
     for (int i = 1; i < n->n_in; i++)

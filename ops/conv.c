@@ -38,7 +38,7 @@
  * Scratch (col, the gathered dy chunk, dcol, partial dw) comes from the tape
  * arena via tg_node_alloc, is kept in n->saved and reused by a second
  * backward. */
-#include "internal.h"
+#include "ops_internal.h"
 
 #include <limits.h>
 
@@ -866,18 +866,4 @@ tg_tensor *tg_conv1d(tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_opt
     tg_conv_opts a = norm_opts(o);
     tg_tensor *in[3] = {x, w, b};
     return tg_apply(&tg_op_conv1d, in, b ? 3 : 2, &a);
-}
-
-tg_tensor *tg_flatten(tg_tensor *x, int start_dim) {
-    if (!x) return NULL;
-    int sd = tg__axis(start_dim, x->rank);
-    if (sd < 0 || x->rank == 0) {
-        tg__error(x->ctx, TG_EINVAL, "flatten: start_dim %d is out of range for %s", start_dim, tg__sh(x));
-        return NULL;
-    }
-    int64_t shape[TG_MAX_RANK], rest = 1;
-    for (int i = sd; i < x->rank; i++) rest *= x->shape[i];
-    for (int i = 0; i < sd; i++) shape[i] = x->shape[i];
-    shape[sd] = rest;
-    return tg_reshape(x, sd + 1, shape);
 }

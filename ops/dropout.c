@@ -14,7 +14,7 @@
  * mask (one byte per element) in tape scratch for backward. The draws come
  * from tg__philox_fill, which uses all four words of each Philox block (the
  * same numbers as tg_philox(seed, stream, i), a quarter of the blocks). */
-#include "internal.h"
+#include "ops_internal.h"
 
 #include <math.h>
 

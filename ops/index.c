@@ -13,7 +13,7 @@
  * (so the caller's array may change or die after the call) and infer checks
  * every index against the axis, so no kernel reads out of bounds. Check specs
  * point at static arrays instead. */
-#include "internal.h"
+#include "ops_internal.h"
 
 #include <stdio.h>
 

@@ -13,7 +13,7 @@
  * infer writes the normalized (non-negative) axis and start back into the
  * node's own copy of the attribute block, so forward and backward read them
  * ready to use. */
-#include "internal.h"
+#include "ops_internal.h"
 
 typedef struct axis_attr {
     int axis;  /* concat: in [-rank, rank); stack: in [-(rank+1), rank] */

@@ -18,7 +18,7 @@
  * The label losses take labels[B] in [0, C); each is checked before any
  * work, and the array is copied into the tape's arena by forward, so the
  * caller's array may die after the call. */
-#include "internal.h"
+#include "ops_internal.h"
 #include "lanes.h"
 #include "vmath.h"
 

@@ -6,7 +6,7 @@
  * as accurate. Conventions at points without a derivative: sqrt'(0) = 0 and
  * abs'(0) = 0 (subgradients, so a zero input does not poison training with
  * inf/NaN); NaN inputs give NaN gradients. */
-#include "internal.h"
+#include "ops_internal.h"
 #include "vmath.h"
 
 #include <math.h>

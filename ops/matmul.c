@@ -5,7 +5,7 @@
  *   dA (M,K) += dY (M,N) · Bᵀ      (GEMM with transB)
  *   dB (K,N) += Aᵀ · dY (M,N)      (GEMM with transA)
  * Every product goes through core/gemm.c, so no transpose is materialized. */
-#include "internal.h"
+#include "ops_internal.h"
 
 static tg_status matmul_infer(tg_node *n, tg_out_spec *out) {
     const tg_tensor *a = n->in[0], *b = n->in[1];

@@ -12,7 +12,7 @@
  *
  * Like PyTorch, the padding may be at most half the kernel, so every window
  * holds at least one real input. */
-#include "internal.h"
+#include "ops_internal.h"
 
 #include <math.h>
 

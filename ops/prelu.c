@@ -10,7 +10,7 @@
  * Backward: dx += dy · (x > 0 ? 1 : α_c), so the gradient at x = 0 takes the
  * slope side (as PyTorch); dα_c += Σ dy · (x > 0 ? 0 : x) over the batch and
  * spatial positions of channel c, summed in double and added once. */
-#include "internal.h"
+#include "ops_internal.h"
 
 #include <math.h>
 

@@ -22,7 +22,7 @@
  * order; a NaN in a slice makes the max NaN and takes the gradient.
  * logsumexp subtracts the slice maximum; a slice of all -inf gives -inf and a
  * zero gradient. Its backward, exp(x - y), uses y kept in double (n->saved). */
-#include "internal.h"
+#include "ops_internal.h"
 #include "vmath.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 /* registry.c: the op table generated from ops.def. */
-#include "internal.h"
+#include "ops_internal.h"
 
 #define TG_OP(name) extern const tg_op_def tg_op_##name;
 #include "ops.def"

@@ -11,7 +11,7 @@
  *
  * reshape: out = x with a new shape of the same element count (one -1 is
  * inferred); backward adds dy into dx element by element. */
-#include "internal.h"
+#include "ops_internal.h"
 
 typedef struct permute_attr {
     int perm[TG_MAX_RANK]; /* perm[0..rank) of the input's rank */
@@ -312,4 +312,18 @@ tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape) {
     a.rank = rank;
     for (int i = 0; i < rank; i++) a.shape[i] = shape[i];
     return tg_apply(&tg_op_reshape, &x, 1, &a);
+}
+
+tg_tensor *tg_flatten(tg_tensor *x, int start_dim) {
+    if (!x) return NULL;
+    int sd = tg__axis(start_dim, x->rank);
+    if (sd < 0 || x->rank == 0) {
+        tg__error(x->ctx, TG_EINVAL, "flatten: start_dim %d is out of range for %s", start_dim, tg__sh(x));
+        return NULL;
+    }
+    int64_t shape[TG_MAX_RANK], rest = 1;
+    for (int i = sd; i < x->rank; i++) rest *= x->shape[i];
+    for (int i = 0; i < sd; i++) shape[i] = x->shape[i];
+    shape[sd] = rest;
+    return tg_reshape(x, sd + 1, shape);
 }

@@ -19,7 +19,7 @@
  * classifier); other axes work on (C, ≤CHUNK) tiles, vectorized across the
  * inner dimension. Sums accumulate in double in both dtypes. Backward
  * allocates nothing. */
-#include "internal.h"
+#include "ops_internal.h"
 #include "lanes.h"
 #include "vmath.h"
 

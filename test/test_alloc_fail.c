@@ -20,7 +20,7 @@
  *     where they started (under ASan, LeakSanitizer checks the rest).
  * A second sweep does the same for tg_ctx_new with two threads (the pool's
  * allocations). Exit 0 pass, 1 fail. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <dirent.h>
 #include <math.h>

@@ -6,7 +6,7 @@
  * corruption each get their own message; allocation failures are reported
  * without leaks; an independent Python/NumPy reader
  * (test/read_safetensors.py) reads back the values we wrote. */
-#include "internal.h" /* tg__optim_slot, to compare optimizer state directly */
+#include "graph_internal.h" /* tg__optim_slot, to compare optimizer state directly */
 
 #include <dirent.h>
 #include <errno.h>

@@ -14,7 +14,7 @@
  *  - flatten shapes and errors;
  *  - a steady-state training step on these ops calls malloc zero times.
  * Prints "N passed, N failed"; exits non-zero on any failure. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -17,7 +17,7 @@
  * dropout 0.3 -> sum of squares; the loss, every output value and the
  * gradients of x and both weights and biases must match bitwise between 1
  * and 2 threads, in f32 and f64. */
-#include "internal.h"
+#include "graph_internal.h"
 #include "vmath.h"
 
 #include <math.h>

@@ -13,7 +13,7 @@
  * kernel writes outside C). Prints "ok (0 failures)" or the failing cases;
  * exits 1 on any failure. An optional argument names a file that receives a
  * hash of every case's result bits (to compare two builds bitwise). */
-#include "internal.h"
+#include "graph_internal.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,7 +11,7 @@
  *  - the PNG grid writer: signature, IHDR dimensions, and every pixel read
  *    back with libpng; bad arguments and unwritable paths are errors. */
 #include "gen.h"
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <math.h>
 #include <png.h>

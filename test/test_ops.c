@@ -2,7 +2,7 @@
  * f64 central-difference gradcheck on at least 3 shapes, f32 against f64,
  * zero upstream, backward twice, a tensor used twice, and bad-input cases.
  * Exits non-zero on any failure. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <stdio.h>
 

@@ -5,7 +5,7 @@
  * the problem (start values and gradient sequence) below must stay identical
  * to the one in that script. TG_SRCDIR (set by test/meson.build) locates it.
  * Exits non-zero if any check fails. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <math.h>
 #include <stdio.h>

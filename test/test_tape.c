@@ -9,7 +9,7 @@
  *  - tg_strerror knows every status code;
  *  - the counter-based RNG gives fixed numbers for a seed;
  *  - tg_gradcheck_tape names the first node whose backward is wrong. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -24,7 +24,7 @@
  * cycle). BENCH_FMA_LANES overrides the lanes. The frequency is measured
  * (a chain of dependent adds, so turbo counts) and /proc/cpuinfo's is printed
  * beside it: under KVM the latter is the nominal clock, below the boost. */
-#include "internal.h"
+#include "graph_internal.h"
 #include "vmath.h"
 
 #include <math.h>

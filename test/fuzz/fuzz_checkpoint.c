@@ -18,7 +18,7 @@
  * Built by `make fuzz` (test/fuzz/run.sh) with -DTG_FUZZ_ENTRY; the normal
  * suite replays the corpus and test/fuzz/regress/ through
  * tg_fuzz_checkpoint_one() (test/test_fuzz_regress.c). */
-#include "internal.h" /* the optimizer's slots, to check them */
+#include "graph_internal.h" /* the optimizer's slots, to check them */
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* io.c: checkpoints in the safetensors format.
+/* checkpoint.c: checkpoints in the safetensors format.
  *
  * File layout (https://github.com/huggingface/safetensors):
  *   8 bytes   N, the header length, little-endian uint64
@@ -16,7 +16,7 @@
  * CRC-32 of its bytes in the file, as 8 hex digits. "format" is "tapegrad".
  *
  * Loading trusts nothing: the header length is bounded, the JSON is parsed
- * by a strict parser (core/json.c; positions in messages are header bytes),
+ * by a strict parser (graph/json.c; positions in messages are header bytes),
  * and every entry's dtype, shape, byte count, offsets (in range, no overlap,
  * no gap), name, checksum and the match with the context's parameters are
  * checked before any parameter or optimizer buffer is written. A failed load
@@ -25,7 +25,7 @@
  * Dtypes: a tensor stored as F32 may be loaded into an f64 parameter and vice
  * versa; values are converted (F64 -> f32 rounds to nearest).
  */
-#include "internal.h"
+#include "graph_internal.h"
 #include "json.h"
 
 #include <errno.h>

@@ -7,7 +7,7 @@
  * (MNIST) stay distinguishable. Image values v in [0,1] map to
  * round(255·v); values outside are clamped and NaN becomes 0. Unused tiles of
  * the last grid row are left grey. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <errno.h>
 #include <math.h>

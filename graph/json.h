@@ -1,6 +1,6 @@
 /*
  * json.h: a small strict JSON parser (RFC 8259) and a JSON string builder,
- * internal to tapegrad (checkpoint headers, core/io.c). Not installed.
+ * internal to tapegrad (checkpoint headers, graph/checkpoint.c). Not installed.
  *
  * The parser builds a flat array of nodes: node 0 is the root; containers
  * link their children through child/next. Strings are decoded (escapes,
