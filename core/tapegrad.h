@@ -1037,6 +1037,10 @@ tg_status tg_site_pop_status(tg_status result);
 #define TG_AT(call) (tg_site_push(__FILE__, __LINE__), tg_site_pop(call))
 #define TG_AT_STATUS(call) (tg_site_push(__FILE__, __LINE__), tg_site_pop_status(call))
 
+/* One line per op-making function. Hand-kept, since an installed header
+ * cannot include ops.def, but checked: test op_contract fails when a public
+ * tg_tensor * or tg_status function of ops/ has no line here (step 5 of
+ * docs/adding-an-op.md's checklist). */
 #if !defined(TG_NO_CALL_SITES)
 #define tg_apply(...) TG_AT(tg_apply(__VA_ARGS__))
 #define tg_add(...) TG_AT(tg_add(__VA_ARGS__))
