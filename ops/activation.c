@@ -28,8 +28,6 @@
 
 #define CHUNK 256
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
 /* Attribute block of leaky_relu and elu. */
 typedef struct {
     double alpha;
@@ -276,7 +274,7 @@ static tg_status elu_forward(tg_node *n) { return run_fw(n, elu_fw); }
     {                                                                        \
         T al = (T)((const alpha_attr *)n->attr)->alpha, e[CHUNK];            \
         for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
-            int64_t k = min64(CHUNK, m - c0);                                \
+            int64_t k = tg__min64(CHUNK, m - c0);                            \
             for (int64_t j = 0; j < k; j++) e[j] = x[c0 + j] > 0 ? (T)0 : x[c0 + j]; \
             tg__vexp_##S(e, e, k);                                           \
             for (int64_t j = 0; j < k; j++) {                                \
@@ -321,7 +319,7 @@ static tg_status softplus_forward(tg_node *n) { return run_fw(n, softplus_fw); }
     {                                                                        \
         T s[CHUNK];                                                          \
         for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
-            int64_t k = min64(CHUNK, m - c0);                                \
+            int64_t k = tg__min64(CHUNK, m - c0);                            \
             sigmoid_##S(x + c0, s, k);                                       \
             for (int64_t j = 0; j < k; j++) dx[c0 + j] += dy[c0 + j] * s[j]; \
         }                                                                    \
@@ -353,7 +351,7 @@ static tg_status silu_forward(tg_node *n) { return run_fw(n, silu_fw); }
     {                                                                        \
         T s[CHUNK];                                                          \
         for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
-            int64_t k = min64(CHUNK, m - c0);                                \
+            int64_t k = tg__min64(CHUNK, m - c0);                            \
             sigmoid_##S(x + c0, s, k);                                       \
             for (int64_t j = 0; j < k; j++)                                  \
                 dx[c0 + j] += dy[c0 + j] * s[j] * ((T)1 + x[c0 + j] * ((T)1 - s[j])); \
@@ -400,7 +398,7 @@ static void gelu_deriv_f64(const double *x, double *d, double *t, int64_t n) {
     {                                                                        \
         double xd[CHUNK], yd[CHUNK];                                         \
         for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
-            int64_t k = min64(CHUNK, m - c0);                                \
+            int64_t k = tg__min64(CHUNK, m - c0);                            \
             for (int64_t j = 0; j < k; j++) xd[j] = x[c0 + j];               \
             gelu_fw_f64(xd, yd, k);                                          \
             for (int64_t j = 0; j < k; j++) y[c0 + j] = (T)yd[j];            \
@@ -413,7 +411,7 @@ static tg_status gelu_forward(tg_node *n) { return run_fw(n, gelu_fw); }
     {                                                                        \
         double xd[CHUNK], d[CHUNK], t[CHUNK];                                \
         for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
-            int64_t k = min64(CHUNK, m - c0);                                \
+            int64_t k = tg__min64(CHUNK, m - c0);                            \
             for (int64_t j = 0; j < k; j++) xd[j] = x[c0 + j];               \
             gelu_deriv_f64(xd, d, t, k);                                     \
             for (int64_t j = 0; j < k; j++) dx[c0 + j] += dy[c0 + j] * (T)d[j]; \
@@ -466,7 +464,7 @@ GT_SIG_DEF(double, f64)
     {                                                                        \
         T e[CHUNK];                                                          \
         for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
-            int64_t k = min64(CHUNK, m - c0);                                \
+            int64_t k = tg__min64(CHUNK, m - c0);                            \
             gt_sig_##S(x + c0, y + c0, NULL, e, k);                          \
             for (int64_t j = 0; j < k; j++) y[c0 + j] *= x[c0 + j];          \
         }                                                                    \
@@ -480,7 +478,7 @@ static tg_status gelu_tanh_forward(tg_node *n) { return run_fw(n, gelu_tanh_fw);
     {                                                                        \
         T s[CHUNK], sm[CHUNK], e[CHUNK];                                     \
         for (int64_t c0 = 0; c0 < m; c0 += CHUNK) {                          \
-            int64_t k = min64(CHUNK, m - c0);                                \
+            int64_t k = tg__min64(CHUNK, m - c0);                            \
             gt_sig_##S(x + c0, s, sm, e, k);                                 \
             for (int64_t j = 0; j < k; j++) {                                \
                 T xv = x[c0 + j], p = s[j] * sm[j];                          \

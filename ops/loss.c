@@ -33,8 +33,6 @@ typedef struct {
     const int32_t *labels;
 } loss_attr;
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
 static tg_status check_reduction(tg_node *n) {
     int32_t r = ((const loss_attr *)n->attr)->reduction;
     if (r != TG_MEAN && r != TG_SUM)
@@ -139,7 +137,7 @@ tg_tensor *tg_mse(tg_tensor *pred, tg_tensor *target, tg_reduction r) {
         const T *x = n->in[0]->data, *y = n->in[1]->data;                                     \
         T e[EB];                                                                              \
         for (int64_t i0 = 0; i0 < N; i0 += EB) {                                             \
-            int64_t m = min64(EB, N - i0);                                                    \
+            int64_t m = tg__min64(EB, N - i0);                                                \
             BCE_E(S, x + i0, e, m);                                                           \
             tg__vlog1p_##S(e, e, m);                                                          \
             for (int64_t j = 0; j < m; j++) {                                                 \
@@ -165,7 +163,7 @@ static tg_status bce_forward(tg_node *n) {
         T e[EB];                                                                              \
         if (dx)                                                                               \
             for (int64_t i0 = 0; i0 < N; i0 += EB) {                                         \
-                int64_t m = min64(EB, N - i0);                                                \
+                int64_t m = tg__min64(EB, N - i0);                                            \
                 BCE_E(S, x + i0, e, m);                                                       \
                 for (int64_t j = 0; j < m; j++) {                                             \
                     T r = (T)1 / ((T)1 + e[j]), s = x[i0 + j] >= 0 ? r : e[j] * r;            \
@@ -249,9 +247,9 @@ static tg_status keep_labels(tg_node *n) {
             s[b] = 0;                                                                         \
         }                                                                                     \
         for (int64_t r0 = 0; r0 < B; r0 += per) {                                             \
-            int64_t nb = min64(per, B - r0);                                                  \
+            int64_t nb = tg__min64(per, B - r0);                                              \
             for (int64_t c0 = 0; c0 < C; c0 += EB) {                                          \
-                int64_t w = min64(EB, C - c0), k = 0;                                         \
+                int64_t w = tg__min64(EB, C - c0), k = 0;                                     \
                 for (int64_t b = r0; b < r0 + nb; b++) {                                      \
                     T m0 = lse[b] == -INFINITY ? (T)0 : (T)lse[b];                            \
                     for (int64_t c = c0; c < c0 + w; c++) t[k++] = x[b * C + c] - m0;         \
@@ -283,9 +281,9 @@ static tg_status keep_labels(tg_node *n) {
         T t[EB], k = (T)g;                                                                    \
         int64_t per = C >= EB ? 1 : EB / C;                                                   \
         for (int64_t r0 = 0; r0 < B; r0 += per) {                                             \
-            int64_t nb = min64(per, B - r0);                                                  \
+            int64_t nb = tg__min64(per, B - r0);                                              \
             for (int64_t c0 = 0; c0 < C; c0 += EB) {                                          \
-                int64_t w = min64(EB, C - c0), q = 0;                                         \
+                int64_t w = tg__min64(EB, C - c0), q = 0;                                     \
                 for (int64_t b = r0; b < r0 + nb; b++) {                                      \
                     /* (x - m) - ln Σ, not x - (m + ln Σ): m is a value of the row, so    \
                      * x - m is exact near the maximum, where softmax is large; a       \

@@ -16,6 +16,10 @@ tg_status tg__infer_broadcast(tg_node *n, tg_out_spec *out);
 /* Both inputs must be float tensors of the same dtype; error names the op. */
 tg_status tg__same_dtype(tg_node *n);
 
+/* The smaller of a and b: the length of a chunk at the end of a loop in
+ * fixed-size chunks (activation.c, loss.c, reduce.c, softmax.c). */
+static inline int64_t tg__min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
 /* Convolution algorithm override (ops/conv.c), for tests and benchmarks:
  * 0 = pick per shape (default), 1 = direct loops, 2 = im2col + GEMM. */
 extern int tg__conv_algo;

@@ -232,7 +232,7 @@ static inline __m128d vmax_f64(__m128d m, __m128d v) {
         T t[CH];                                                                \
         double s = 0;                                                           \
         for (int64_t j0 = 0; j0 < n; j0 += CH) {                                \
-            int64_t c = n - j0 < CH ? n - j0 : CH;                              \
+            int64_t c = tg__min64(CH, n - j0);                                  \
             for (int64_t j = 0; j < c; j++) t[j] = x[j0 + j] - m;               \
             tg__vexp_##S(t, t, c);                                              \
             s += row_sum_##S(t, c);                                             \
@@ -288,7 +288,7 @@ static double lse_finish(double m, double s) {
             /* column mode: y[o*L + j] for j in [0,L), in chunks of CH */       \
             const int64_t L = p->inner;                                           \
             for (int64_t c0 = 0; c0 < L; c0 += CH) {                              \
-                int64_t c = L - c0 < CH ? L - c0 : CH;                            \
+                int64_t c = tg__min64(CH, L - c0);                                \
                 int64_t ridx[TG_MAX_RANK] = {0}, roff = 0, nr = dims_count(&p->red); \
                 const T *xb = x + koff + c0;                                      \
                 T *yb = y + o * L + c0;                                           \
@@ -371,7 +371,7 @@ FORWARD(double, f64)
                             }                                                     \
                     } else {                                                      \
                         for (int64_t j0 = 0; j0 < R; j0 += CH) {                  \
-                            int64_t c = R - j0 < CH ? R - j0 : CH;                \
+                            int64_t c = tg__min64(CH, R - j0);                    \
                             for (int64_t j = 0; j < c; j++) t[j] = (T)((double)xr[j0 + j] - ydo); \
                             tg__vexp_##S(t, t, c);                                \
                             for (int64_t j = 0; j < c; j++) dr[j0 + j] += g * t[j]; \
@@ -382,7 +382,7 @@ FORWARD(double, f64)
             }                                                                     \
             const int64_t L = p->inner;                                           \
             for (int64_t c0 = 0; c0 < L; c0 += CH) {                              \
-                int64_t c = L - c0 < CH ? L - c0 : CH;                            \
+                int64_t c = tg__min64(CH, L - c0);                                \
                 int64_t ridx[TG_MAX_RANK] = {0}, roff = 0;                        \
                 const T *yb = y + o * L + c0, *gb = dy + o * L + c0;              \
                 const double *ydb = kind == R_LSE ? yd + o * L + c0 : NULL;       \

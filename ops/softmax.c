@@ -33,8 +33,6 @@ typedef struct {
     int axis;
 } softmax_attr;
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
 /* (outer, C, inner) view of x around the axis; a rank-0 x is one row of 1. */
 static void geometry(const tg_node *n, int64_t *outer, int64_t *C, int64_t *inner) {
     const tg_tensor *x = n->in[0];
@@ -89,7 +87,7 @@ static uint8_t *flag_rows(tg_node *n, int64_t rows) {
         double s[EB];                                                                         \
         int64_t per = C >= EB ? 1 : EB / C;                                                   \
         for (int64_t r0 = 0; r0 < rows; r0 += per) {                                          \
-            int64_t nb = min64(per, rows - r0);                                               \
+            int64_t nb = tg__min64(per, rows - r0);                                           \
             for (int64_t b = 0; b < nb; b++) {                                                \
                 const T *xr = x + (r0 + b) * C;                                               \
                 T *yr = y + (r0 + b) * C, mx = tg__rowmax_##S(xr, C);                         \
@@ -122,7 +120,7 @@ static uint8_t *flag_rows(tg_node *n, int64_t rows) {
         double s[CHUNK];                                                                      \
         for (int64_t o = 0; o < outer; o++)                                                   \
             for (int64_t i0 = 0; i0 < inner; i0 += CHUNK) {                                   \
-                int64_t w = min64(CHUNK, inner - i0), base = o * C * inner + i0;              \
+                int64_t w = tg__min64(CHUNK, inner - i0), base = o * C * inner + i0;          \
                 for (int64_t j = 0; j < w; j++) m[j] = (T)-INFINITY, s[j] = 0;                \
                 for (int64_t c = 0; c < C; c++) {                                             \
                     const T *xr = x + base + c * inner;                                       \
@@ -188,7 +186,7 @@ static tg_status log_softmax_forward(tg_node *n) { return forward(n, 1); }
         T e[EB];                                                                              \
         int64_t per = C >= EB ? 1 : EB / C;                                                   \
         for (int64_t r0 = 0; r0 < rows; r0 += per) {                                          \
-            int64_t nb = min64(per, rows - r0);                                               \
+            int64_t nb = tg__min64(per, rows - r0);                                           \
             if (C <= EB) tg__vexp_##S(y + r0 * C, e, nb * C);                                 \
             for (int64_t b = 0; b < nb; b++) {                                                \
                 int64_t r = r0 + b;                                                           \
@@ -201,7 +199,7 @@ static tg_status log_softmax_forward(tg_node *n) { return forward(n, 1); }
                     for (int64_t c = 0; c < C; c++) dr[c] += gr[c] - er[c] * sg;              \
                 } else {                                                                      \
                     for (int64_t c0 = 0; c0 < C; c0 += EB) {                                  \
-                        int64_t w = min64(EB, C - c0);                                        \
+                        int64_t w = tg__min64(EB, C - c0);                                    \
                         tg__vexp_##S(yr + c0, e, w);                                          \
                         for (int64_t j = 0; j < w; j++) dr[c0 + j] += gr[c0 + j] - e[j] * sg; \
                     }                                                                         \
@@ -215,7 +213,7 @@ static tg_status log_softmax_forward(tg_node *n) { return forward(n, 1); }
         T d[CHUNK], e[CHUNK], keep[CHUNK];                                                    \
         for (int64_t o = 0; o < outer; o++)                                                   \
             for (int64_t i0 = 0; i0 < inner; i0 += CHUNK) {                                   \
-                int64_t w = min64(CHUNK, inner - i0), base = o * C * inner + i0;              \
+                int64_t w = tg__min64(CHUNK, inner - i0), base = o * C * inner + i0;          \
                 for (int64_t j = 0; j < w; j++) {                                             \
                     acc[j] = 0;                                                               \
                     keep[j] = (fl && fl[o * inner + i0 + j]) ? (T)0 : (T)1;                   \
