@@ -306,6 +306,7 @@ int main(void) {
         if (y3[i] != v[i] * v[i] * v[i]) return 6;
     site = y->node->file && y->node->line == call_line;
     tg_tape_end(tape);
+    tg_tensor_free(x);
     tg_ctx_free(ctx);
     printf("walk: ops=%d pass=%d fail=%d site=%d\n", tg_op_count(), pass, fail, site);
     return 0;
