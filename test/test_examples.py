@@ -10,7 +10,8 @@
   --load --eval-only and --plot work together.
 
 Only the standard library is used. Executables are found under
-$TG_BUILDDIR/examples (set by meson). Exit 0 pass, 1 fail.
+$TG_BUILDDIR/examples (set by meson). Exit 0 pass, 1 fail, 77 when the mlp
+short run was skipped (no Fashion-MNIST): a partial run is not a pass.
 """
 import os
 import re
@@ -19,33 +20,18 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-BUILD = os.environ.get("TG_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", "build"))
-EXAMPLES = os.path.join(BUILD, "examples")
-DATA = os.environ.get("TG_DATA", "/usr/share/datasets/fashion-mnist")
-failures = []
+from testlib import DATA, EXAMPLES, Tally, have_data, result_line as parse_result
+from testlib import run_example as run
 
-
-def fail(msg):
-    print("FAIL:", msg)
-    failures.append(msg)
-
-
-def run(prog, *args, timeout=600):
-    cmd = [os.path.join(EXAMPLES, prog)] + list(args)
-    env = dict(os.environ, TG_PROGRESS="0")
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    return p.returncode, p.stdout, p.stderr
+T = Tally()
+fail = T.fail
 
 
 def result_line(prog, out):
-    lines = out.strip().splitlines()
-    if not lines or not lines[-1].startswith("result: "):
+    fields = parse_result(out)
+    if fields is None:
+        lines = out.strip().splitlines()
         fail("%s: last stdout line is not a result line: %r" % (prog, lines[-1:] if lines else out))
-        return None
-    fields = {}
-    for item in lines[-1][len("result: "):].split():
-        k, _, v = item.partition("=")
-        fields[k] = v
     return fields
 
 
@@ -120,9 +106,8 @@ def test_mlp_bad_flags():
 
 
 def test_mlp_short_run():
-    if not os.path.isdir(DATA):
-        print("SKIP: mlp short run (no data set at %s)" % DATA)
-        return
+    if not have_data():
+        return T.skip("mlp short run (no data set at %s)" % DATA)
     with tempfile.TemporaryDirectory() as tmp:
         ck = os.path.join(tmp, "m.safetensors")
         svg = os.path.join(tmp, "curves.svg")
@@ -170,8 +155,7 @@ def main():
             fail("%s: timed out: %s" % (t.__name__, e))
         except FileNotFoundError as e:
             fail("%s: %s" % (t.__name__, e))
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+    return T.exit_code()
 
 
 if __name__ == "__main__":

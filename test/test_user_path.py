@@ -23,29 +23,15 @@ import sys
 import tempfile
 
 SRC = os.environ.get("TG_SRCDIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-BUILD = os.environ.get("TG_BUILDDIR", os.path.join(SRC, "build"))
-EXAMPLES = os.path.join(BUILD, "examples")
-DATA = os.environ.get("TG_DATA", "/usr/share/datasets/fashion-mnist")
-failures = []
+from testlib import DATA, Tally, have_data, result_line as result
+from testlib import run_example
 
-
-def fail(msg):
-    print("FAIL:", msg)
-    failures.append(msg)
+T = Tally()
+fail = T.fail
 
 
 def run(prog, *args):
-    env = dict(os.environ, TG_PROGRESS="0")
-    p = subprocess.run([os.path.join(EXAMPLES, prog)] + list(args), capture_output=True, text=True,
-                       timeout=300, env=env)
-    return p.returncode, p.stdout, p.stderr
-
-
-def result(out):
-    lines = out.strip().splitlines()
-    if not lines or not lines[-1].startswith("result: "):
-        return None
-    return dict(kv.partition("=")[::2] for kv in lines[-1][len("result: "):].split())
+    return run_example(prog, *args, timeout=300)
 
 
 def test_custom_op():
@@ -108,9 +94,8 @@ def test_doc_matches_example():
 
 
 def test_mlp_dot():
-    if not os.path.isdir(DATA):
-        print("mlp --dot: skipped, no data at", DATA)
-        return
+    if not have_data():
+        return T.skip("mlp --dot: no data at %s" % DATA)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "mlp.dot")
         rc, out, err = run("mlp", "--data", DATA, "--hidden", "16", "--limit", "200", "--epochs", "1",
@@ -150,11 +135,7 @@ def main():
             t()
         except Exception as e:  # a crash is a failure, not a Python traceback exit
             fail("%s raised %r" % (t.__name__, e))
-    if failures:
-        print("%d failure(s)" % len(failures))
-        return 1
-    print("all passed")
-    return 0
+    return T.exit_code()
 
 
 if __name__ == "__main__":

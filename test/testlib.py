@@ -1,6 +1,71 @@
-"""Helpers shared by the Python test scripts (standard library only)."""
+"""Helpers shared by the Python test scripts (standard library only).
+
+- run_example(prog, *args): run $TG_BUILDDIR/examples/<prog> as a user would
+  (TG_PROGRESS=0), returning (exit status, stdout, stderr);
+- result_line(out): the fields of the last stdout line "result: k=v ...", or
+  None when the last line is not one;
+- Tally: failures and skips of one script; tally.exit_code() is 1 on any
+  failure, 77 (meson's skip) when part of the work was skipped, else 0, so a
+  script that skipped part of its checks never reports a plain pass;
+- sanitized(build): True for a -Db_sanitize build.
+"""
 import json
+import os
 import subprocess
+
+BUILD = os.environ.get("TG_BUILDDIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build"))
+EXAMPLES = os.path.join(BUILD, "examples")
+DATA = os.environ.get("TG_DATA", "/usr/share/datasets/fashion-mnist")
+
+
+def have_data(path=DATA):
+    """True when Fashion-MNIST (or an MNIST-layout set) is at path."""
+    return any(os.path.exists(os.path.join(path, "train-images-idx3-ubyte" + ext)) for ext in ("", ".gz"))
+
+
+def run_example(prog, *args, timeout=600, text=True, echo=False):
+    """Runs examples/<prog> with args (str() of each); returns (rc, stdout, stderr).
+
+    With text=False stdout comes back as bytes (stderr is always text)."""
+    cmd = [prog if os.path.isabs(prog) else os.path.join(EXAMPLES, prog)] + [str(a) for a in args]
+    if echo:
+        print("$ " + " ".join([os.path.basename(prog)] + [str(a) for a in args]), flush=True)
+    env = dict(os.environ, TG_PROGRESS="0")
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env)
+    out = p.stdout.decode("utf-8", "replace") if text else p.stdout
+    return p.returncode, out, p.stderr.decode("utf-8", "replace")
+
+
+def result_line(out):
+    """Fields of the last stdout line "result: k=v k=v ..." as strings, or None."""
+    if isinstance(out, bytes):
+        out = out.decode("utf-8", "replace")
+    lines = out.strip().splitlines()
+    if not lines or not lines[-1].startswith("result: "):
+        return None
+    return dict(item.partition("=")[::2] for item in lines[-1][len("result: "):].split())
+
+
+class Tally:
+    """Failures and skips of one test script."""
+
+    def __init__(self):
+        self.failures = []
+        self.skips = []
+
+    def fail(self, msg):
+        print("FAIL:", msg, flush=True)
+        self.failures.append(msg)
+
+    def skip(self, msg):
+        print("SKIP:", msg, flush=True)
+        self.skips.append(msg)
+
+    def exit_code(self):
+        print("%d failure(s), %d part(s) skipped" % (len(self.failures), len(self.skips)))
+        if self.failures:
+            return 1
+        return 77 if self.skips else 0
 
 
 def sanitized(build):
