@@ -21,6 +21,7 @@
  * (skip) after the synthetic part when the data set is absent.
  * Prints "N passed, N failed"; exits non-zero on any failure. */
 #include "tapegrad.h"
+#include "testlib.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,18 +30,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int n_pass, n_fail;
-#define CHECK(cond, ...)                                        \
-    do {                                                        \
-        if (cond) n_pass++;                                     \
-        else {                                                  \
-            n_fail++;                                           \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);         \
-            printf(__VA_ARGS__);                                \
-            printf("\n");                                       \
-        }                                                       \
-    } while (0)
 
 /* ---- a tiny LeNet ---- */
 
@@ -488,15 +477,10 @@ static int test_examples(void) {
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--examples") == 0) {
-        int have = test_examples();
-        printf("%d passed, %d failed\n", n_pass, n_fail);
-        if (n_fail) return 1;
-        if (!have) {
-            printf("SKIP: no Fashion-MNIST in %s (set TG_DATA); that part was skipped, the synthetic part passed\n",
-                   data_dir());
-            return 77;
-        }
-        return 0;
+        if (!test_examples())
+            SKIPF("no Fashion-MNIST in %s (set TG_DATA); the examples were skipped, the synthetic part ran",
+                  data_dir());
+        return tl_summary();
     }
     test_tiny_gradcheck(0);
     test_tiny_gradcheck(1);
@@ -504,6 +488,5 @@ int main(int argc, char **argv) {
     test_mask(TG_F32);
     test_layer_api();
     test_reproducible();
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return tl_summary();
 }

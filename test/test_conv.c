@@ -15,22 +15,11 @@
  *  - a steady-state training step on these ops calls malloc zero times.
  * Prints "N passed, N failed"; exits non-zero on any failure. */
 #include "graph_internal.h"
+#include "testlib.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
-
-static int n_pass, n_fail;
-#define CHECK(cond, ...)                                        \
-    do {                                                        \
-        if (cond) n_pass++;                                     \
-        else {                                                  \
-            n_fail++;                                           \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);         \
-            printf(__VA_ARGS__);                                \
-            printf("\n");                                       \
-        }                                                       \
-    } while (0)
 
 /* ---- the reference file ---- */
 
@@ -419,6 +408,5 @@ int main(void) {
     flatten_tests(ctx);
     alloc_tests(ctx);
     tg_ctx_free(ctx);
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return tl_summary();
 }

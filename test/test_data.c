@@ -3,6 +3,7 @@
  * temp directory; every corruption must be rejected with a message naming
  * the file and the field. If Fashion-MNIST is installed it is loaded too. */
 #include "tapegrad.h"
+#include "testlib.h"
 
 #include <errno.h>
 #include <math.h>
@@ -12,17 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
-
-static int g_fail;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-            g_fail++;                                                      \
-        }                                                                  \
-    } while (0)
 
 static char g_dir[512];
 
@@ -366,7 +356,7 @@ static void test_fashion(tg_ctx *ctx) {
     CHECK(strcmp(dir, "/usr/share/datasets/fashion-mnist") == 0, "default dir %s", dir);
     struct stat st;
     if (stat(dir, &st) != 0) {
-        printf("SKIP fashion-mnist: %s not installed (Debian package dataset-fashion-mnist)\n", dir);
+        SKIPF("fashion-mnist: %s not installed (Debian package dataset-fashion-mnist)", dir);
         return;
     }
     const char *splits[2] = {"train", "t10k"};
@@ -468,10 +458,5 @@ int main(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_dir);
-    if (g_fail) {
-        fprintf(stderr, "test_data: %d check(s) failed\n", g_fail);
-        return 1;
-    }
-    printf("test_data: all checks passed\n");
-    return 0;
+    return tl_summary();
 }

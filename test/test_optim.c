@@ -6,25 +6,12 @@
  * to the one in that script. TG_SRCDIR (set by test/meson.build) locates it.
  * Exits non-zero if any check fails. */
 #include "graph_internal.h"
+#include "testlib.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int n_pass, n_fail;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (cond) {                                                        \
-            n_pass++;                                                      \
-        } else {                                                           \
-            n_fail++;                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-        }                                                                  \
-    } while (0)
 
 static int close_rel(double a, double ref, double rtol, double atol) {
     return fabs(a - ref) <= atol + rtol * fabs(ref);
@@ -654,13 +641,13 @@ static void test_seed(void) {
     cfg.seed = 1235;
     tg_ctx *c3 = tg_ctx_new(&cfg);
     tg_dense l1, l2, l3, l1b, l2b;
-    int fails0 = n_fail;
+    int fails0 = tl_fail;
     CHECK(tg_dense_init(&l1, c1, "fc1", 30, 20, TG_F32, TG_INIT_XAVIER) == TG_OK, "dense_init: %s", tg_last_error(c1));
     CHECK(tg_dense_init(&l2, c2, "fc1", 30, 20, TG_F32, TG_INIT_XAVIER) == TG_OK, "dense_init 2");
     CHECK(tg_dense_init(&l3, c3, "fc1", 30, 20, TG_F32, TG_INIT_XAVIER) == TG_OK, "dense_init 3");
     CHECK(tg_dense_init(&l1b, c1, "fc2", 20, 10, TG_F64, TG_INIT_HE) == TG_OK, "dense_init he");
     CHECK(tg_dense_init(&l2b, c2, "fc2", 20, 10, TG_F64, TG_INIT_HE) == TG_OK, "dense_init he 2");
-    if (n_fail != fails0) goto done;
+    if (tl_fail != fails0) goto done;
     CHECK(memcmp(l1.W->data, l2.W->data, 600 * sizeof(float)) == 0, "same seed gave different weights");
     CHECK(memcmp(l1b.W->data, l2b.W->data, 200 * sizeof(double)) == 0, "same seed gave different He weights");
     CHECK(memcmp(l1.W->data, l3.W->data, 600 * sizeof(float)) != 0, "different seeds gave the same weights");
@@ -780,6 +767,5 @@ int main(void) {
     test_init();
     test_seed();
     test_dense_forward();
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return tl_summary();
 }

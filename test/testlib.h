@@ -4,10 +4,13 @@
  * release builds (no assert(), no NDEBUG). A test ends with
  *     return tl_summary();
  * which prints "N passed, N failed" and returns 0 only when nothing failed
- * and at least one check ran (a test that checked nothing fails).
+ * and at least one check ran (a test that checked nothing fails), and 77
+ * (meson's skip) when part of the work was skipped (SKIPF): a test that
+ * skipped a part never reports a plain pass.
  *
  *   CHECK(cond, fmt, ...)    counts; on failure prints the message
  *   FAILF(fmt, ...)          one failure with a message
+ *   SKIPF(fmt, ...)          a part skipped, with the reason
  *   ASSERT(cond)             CHECK with the expression as the message
  *   ASSERT_EQ(a, b)          integers (as long long), both values printed
  *   ASSERT_NEAR(a, b, tol)   |a - b| <= tol, doubles, both values printed
@@ -27,7 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int tl_pass, tl_fail;
+static int tl_pass, tl_fail, tl_skip;
 
 /* Prints where a check failed; the caller prints what. */
 static inline void tl_failed_at(const char *file, int line) {
@@ -47,6 +50,14 @@ static inline void tl_failed_at(const char *file, int line) {
     } while (0)
 
 #define FAILF(...) CHECK(0, __VA_ARGS__)
+
+#define SKIPF(...)                              \
+    do {                                        \
+        tl_skip++;                              \
+        printf("SKIP: ");                       \
+        printf(__VA_ARGS__);                    \
+        printf("\n");                           \
+    } while (0)
 
 #define ASSERT(cond) CHECK(cond, "%s", #cond)
 
@@ -70,11 +81,15 @@ static inline void tl_failed_at(const char *file, int line) {
               tl_a_ ? tl_a_ : "(null)", tl_b_ ? tl_b_ : "(null)");                                 \
     } while (0)
 
-/* The closing line and the exit status: 1 on any failure or on no check. */
+/* The closing line and the exit status: 1 on any failure or on no check,
+ * 77 when a part was skipped, else 0. */
 static inline int tl_summary(void) {
-    printf("%d passed, %d failed\n", tl_pass, tl_fail);
+    printf("%d passed, %d failed", tl_pass, tl_fail);
+    if (tl_skip) printf(", %d part(s) skipped", tl_skip);
+    printf("\n");
     if (!tl_pass && !tl_fail) printf("FAIL: no check ran\n");
-    return tl_fail || !tl_pass ? 1 : 0;
+    if (tl_fail || !tl_pass) return 1;
+    return tl_skip ? 77 : 0;
 }
 
 /* Runs argv[0] (a path, no shell) with argv, its stdout read into out (up to
