@@ -374,21 +374,28 @@ static int make_synthetic(const char *dir, const char *split, int64_t n, uint64_
     return rc;
 }
 
-/* Runs "$TG_BUILDDIR/examples/<prog> <args>" with TG_PROGRESS=0; returns its
- * exit code and the last stdout line in last. */
+/* Runs "$TG_BUILDDIR/examples/<prog> <args>" (args split at spaces; no
+ * shell) with TG_PROGRESS=0 through tl_run; returns its exit code and the
+ * last stdout line in last. Its stderr goes to ours. */
 static int run_example(const char *prog, const char *args, char *last, size_t len, int echo) {
     const char *bd = getenv("TG_BUILDDIR");
-    char cmd[1024], line[1024];
-    snprintf(cmd, sizeof cmd, "TG_PROGRESS=0 '%s/examples/%s' %s 2>&1", bd ? bd : "build", prog, args);
-    FILE *p = popen(cmd, "r");
+    char path[1024], words[1024], out[1 << 16];
+    char *argv[32];
+    int argc = 0;
+    snprintf(path, sizeof path, "%s/examples/%s", bd ? bd : "build", prog);
+    snprintf(words, sizeof words, "%s", args);
+    argv[argc++] = path;
+    char *save = NULL;
+    for (char *w = strtok_r(words, " ", &save); w && argc < 31; w = strtok_r(NULL, " ", &save)) argv[argc++] = w;
+    argv[argc] = NULL;
+    setenv("TG_PROGRESS", "0", 1);
+    int rc = tl_run(argv, out, sizeof out);
     last[0] = 0;
-    if (!p) return -1;
-    while (fgets(line, sizeof line, p)) {
-        if (echo) printf("  %s: %s", prog, line);
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (echo) printf("  %s: %s\n", prog, line);
         snprintf(last, len, "%s", line);
     }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return rc;
 }
 
 /* Parses "result: test_acc=... train_loss=... epochs=... seconds=... samples_per_s=...". */
