@@ -778,12 +778,7 @@ static void test_alloc_failures(void) {
 int main(void) {
     tg_allocator al = {fail_alloc, fail_release, NULL};
     tg_set_allocator(&al);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/tg_ckpt_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(g_dir)) {
-        fprintf(stderr, "mkdtemp %s: %s\n", g_dir, strerror(errno));
-        return 1;
-    }
+    if (tl_mkdtemp(g_dir, sizeof g_dir, "tg_ckpt")) return 1;
     tg_alloc_stats base = tg_alloc_stats_get();
     printf("round trips\n");
     test_roundtrip();
@@ -800,8 +795,6 @@ int main(void) {
     CHECK(tg_alloc_stats_get().bytes_live == base.bytes_live, "%lld bytes leaked",
           (long long)(tg_alloc_stats_get().bytes_live - base.bytes_live));
 
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_dir);
+    tl_rmtree(g_dir);
     return tl_summary();
 }

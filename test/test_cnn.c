@@ -476,9 +476,7 @@ static int test_examples(void) {
     tg_dataset_free(&tr);
     tg_dataset_free(&te);
     tg_ctx_free(ctx);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) printf("note: could not remove %s\n", tmpdir);
+    tl_rmtree(tmpdir);
     return have;
 }
 

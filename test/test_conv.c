@@ -300,12 +300,7 @@ static tg_tensor *dropout_ones(tg_ctx *ctx, int64_t n, double rate) {
 
 static void dropout_tests(void) {
     const int64_t N = 200000;
-    tg_config cfg = tg_config_default();
-    cfg.seed = 1234;
-    cfg.threads = 1;
-    tg_ctx *a = tg_ctx_new(&cfg);
-    cfg.threads = 2;
-    tg_ctx *b = tg_ctx_new(&cfg);
+    tg_ctx *a = tl_ctx_seeded(1234, 1), *b = tl_ctx_seeded(1234, 2);
     tg_tape *ta = tg_tape_begin(a), *tb = tg_tape_begin(b);
     tg_tensor *ya1 = dropout_ones(a, N, 0.3), *ya2 = dropout_ones(a, N, 0.3);
     tg_tensor *yb1 = dropout_ones(b, N, 0.3);

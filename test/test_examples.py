@@ -20,32 +20,18 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-from testlib import DATA, EXAMPLES, Tally, have_data, result_line as parse_result
+from testlib import DATA, EXAMPLES, Tally, have_data, result_line
 from testlib import run_example as run
 
 T = Tally()
 fail = T.fail
 
 
-def result_line(prog, out):
-    fields = parse_result(out)
-    if fields is None:
-        lines = out.strip().splitlines()
-        fail("%s: last stdout line is not a result line: %r" % (prog, lines[-1:] if lines else out))
-    return fields
-
-
 def test_perceptron():
-    rc, out, err = run("perceptron")
-    if rc != 0:
-        return fail("perceptron exited %d: %s" % (rc, err.strip()))
-    r = result_line("perceptron", out)
-    if r is None:
-        return
-    for k in ("and_acc", "or_acc", "xor_acc"):
+    r, _ = T.result("perceptron")
+    for k in ("and_acc", "or_acc", "xor_acc") if r else ():
         if k not in r or float(r[k]) != 1.0:
             fail("perceptron: %s = %s, want 1.00" % (k, r.get(k)))
-    print("perceptron:", out.strip().splitlines()[-1])
 
 
 def test_linear_unit():
@@ -56,10 +42,7 @@ def test_linear_unit():
     w = sum((a - mx) * (b - mt) for a, b in zip(x, t)) / sum((a - mx) ** 2 for a in x)
     b = mt - w * mx
     mse = sum((w * a + b - c) ** 2 for a, c in zip(x, t)) / n
-    rc, out, err = run("linear_unit")
-    if rc != 0:
-        return fail("linear_unit exited %d: %s" % (rc, err.strip()))
-    r = result_line("linear_unit", out)
+    r, out = T.result("linear_unit")
     if r is None:
         return
     for key, want in (("w", w), ("b", b), ("mse", mse)):
@@ -120,7 +103,7 @@ def test_mlp_short_run():
                r"seconds=\d+\.\d{2} samples_per_s=\d+$")
         if not re.match(pat, last):
             return fail("mlp short run: result line %r does not match %r" % (last, pat))
-        acc = float(result_line("mlp", out)["test_acc"])
+        acc = float(result_line(out)["test_acc"])
         if not acc > 0.5:
             fail("mlp short run: test_acc %.4f <= 0.5" % acc)
         print("mlp short run:", last)
@@ -135,7 +118,7 @@ def test_mlp_short_run():
         rc, out, err = run("mlp", "--data", DATA, "--hidden", "32", "--load", ck, "--eval-only")
         if rc != 0:
             return fail("mlp --load --eval-only exited %d: %s" % (rc, err.strip()))
-        again = float(result_line("mlp", out)["test_acc"])
+        again = float((result_line(out) or {}).get("test_acc", "nan"))
         if again != acc:
             fail("mlp --eval-only after --save: test_acc %.4f, training run said %.4f" % (again, acc))
         rc, out, err = run("mlp", "--data", DATA, "--hidden", "64", "--load", ck, "--eval-only")

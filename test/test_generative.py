@@ -28,14 +28,13 @@ chunk directly. Exit 0 pass, 1 fail, 77 skipped.
 """
 import math
 import os
-import re
 import struct
 import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-from testlib import DATA, EXAMPLES, Tally, have_data, result_line, run_example
+from testlib import DATA, EXAMPLES, Tally, have_data, run_example
 
 GAP = 2  # TG_PNG_GAP
 T = Tally()
@@ -48,18 +47,7 @@ def run(prog, *args, timeout=120):
 
 def result(prog, args, pattern):
     """Run prog, check exit 0 and the result line against pattern; return its fields."""
-    rc, out, err = run(prog, *args)
-    what = "%s %s" % (prog, " ".join(str(a) for a in args))
-    if rc != 0:
-        fail("%s: exit %d: %s" % (what, rc, err.strip()[-500:]))
-        return None
-    lines = out.strip().splitlines()
-    last = lines[-1] if lines else ""
-    if not re.match(pattern, last):
-        fail("%s: result line %r does not match %r" % (what, last, pattern))
-        return None
-    print("%s\n  %s" % (what, last))
-    return result_line(out)
+    return T.result(prog, *args, pattern=pattern, timeout=120)[0]
 
 
 def check_png(path, width, height):

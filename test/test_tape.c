@@ -138,12 +138,7 @@ static void rng(void) {
               tg_philox(0, 0, 2) == 0xbc57ac4cu && tg_philox(0, 0, 3) == 0x9b00dbd8u,
           "philox KAT: %08x %08x %08x %08x", tg_philox(0, 0, 0), tg_philox(0, 0, 1), tg_philox(0, 0, 2),
           tg_philox(0, 0, 3));
-    tg_config c = tg_config_default();
-    c.seed = 7;
-    c.threads = 1;
-    tg_ctx *a = tg_ctx_new(&c);
-    c.threads = 2;
-    tg_ctx *b = tg_ctx_new(&c);
+    tg_ctx *a = tl_ctx_seeded(7, 1), *b = tl_ctx_seeded(7, 2);
     int same = 1;
     for (int i = 0; i < 1000; i++)
         if (tg_rng_uniform(a) != tg_rng_uniform(b)) same = 0;

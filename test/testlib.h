@@ -17,12 +17,17 @@
  *   ASSERT_STR_EQ(a, b)      strcmp == 0, both strings printed
  *   tl_run(argv, out, size)  fork/exec a program, its stdout into out;
  *                            returns its exit status, or -1 (no shell)
+ *   tl_ctx_seeded(seed, threads)  a context with this seed and thread count
+ *                            (tapegrad tests: the 1- vs 2-thread checks)
+ *   tl_mkdtemp(dir, len, stem), tl_rmtree(dir)
+ *                            a fresh $TMPDIR/<stem>_XXXXXX, removed at the end
  *
  * Header-only: each test is one program, so the static counters are its
  * own. */
 #ifndef TG_TESTLIB_H
 #define TG_TESTLIB_H
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +130,34 @@ static inline int tl_run(char *const argv[], char *out, size_t size) {
     int status;
     if (waitpid(pid, &status, 0) < 0) return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+#ifdef TAPEGRAD_H
+/* A context with the default config but this seed and thread count; NULL as
+ * tg_ctx_new. */
+static inline tg_ctx *tl_ctx_seeded(uint64_t seed, int threads) {
+    tg_config c = tg_config_default();
+    c.seed = seed;
+    c.threads = threads;
+    return tg_ctx_new(&c);
+}
+#endif
+
+/* A fresh directory $TMPDIR/<stem>_XXXXXX (/tmp without TMPDIR) into dir.
+ * Returns 0, or -1 after saying why. */
+static inline int tl_mkdtemp(char *dir, size_t len, const char *stem) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, len, "%s/%s_XXXXXX", tmp && tmp[0] ? tmp : "/tmp", stem);
+    if (mkdtemp(dir)) return 0;
+    printf("FAIL: mkdtemp %s: %s\n", dir, strerror(errno));
+    return -1;
+}
+
+/* rm -rf dir through tl_run (no shell); a failure only warns. */
+static inline void tl_rmtree(const char *dir) {
+    char out[1];
+    char *argv[] = {(char *)"/bin/rm", (char *)"-rf", (char *)dir, NULL};
+    if (tl_run(argv, out, sizeof out) != 0) printf("warning: could not remove %s\n", dir);
 }
 
 #endif

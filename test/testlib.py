@@ -4,13 +4,16 @@
   (TG_PROGRESS=0), returning (exit status, stdout, stderr);
 - result_line(out): the fields of the last stdout line "result: k=v ...", or
   None when the last line is not one;
-- Tally: failures and skips of one script; tally.exit_code() is 1 on any
+- Tally: failures and skips of one script; tally.result(prog, *args) runs
+  a program and returns its result fields, recording a failure when it
+  exits non-zero or prints no (matching) result line; tally.exit_code() is 1 on any
   failure, 77 (meson's skip) when part of the work was skipped, else 0, so a
   script that skipped part of its checks never reports a plain pass;
 - sanitized(build): True for a -Db_sanitize build.
 """
 import json
 import os
+import re
 import subprocess
 
 BUILD = os.environ.get("TG_BUILDDIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build"))
@@ -60,6 +63,25 @@ class Tally:
     def skip(self, msg):
         print("SKIP:", msg, flush=True)
         self.skips.append(msg)
+
+    def result(self, prog, *args, pattern=None, timeout=600):
+        """Runs prog with args; returns (fields, stdout). fields is None, and a
+        failure is recorded, when it exits non-zero or its last line is not a
+        result line (matching the regular expression pattern, if given)."""
+        rc, out, err = run_example(prog, *args, timeout=timeout)
+        what = " ".join([prog] + [str(a) for a in args])
+        lines = out.strip().splitlines()
+        last = lines[-1] if lines else ""
+        fields = result_line(out)
+        if rc != 0:
+            self.fail("%s: exit %d: %s" % (what, rc, err.strip()[-500:]))
+        elif fields is None or (pattern and not re.match(pattern, last)):
+            self.fail("%s: last line %r is not a result line%s" % (what, last, " matching %r" % pattern if pattern
+                                                                   else ""))
+        else:
+            print("%s\n  %s" % (what, last), flush=True)
+            return fields, out
+        return None, out
 
     def exit_code(self):
         print("%d failure(s), %d part(s) skipped" % (len(self.failures), len(self.skips)))
