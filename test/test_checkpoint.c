@@ -708,15 +708,48 @@ static void test_optim(void) {
 
 /* ---- 7. allocation failures through the allocator hook ---- */
 
-static long g_countdown = -1;
-static void *fail_alloc(size_t size, void *user) {
-    (void)user;
-    if (g_countdown >= 0 && g_countdown-- == 0) return NULL;
-    return malloc(size);
-}
-static void fail_release(void *ptr, void *user) {
-    (void)user;
-    free(ptr);
+/* What a failed load or save must leave as it was (see inject). */
+typedef struct unchanged {
+    tg_ctx *ctx;
+    snap params;                /* load: the parameters */
+    const unsigned char *file;  /* save: the file's bytes */
+    size_t n;
+} unchanged;
+
+static int load_fn(tg_ctx *ctx, const char *p, tg_optim *o) { return tg_checkpoint_load(ctx, p, o); }
+static int save_fn(tg_ctx *ctx, const char *p, tg_optim *o) { return tg_checkpoint_save(ctx, p, o); }
+
+/* Runs fn(ctx, path, opt) with its k-th allocation failing, k = 0, 1, ...
+ * (at most 200), until a run makes no more requests than k; each failed run
+ * must return TG_ENOMEM, leak nothing and leave u as it was. Returns the
+ * number of failures injected. */
+static int inject(const char *what, int (*fn)(tg_ctx *, const char *, tg_optim *), const char *path, tg_optim *opt,
+                  const unchanged *u) {
+    int failures = 0;
+    for (long k = 0; k < 200; k++) {
+        tg_alloc_stats before = tg_alloc_stats_get();
+        tl_alloc_countdown = k;
+        tg_status s = fn(u->ctx, path, opt);
+        int injected = tl_alloc_countdown < 0;
+        tl_alloc_countdown = -1;
+        CHECK(tg_alloc_stats_get().bytes_live == before.bytes_live, "%s, failure %ld: leak", what, k);
+        if (!injected) {
+            CHECK(s == TG_OK, "%s: %s", what, tg_last_error(u->ctx));
+            break;
+        }
+        failures++;
+        CHECK(s == TG_ENOMEM, "%s, allocation %ld failed: status %d %s", what, k, s, tg_last_error(u->ctx));
+        if (u->file) {
+            size_t n1;
+            unsigned char *now = slurp(path, &n1);
+            CHECK(now && n1 == u->n && memcmp(now, u->file, u->n) == 0, "a failed save changed the file");
+            free(now);
+            CHECK(temp_files() == 0, "a failed save left a temp file");
+        } else {
+            CHECK(same(u->ctx, u->params), "%s, allocation %ld failed: parameters changed", what, k);
+        }
+    }
+    return failures;
 }
 
 static void test_alloc_failures(void) {
@@ -731,41 +764,9 @@ static void test_alloc_failures(void) {
     size_t n0;
     unsigned char *orig = slurp(p, &n0);
     snap sb = take(b);
-    int failures = 0;
-    for (long k = 0; k < 200; k++) {
-        tg_alloc_stats before = tg_alloc_stats_get();
-        g_countdown = k;
-        tg_status s = tg_checkpoint_load(b, p, ob);
-        int injected = g_countdown < 0;
-        g_countdown = -1;
-        CHECK(tg_alloc_stats_get().bytes_live == before.bytes_live, "load, failure %ld: leak", k);
-        if (!injected) {
-            CHECK(s == TG_OK, "load: %s", tg_last_error(b));
-            break;
-        }
-        failures++;
-        CHECK(s == TG_ENOMEM, "load, allocation %ld failed: status %d %s", k, s, tg_last_error(b));
-        CHECK(same(b, sb), "load, allocation %ld failed: parameters changed", k);
-    }
-    for (long k = 0; k < 200; k++) {
-        tg_alloc_stats before = tg_alloc_stats_get();
-        g_countdown = k;
-        tg_status s = tg_checkpoint_save(b, p, ob);
-        int injected = g_countdown < 0;
-        g_countdown = -1;
-        CHECK(tg_alloc_stats_get().bytes_live == before.bytes_live, "save, failure %ld: leak", k);
-        if (!injected) {
-            CHECK(s == TG_OK, "save: %s", tg_last_error(b));
-            break;
-        }
-        failures++;
-        CHECK(s == TG_ENOMEM, "save, allocation %ld failed: status %d %s", k, s, tg_last_error(b));
-        size_t n1;
-        unsigned char *now = slurp(p, &n1);
-        CHECK(now && n1 == n0 && memcmp(now, orig, n0) == 0, "a failed save changed the file");
-        free(now);
-        CHECK(temp_files() == 0, "a failed save left a temp file");
-    }
+    unchanged ul = {b, sb, NULL, 0}, us = {b, sb, orig, n0};
+    int failures = inject("load", load_fn, p, ob, &ul);
+    failures += inject("save", save_fn, p, ob, &us);
     printf("  %d injected allocation failures reported as TG_ENOMEM, no leaks\n", failures);
     free(orig);
     free(sb.b);
@@ -776,7 +777,7 @@ static void test_alloc_failures(void) {
 }
 
 int main(void) {
-    tg_allocator al = {fail_alloc, fail_release, NULL};
+    tg_allocator al = {tl_fail_alloc, tl_fail_release, NULL};
     tg_set_allocator(&al);
     if (tl_mkdtemp(g_dir, sizeof g_dir, "tg_ckpt")) return 1;
     tg_alloc_stats base = tg_alloc_stats_get();

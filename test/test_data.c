@@ -373,28 +373,18 @@ static void test_fashion(tg_ctx *ctx) {
     }
 }
 
-/* ---- allocation-failure injection through the allocator hook ---- */
-static long g_alloc_countdown = -1; /* fail when it reaches 0; -1 never */
-static void *fail_alloc(size_t size, void *user) {
-    (void)user;
-    if (g_alloc_countdown >= 0 && g_alloc_countdown-- == 0) return NULL;
-    return malloc(size);
-}
-static void fail_release(void *p, void *user) {
-    (void)user;
-    free(p);
-}
+/* ---- allocation-failure injection through the allocator hook (testlib.h) ---- */
 
 static void test_alloc_failures(tg_ctx *ctx) {
     char p[1024];
     path_of(p, sizeof p, "img.gz");
     for (long k = 0; k < 50; k++) {
         tg_alloc_stats before = tg_alloc_stats_get();
-        g_alloc_countdown = k;
+        tl_alloc_countdown = k;
         tg_idx idx;
         tg_status s = tg_idx_read(ctx, p, 3, &idx);
-        int injected = g_alloc_countdown < 0;
-        g_alloc_countdown = -1;
+        int injected = tl_alloc_countdown < 0;
+        tl_alloc_countdown = -1;
         if (s == TG_OK) {
             tg_idx_free(&idx);
             CHECK(!injected, "allocation %ld failed but tg_idx_read succeeded", k);
@@ -409,7 +399,7 @@ static void test_alloc_failures(tg_ctx *ctx) {
 }
 
 int main(void) {
-    tg_allocator a = {fail_alloc, fail_release, NULL};
+    tg_allocator a = {tl_fail_alloc, tl_fail_release, NULL};
     tg_set_allocator(&a);
     if (tl_mkdtemp(g_dir, sizeof g_dir, "tg_data")) return 1;
     /* One thread: pool workers free their start-up blocks asynchronously,

@@ -17,10 +17,9 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 
-from testlib import DATA, EXAMPLES, Tally, have_data, result_line
+from testlib import DATA, EXAMPLES, Tally, needs_data, result_line
 from testlib import run_example as run
 
 T = Tally()
@@ -88,43 +87,41 @@ def test_mlp_bad_flags():
     print("mlp: %d bad command lines rejected" % len(cases))
 
 
-def test_mlp_short_run():
-    if not have_data():
-        return T.skip("mlp short run (no data set at %s)" % DATA)
-    with tempfile.TemporaryDirectory() as tmp:
-        ck = os.path.join(tmp, "m.safetensors")
-        svg = os.path.join(tmp, "curves.svg")
-        rc, out, err = run("mlp", "--data", DATA, "--limit", "2000", "--epochs", "2", "--hidden", "32",
-                           "--save", ck, "--plot", svg)
-        if rc != 0:
-            return fail("mlp short run exited %d: %s" % (rc, err.strip()))
-        last = out.strip().splitlines()[-1]
-        pat = (r"result: test_acc=(0\.\d{4}|1\.0000) train_loss=\d+\.\d{4} epochs=2 "
-               r"seconds=\d+\.\d{2} samples_per_s=\d+$")
-        if not re.match(pat, last):
-            return fail("mlp short run: result line %r does not match %r" % (last, pat))
-        acc = float(result_line(out)["test_acc"])
-        if not acc > 0.5:
-            fail("mlp short run: test_acc %.4f <= 0.5" % acc)
-        print("mlp short run:", last)
-        if os.path.exists(ck + ".probe"):
-            fail("mlp: left the probe file %s.probe behind" % ck)
-        try:
-            root = ET.parse(svg).getroot()
-            if not root.tag.endswith("svg") or "path" not in ET.tostring(root, encoding="unicode"):
-                fail("mlp --plot: %s has no curves" % svg)
-        except Exception as e:  # noqa: BLE001
-            fail("mlp --plot: %s is not valid SVG: %s" % (svg, e))
-        rc, out, err = run("mlp", "--data", DATA, "--hidden", "32", "--load", ck, "--eval-only")
-        if rc != 0:
-            return fail("mlp --load --eval-only exited %d: %s" % (rc, err.strip()))
-        again = float((result_line(out) or {}).get("test_acc", "nan"))
-        if again != acc:
-            fail("mlp --eval-only after --save: test_acc %.4f, training run said %.4f" % (again, acc))
-        rc, out, err = run("mlp", "--data", DATA, "--hidden", "64", "--load", ck, "--eval-only")
-        if rc != 1 or not err.strip():
-            fail("mlp --load with the wrong architecture: exit %d, stderr %r (want 1 and a message)"
-                 % (rc, err))
+@needs_data(T, "mlp short run")
+def test_mlp_short_run(tmp):
+    ck = os.path.join(tmp, "m.safetensors")
+    svg = os.path.join(tmp, "curves.svg")
+    rc, out, err = run("mlp", "--data", DATA, "--limit", "2000", "--epochs", "2", "--hidden", "32",
+                       "--save", ck, "--plot", svg)
+    if rc != 0:
+        return fail("mlp short run exited %d: %s" % (rc, err.strip()))
+    last = out.strip().splitlines()[-1]
+    pat = (r"result: test_acc=(0\.\d{4}|1\.0000) train_loss=\d+\.\d{4} epochs=2 "
+           r"seconds=\d+\.\d{2} samples_per_s=\d+$")
+    if not re.match(pat, last):
+        return fail("mlp short run: result line %r does not match %r" % (last, pat))
+    acc = float(result_line(out)["test_acc"])
+    if not acc > 0.5:
+        fail("mlp short run: test_acc %.4f <= 0.5" % acc)
+    print("mlp short run:", last)
+    if os.path.exists(ck + ".probe"):
+        fail("mlp: left the probe file %s.probe behind" % ck)
+    try:
+        root = ET.parse(svg).getroot()
+        if not root.tag.endswith("svg") or "path" not in ET.tostring(root, encoding="unicode"):
+            fail("mlp --plot: %s has no curves" % svg)
+    except Exception as e:  # noqa: BLE001
+        fail("mlp --plot: %s is not valid SVG: %s" % (svg, e))
+    rc, out, err = run("mlp", "--data", DATA, "--hidden", "32", "--load", ck, "--eval-only")
+    if rc != 0:
+        return fail("mlp --load --eval-only exited %d: %s" % (rc, err.strip()))
+    again = float((result_line(out) or {}).get("test_acc", "nan"))
+    if again != acc:
+        fail("mlp --eval-only after --save: test_acc %.4f, training run said %.4f" % (again, acc))
+    rc, out, err = run("mlp", "--data", DATA, "--hidden", "64", "--load", ck, "--eval-only")
+    if rc != 1 or not err.strip():
+        fail("mlp --load with the wrong architecture: exit %d, stderr %r (want 1 and a message)"
+             % (rc, err))
 
 
 def main():

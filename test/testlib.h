@@ -19,6 +19,8 @@
  *                            returns its exit status, or -1 (no shell)
  *   tl_ctx_seeded(seed, threads)  a context with this seed and thread count
  *                            (tapegrad tests: the 1- vs 2-thread checks)
+ *   tl_fail_alloc/tl_fail_release  a tg_allocator whose request fails when
+ *                            tl_alloc_countdown reaches 0 (-1: never)
  *   tl_mkdtemp(dir, len, stem), tl_rmtree(dir)
  *                            a fresh $TMPDIR/<stem>_XXXXXX, removed at the end
  *
@@ -140,6 +142,19 @@ static inline tg_ctx *tl_ctx_seeded(uint64_t seed, int threads) {
     c.seed = seed;
     c.threads = threads;
     return tg_ctx_new(&c);
+}
+
+/* Allocation failures through tg_set_allocator: the request that finds
+ * tl_alloc_countdown at 0 fails, each request counts it down; -1 never. */
+static long tl_alloc_countdown = -1;
+static inline void *tl_fail_alloc(size_t size, void *user) {
+    (void)user;
+    if (tl_alloc_countdown >= 0 && tl_alloc_countdown-- == 0) return NULL;
+    return malloc(size);
+}
+static inline void tl_fail_release(void *p, void *user) {
+    (void)user;
+    free(p);
 }
 #endif
 

@@ -9,12 +9,16 @@
   exits non-zero or prints no (matching) result line; tally.exit_code() is 1 on any
   failure, 77 (meson's skip) when part of the work was skipped, else 0, so a
   script that skipped part of its checks never reports a plain pass;
+- needs_data(tally, what): a decorator for a test that needs Fashion-MNIST
+  (skipped without it) and a temporary directory;
 - sanitized(build): True for a -Db_sanitize build.
 """
+import functools
 import json
 import os
 import re
 import subprocess
+import tempfile
 
 BUILD = os.environ.get("TG_BUILDDIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build"))
 EXAMPLES = os.path.join(BUILD, "examples")
@@ -88,6 +92,20 @@ class Tally:
         if self.failures:
             return 1
         return 77 if self.skips else 0
+
+
+def needs_data(tally, what):
+    """Decorator: the test runs as fn(tmp) in a fresh temporary directory when
+    Fashion-MNIST is installed, and is recorded as skipped (tally.skip) when not."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run():
+            if not have_data():
+                return tally.skip("%s (no data set at %s)" % (what, DATA))
+            with tempfile.TemporaryDirectory() as tmp:
+                return fn(tmp)
+        return run
+    return wrap
 
 
 def sanitized(build):
