@@ -8,6 +8,14 @@
  *  - backward twice on one tape gives bitwise-equal gradients;
  *  - the op applied twice to the same inputs gets both contributions
  *    (2x the single gradient within 1e-12 relative);
+ *  - the same case with every input passed through an identity node, so the
+ *    op's inputs are intermediates and its backward writes arena buffers
+ *    through tg_grad_buf_fresh's assigning path (leaf inputs only ever take
+ *    the adding one): backward twice, each pass equal to the leaf-input
+ *    gradient within 1e-12 relative (the second pass finds last pass's values
+ *    in the buffer, so a kernel that adds into a fresh buffer gives 2x), and
+ *    the op applied twice to the same intermediates gives 2x (the first
+ *    backward assigns, the second must add);
  *  - each bad-input case returns NULL with a message naming the op;
  *  - the spec has at least 3 cases, one of size 1, and a bad case. */
 #include "graph_internal.h"
@@ -87,6 +95,72 @@ static double rel_diff(const tg_tensor *a, const void *adata, const tg_tensor *b
         if (d > worst || isnan(d)) worst = d;
     }
     return worst;
+}
+
+/* The identity as an op of its own: its output is an intermediate, so the op
+ * under test reads it as a recorded tensor and writes its gradient into an
+ * arena buffer (tg_grad_buf_fresh may say "assign"); its backward adds that
+ * buffer into the leaf's gradient unchanged. f64 only (the sweep's inputs). */
+static tg_status id_infer(tg_node *n, tg_out_spec *o) {
+    o->dtype = n->in[0]->dtype;
+    o->rank = n->in[0]->rank;
+    memcpy(o->shape, n->in[0]->shape, sizeof(int64_t) * (size_t)o->rank);
+    return TG_OK;
+}
+static tg_status id_forward(tg_node *n) {
+    memcpy(n->out->data, n->in[0]->data, (size_t)n->out->numel * 8);
+    return TG_OK;
+}
+static tg_status id_backward(tg_node *n) {
+    double *dx = tg_grad_buf(n->in[0]);
+    const double *dy = n->out->grad;
+    if (!dx) return TG_ENOMEM;
+    for (int64_t i = 0; i < n->out->numel; i++) dx[i] += dy[i];
+    return TG_OK;
+}
+static const tg_op_def identity_op = {
+    .name = "opcheck_identity", .n_inputs = 1, .infer = id_infer, .forward = id_forward, .backward = id_backward};
+
+/* 1 when every input gradient of in[] is within 1e-12 relative of scale *
+ * ref (the leaf-input gradients laid end to end), per tensor's max. */
+static int grads_match(tg_tensor **in, int n, const double *ref, double scale) {
+    int64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        double big = 0;
+        for (int64_t j = 0; j < in[i]->numel; j++) big = fmax(big, fabs(scale * ref[off + j]));
+        if (in[i]->grad)
+            for (int64_t j = 0; j < in[i]->numel; j++) {
+                double g = ((double *)in[i]->grad)[j], e = scale * ref[off + j];
+                if (!(fabs(g - e) <= 1e-12 * big || g == e)) return 0;
+            }
+        off += in[i]->numel;
+    }
+    return 1;
+}
+
+/* The case again with its inputs behind identity nodes (see the header). */
+static void check_fresh(const tg_op_def *op, const tg_check_case *cs, tg_tensor **leaf, int n, const void *wb,
+                        const double *first, tally *t) {
+    tg_ctx *ctx = leaf[0]->ctx;
+    tg_tensor *mid[TG_MAX_INPUTS];
+    int ok = 1, ok2 = 1;
+    for (int i = 0; i < n && ok; i++) {
+        /* inputs the op takes no gradient for (indices) stay as they are */
+        mid[i] = (op->check.no_grad_inputs & (1u << i)) ? leaf[i] : tg_apply(&identity_op, &leaf[i], 1, NULL);
+        if (!mid[i]) ok = 0;
+    }
+    tg_tensor *y = ok ? tg_apply(op, mid, n, cs->attr) : NULL;
+    for (int pass = 0; pass < 2 && ok; pass++) {
+        tg_zero_grad_of(leaf, n);
+        ok = y && tg_backward_seeded(y, wb) == TG_OK && grads_match(leaf, n, first, 1.0);
+    }
+    line(t, ok, "%-14s fresh    %-14s %s", op->name, cs->shapes, ok ? "" : tg_last_error(ctx));
+    tg_zero_grad_of(leaf, n);
+    tg_tensor *y1 = ok ? tg_apply(op, mid, n, cs->attr) : NULL;
+    tg_tensor *y2 = ok ? tg_apply(op, mid, n, cs->attr) : NULL;
+    tg_tensor *s = y1 && y2 ? tg_add(y1, y2) : NULL;
+    ok2 = s && tg_backward_seeded(s, wb) == TG_OK && grads_match(leaf, n, first, 2.0);
+    line(t, ok2, "%-14s fresh-2x %-14s %s", op->name, cs->shapes, ok2 ? "" : tg_last_error(ctx));
 }
 
 /* Run op on the case in dtype dt; backward seeded with w. Copies output and
@@ -214,6 +288,11 @@ static void check_case(tg_ctx *ctx, const tg_op_def *op, const tg_check_case *cs
         }
     }
     line(t, uok, "%-14s used-2x  %-14s %s", name, cs->shapes, uok ? "" : tg_last_error(ctx));
+    if (first && wb) check_fresh(op, cs, r[1].in, r[1].n, wb, first, t);
+    else {
+        line(t, 0, "%-14s fresh    %-14s out of memory", name, cs->shapes);
+        line(t, 0, "%-14s fresh-2x %-14s out of memory", name, cs->shapes);
+    }
     tg_tape_end(tape);
     tg__free(w);
 }

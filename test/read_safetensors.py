@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Independent reader of a safetensors file, for test/test_checkpoint.c.
 
-Uses only the standard library and NumPy (no tapegrad code, no safetensors
-package). Prints one line per tensor, sorted by name:
+Uses only the standard library (json, struct, zlib; no tapegrad code, no
+safetensors package, no NumPy, so the test never has to skip it). Prints one line per tensor, sorted by name:
 
     V <name> <dtype> <shape, comma separated or -> <value> <value> ...
 
@@ -15,9 +15,7 @@ import struct
 import sys
 import zlib
 
-import numpy as np
-
-DTYPES = {"F32": "<f4", "F64": "<f8"}
+DTYPES = {"F32": ("f", 4), "F64": ("d", 8)}  # struct code, bytes per element
 
 
 def fail(msg):
@@ -41,19 +39,20 @@ def main(path):
     spans = []
     for name in sorted(header):
         e = header[name]
-        dt = np.dtype(DTYPES[e["dtype"]])
+        code, size = DTYPES[e["dtype"]]
         shape = tuple(e["shape"])
         b, end = e["data_offsets"]
-        count = int(np.prod(shape, dtype=np.int64))
-        if end - b != count * dt.itemsize:
+        count = 1
+        for d in shape:
+            count *= d
+        if end - b != count * size:
             fail("%s: offsets do not match the shape" % name)
         raw = data[b:end]
         crc = "%08x" % (zlib.crc32(raw) & 0xFFFFFFFF)
         if meta.get("crc32." + name) != crc:
             fail("%s: crc32 %s, metadata says %s" % (name, crc, meta.get("crc32." + name)))
         spans.append((b, end))
-        arr = np.frombuffer(raw, dtype=dt).reshape(shape)
-        vals = " ".join(repr(float(x)) for x in arr.reshape(-1))
+        vals = " ".join(repr(float(x)) for x in struct.unpack("<%d%s" % (count, code), raw))
         shp = ",".join(str(d) for d in shape) or "-"
         print(("V %s %s %s %s" % (name, e["dtype"], shp, vals)).rstrip())
     pos = 0

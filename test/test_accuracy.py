@@ -18,40 +18,28 @@ code path, and the full-length thresholds are checked by `make test`.
 Exits 77 (skipped) when Fashion-MNIST is not installed ($TG_DATA or the
 Debian path). Only the standard library is used. Exit 0 pass, 1 fail.
 """
-import os
-import subprocess
 import sys
 
-from testlib import sanitized
-
-BUILD = os.environ.get("TG_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", "build"))
-EXAMPLES = os.path.join(BUILD, "examples")
-DATA = os.environ.get("TG_DATA", "/usr/share/datasets/fashion-mnist")
-
+from testlib import BUILD, DATA, have_data, result_line, run_example, sanitized
 
 def run(prog, args):
-    cmd = [os.path.join(EXAMPLES, prog), "--data", DATA] + args
-    print("$ " + " ".join([prog, "--data", DATA] + args), flush=True)
-    env = dict(os.environ, TG_PROGRESS="0")
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
-    lines = p.stdout.strip().splitlines()
-    for line in lines[-4:]:
+    rc, out, err = run_example(prog, "--data", DATA, *args, timeout=3600, echo=True)
+    for line in out.strip().splitlines()[-4:]:
         print("  " + line)
-    if p.returncode != 0:
-        print(p.stderr.strip()[-2000:])
-        return None, "exit %d" % p.returncode
-    if not lines or not lines[-1].startswith("result: "):
+    if rc != 0:
+        print(err.strip()[-2000:])
+        return None, "exit %d" % rc
+    fields = result_line(out)
+    if fields is None:
         return None, "no result line"
-    fields = dict(item.partition("=")[::2] for item in lines[-1][len("result: "):].split())
     try:
         return float(fields["test_acc"]), None
     except (KeyError, ValueError):
-        return None, "no test_acc in %r" % lines[-1]
+        return None, "no test_acc in %r" % out.strip().splitlines()[-1]
 
 
 def main():
-    have = any(os.path.exists(os.path.join(DATA, "train-images-idx3-ubyte" + ext)) for ext in ("", ".gz"))
-    if not have:
+    if not have_data():
         print("SKIP: Fashion-MNIST not found in %s (install dataset-fashion-mnist or set TG_DATA)" % DATA)
         return 77
     short = sanitized(BUILD)

@@ -13,20 +13,14 @@
  *   - TG_ANOMALY=1 turns it on through tg_config_default; off, NaN flows.
  * Exit 0 pass, 1 fail. */
 #include "tapegrad.h"
+#include "testlib.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-
-static void expect(int cond, const char *what, const char *msg) {
-    if (!cond) {
-        fprintf(stderr, "FAIL: %s\n  message: %s\n", what, msg);
-        failures++;
-    }
-}
+static void expect(int cond, const char *what, const char *msg) { CHECK(cond, "%s\n  message: %s", what, msg); }
 
 /* The message must contain every needle, and name this file at `line`. */
 static void expect_msg(tg_ctx *ctx, const char *what, int line, const char *const *needles) {
@@ -185,6 +179,5 @@ int main(void) {
     tg_tape_end(tape);
     tg_ctx_free(ctx);
 
-    printf("%s\n", failures ? "FAILED" : "ok");
-    return failures ? 1 : 0;
+    return tl_summary();
 }

@@ -34,8 +34,8 @@ import subprocess
 import sys
 import tempfile
 
-BUILD = os.environ.get("TG_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", "build"))
-EXAMPLES = os.path.join(BUILD, "examples")
+from testlib import EXAMPLES, run_example
+
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:",
                    "Segmentation fault", "core dumped")
 failures = []
@@ -43,10 +43,7 @@ n_cases = 0
 
 
 def run(prog, args, timeout=120):
-    env = dict(os.environ, TG_PROGRESS="0")
-    p = subprocess.run([os.path.join(EXAMPLES, prog)] + args, capture_output=True, text=True,
-                       timeout=timeout, env=env, errors="replace")
-    return p.returncode, p.stdout, p.stderr
+    return run_example(prog, *args, timeout=timeout)
 
 
 def check(prog, args, needles=(), want_rc=None):

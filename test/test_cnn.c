@@ -21,6 +21,7 @@
  * (skip) after the synthetic part when the data set is absent.
  * Prints "N passed, N failed"; exits non-zero on any failure. */
 #include "tapegrad.h"
+#include "testlib.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,18 +30,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int n_pass, n_fail;
-#define CHECK(cond, ...)                                        \
-    do {                                                        \
-        if (cond) n_pass++;                                     \
-        else {                                                  \
-            n_fail++;                                           \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);         \
-            printf(__VA_ARGS__);                                \
-            printf("\n");                                       \
-        }                                                       \
-    } while (0)
 
 /* ---- a tiny LeNet ---- */
 
@@ -385,21 +374,28 @@ static int make_synthetic(const char *dir, const char *split, int64_t n, uint64_
     return rc;
 }
 
-/* Runs "$TG_BUILDDIR/examples/<prog> <args>" with TG_PROGRESS=0; returns its
- * exit code and the last stdout line in last. */
+/* Runs "$TG_BUILDDIR/examples/<prog> <args>" (args split at spaces; no
+ * shell) with TG_PROGRESS=0 through tl_run; returns its exit code and the
+ * last stdout line in last. Its stderr goes to ours. */
 static int run_example(const char *prog, const char *args, char *last, size_t len, int echo) {
     const char *bd = getenv("TG_BUILDDIR");
-    char cmd[1024], line[1024];
-    snprintf(cmd, sizeof cmd, "TG_PROGRESS=0 '%s/examples/%s' %s 2>&1", bd ? bd : "build", prog, args);
-    FILE *p = popen(cmd, "r");
+    char path[1024], words[1024], out[1 << 16];
+    char *argv[32];
+    int argc = 0;
+    snprintf(path, sizeof path, "%s/examples/%s", bd ? bd : "build", prog);
+    snprintf(words, sizeof words, "%s", args);
+    argv[argc++] = path;
+    char *save = NULL;
+    for (char *w = strtok_r(words, " ", &save); w && argc < 31; w = strtok_r(NULL, " ", &save)) argv[argc++] = w;
+    argv[argc] = NULL;
+    setenv("TG_PROGRESS", "0", 1);
+    int rc = tl_run(argv, out, sizeof out);
     last[0] = 0;
-    if (!p) return -1;
-    while (fgets(line, sizeof line, p)) {
-        if (echo) printf("  %s: %s", prog, line);
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (echo) printf("  %s: %s\n", prog, line);
         snprintf(last, len, "%s", line);
     }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return rc;
 }
 
 /* Parses "result: test_acc=... train_loss=... epochs=... seconds=... samples_per_s=...". */
@@ -480,23 +476,16 @@ static int test_examples(void) {
     tg_dataset_free(&tr);
     tg_dataset_free(&te);
     tg_ctx_free(ctx);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) printf("note: could not remove %s\n", tmpdir);
+    tl_rmtree(tmpdir);
     return have;
 }
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--examples") == 0) {
-        int have = test_examples();
-        printf("%d passed, %d failed\n", n_pass, n_fail);
-        if (n_fail) return 1;
-        if (!have) {
-            printf("SKIP: no Fashion-MNIST in %s (set TG_DATA); that part was skipped, the synthetic part passed\n",
-                   data_dir());
-            return 77;
-        }
-        return 0;
+        if (!test_examples())
+            SKIPF("no Fashion-MNIST in %s (set TG_DATA); the examples were skipped, the synthetic part ran",
+                  data_dir());
+        return tl_summary();
     }
     test_tiny_gradcheck(0);
     test_tiny_gradcheck(1);
@@ -504,6 +493,5 @@ int main(int argc, char **argv) {
     test_mask(TG_F32);
     test_layer_api();
     test_reproducible();
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return tl_summary();
 }

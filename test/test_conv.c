@@ -15,22 +15,11 @@
  *  - a steady-state training step on these ops calls malloc zero times.
  * Prints "N passed, N failed"; exits non-zero on any failure. */
 #include "graph_internal.h"
+#include "testlib.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
-
-static int n_pass, n_fail;
-#define CHECK(cond, ...)                                        \
-    do {                                                        \
-        if (cond) n_pass++;                                     \
-        else {                                                  \
-            n_fail++;                                           \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);         \
-            printf(__VA_ARGS__);                                \
-            printf("\n");                                       \
-        }                                                       \
-    } while (0)
 
 /* ---- the reference file ---- */
 
@@ -311,12 +300,7 @@ static tg_tensor *dropout_ones(tg_ctx *ctx, int64_t n, double rate) {
 
 static void dropout_tests(void) {
     const int64_t N = 200000;
-    tg_config cfg = tg_config_default();
-    cfg.seed = 1234;
-    cfg.threads = 1;
-    tg_ctx *a = tg_ctx_new(&cfg);
-    cfg.threads = 2;
-    tg_ctx *b = tg_ctx_new(&cfg);
+    tg_ctx *a = tl_ctx_seeded(1234, 1), *b = tl_ctx_seeded(1234, 2);
     tg_tape *ta = tg_tape_begin(a), *tb = tg_tape_begin(b);
     tg_tensor *ya1 = dropout_ones(a, N, 0.3), *ya2 = dropout_ones(a, N, 0.3);
     tg_tensor *yb1 = dropout_ones(b, N, 0.3);
@@ -419,6 +403,5 @@ int main(void) {
     flatten_tests(ctx);
     alloc_tests(ctx);
     tg_ctx_free(ctx);
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return tl_summary();
 }

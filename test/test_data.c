@@ -3,6 +3,7 @@
  * temp directory; every corruption must be rejected with a message naming
  * the file and the field. If Fashion-MNIST is installed it is loaded too. */
 #include "tapegrad.h"
+#include "testlib.h"
 
 #include <errno.h>
 #include <math.h>
@@ -12,17 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
-
-static int g_fail;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-            g_fail++;                                                      \
-        }                                                                  \
-    } while (0)
 
 static char g_dir[512];
 
@@ -83,6 +73,16 @@ static void expect_bad(tg_ctx *ctx, const char *name, int rank, tg_status st, co
     printf("  rejected %-28s %s\n", name, m);
 }
 
+/* Writes n bytes of b as "<stem><sfx>" with wr (raw or gzip; the name goes
+ * to name, 64 bytes) and expects the reader to refuse it (expect_bad). */
+static void bad_file(tg_ctx *ctx, void (*wr)(const char *, const unsigned char *, size_t), char *name,
+                     const char *stem, const char *sfx, const unsigned char *b, size_t n, int rank, tg_status code,
+                     const char *needle) {
+    snprintf(name, 64, "%s%s", stem, sfx);
+    wr(name, b, n);
+    expect_bad(ctx, name, rank, code, needle);
+}
+
 static void test_idx(tg_ctx *ctx) {
     /* 5 images of 3x2 whose bytes are 0, 7, 14, ... (mod 256); 5 labels. */
     unsigned char img[30], lbl[5] = {3, 0, 9, 1, 4};
@@ -139,79 +139,53 @@ static void test_idx(tg_ctx *ctx) {
         /* bad magic: first byte nonzero */
         n = idx_bytes(big, 8, 3, idims, img, 30);
         big[0] = 0x12;
-        snprintf(name, sizeof name, "badmagic%s", sfx);
-        wr(name, big, n);
-        expect_bad(ctx, name, 3, TG_EFORMAT, "magic");
+        bad_file(ctx, wr, name, "badmagic", sfx, big, n, 3, TG_EFORMAT, "magic");
 
         /* a type code other than unsigned byte (0x0D = float) */
         n = idx_bytes(big, 0x0D, 3, idims, img, 30);
-        snprintf(name, sizeof name, "badtype%s", sfx);
-        wr(name, big, n);
-        expect_bad(ctx, name, 3, TG_EFORMAT, "type code 0x0d");
+        bad_file(ctx, wr, name, "badtype", sfx, big, n, 3, TG_EFORMAT, "type code 0x0d");
 
         /* labels where images belong, and images where labels belong */
         n = idx_bytes(big, 8, 1, ldims, lbl, 5);
-        snprintf(name, sizeof name, "labels-as-images%s", sfx);
-        wr(name, big, n);
-        expect_bad(ctx, name, 3, TG_EFORMAT, "magic: expected 0x00000803, found 0x00000801");
+        bad_file(ctx, wr, name, "labels-as-images", sfx, big, n, 3, TG_EFORMAT,
+                 "magic: expected 0x00000803, found 0x00000801");
         expect_bad(ctx, name, 3, TG_EFORMAT, "label file");
         n = idx_bytes(big, 8, 3, idims, img, 30);
-        snprintf(name, sizeof name, "images-as-labels%s", sfx);
-        wr(name, big, n);
-        expect_bad(ctx, name, 1, TG_EFORMAT, "magic: expected 0x00000801, found 0x00000803");
+        bad_file(ctx, wr, name, "images-as-labels", sfx, big, n, 1, TG_EFORMAT,
+                 "magic: expected 0x00000801, found 0x00000803");
 
         /* truncated data (one byte short), truncated header */
         n = idx_bytes(big, 8, 3, idims, img, 30);
-        snprintf(name, sizeof name, "truncated%s", sfx);
-        wr(name, big, n - 1);
-        expect_bad(ctx, name, 3, TG_EFORMAT, "data: truncated");
-        snprintf(name, sizeof name, "truncated-header%s", sfx);
-        wr(name, big, 10);
-        expect_bad(ctx, name, 3, TG_EFORMAT, "dims");
-        snprintf(name, sizeof name, "truncated-magic%s", sfx);
-        wr(name, big, 2);
-        expect_bad(ctx, name, 3, TG_EFORMAT, "magic");
-        snprintf(name, sizeof name, "empty%s", sfx);
-        wr(name, big, 0);
-        expect_bad(ctx, name, 0, TG_EFORMAT, "magic");
+        bad_file(ctx, wr, name, "truncated", sfx, big, n - 1, 3, TG_EFORMAT, "data: truncated");
+        bad_file(ctx, wr, name, "truncated-header", sfx, big, 10, 3, TG_EFORMAT, "dims");
+        bad_file(ctx, wr, name, "truncated-magic", sfx, big, 2, 3, TG_EFORMAT, "magic");
+        bad_file(ctx, wr, name, "empty", sfx, big, 0, 0, TG_EFORMAT, "magic");
 
         /* a dimension of 0, and an absurd one */
         uint32_t zd[3] = {5, 0, 2}, hd[3] = {5, 3, 0x7fffffff};
         n = idx_bytes(big, 8, 3, zd, img, 0);
-        snprintf(name, sizeof name, "zerodim%s", sfx);
-        wr(name, big, n);
-        expect_bad(ctx, name, 3, TG_EFORMAT, "dims[1]");
+        bad_file(ctx, wr, name, "zerodim", sfx, big, n, 3, TG_EFORMAT, "dims[1]");
         n = idx_bytes(big, 8, 3, hd, img, 30);
-        snprintf(name, sizeof name, "hugedim%s", sfx);
-        wr(name, big, n);
-        expect_bad(ctx, name, 3, TG_EFORMAT, "dims[2]");
+        bad_file(ctx, wr, name, "hugedim", sfx, big, n, 3, TG_EFORMAT, "dims[2]");
         /* dimensions that are each sane but multiply to more than 1 TiB */
         uint32_t pd[3] = {100000000, 100000000, 100};
         n = idx_bytes(big, 8, 3, pd, img, 30);
-        snprintf(name, sizeof name, "hugeproduct%s", sfx);
-        wr(name, big, n);
-        expect_bad(ctx, name, 3, TG_EFORMAT, "dims");
+        bad_file(ctx, wr, name, "hugeproduct", sfx, big, n, 3, TG_EFORMAT, "dims");
         /* a large but sane header with a tiny body: must be "truncated", not ENOMEM */
         uint32_t ld[3] = {60000, 28, 28};
         n = idx_bytes(big, 8, 3, ld, img, 30);
-        snprintf(name, sizeof name, "liar%s", sfx);
-        wr(name, big, n);
-        expect_bad(ctx, name, 3, TG_EFORMAT, "data: truncated");
+        bad_file(ctx, wr, name, "liar", sfx, big, n, 3, TG_EFORMAT, "data: truncated");
 
         /* trailing bytes after the promised payload */
         n = idx_bytes(big, 8, 3, idims, img, 30);
         big[n] = 0xAB;
         big[n + 1] = 0xCD;
-        snprintf(name, sizeof name, "trailing%s", sfx);
-        wr(name, big, n + 2);
-        expect_bad(ctx, name, 3, TG_EFORMAT, "trailing");
+        bad_file(ctx, wr, name, "trailing", sfx, big, n + 2, 3, TG_EFORMAT, "trailing");
 
         /* rank 5 is outside what the reader accepts */
         uint32_t d5[5] = {1, 1, 1, 1, 1};
         n = idx_bytes(big, 8, 5, d5, img, 1);
-        snprintf(name, sizeof name, "rank5%s", sfx);
-        wr(name, big, n);
-        expect_bad(ctx, name, 0, TG_EFORMAT, "magic: rank 5");
+        bad_file(ctx, wr, name, "rank5", sfx, big, n, 0, TG_EFORMAT, "magic: rank 5");
     }
 
     /* a gzip file whose compressed stream is damaged */
@@ -366,7 +340,7 @@ static void test_fashion(tg_ctx *ctx) {
     CHECK(strcmp(dir, "/usr/share/datasets/fashion-mnist") == 0, "default dir %s", dir);
     struct stat st;
     if (stat(dir, &st) != 0) {
-        printf("SKIP fashion-mnist: %s not installed (Debian package dataset-fashion-mnist)\n", dir);
+        SKIPF("fashion-mnist: %s not installed (Debian package dataset-fashion-mnist)", dir);
         return;
     }
     const char *splits[2] = {"train", "t10k"};
@@ -399,28 +373,18 @@ static void test_fashion(tg_ctx *ctx) {
     }
 }
 
-/* ---- allocation-failure injection through the allocator hook ---- */
-static long g_alloc_countdown = -1; /* fail when it reaches 0; -1 never */
-static void *fail_alloc(size_t size, void *user) {
-    (void)user;
-    if (g_alloc_countdown >= 0 && g_alloc_countdown-- == 0) return NULL;
-    return malloc(size);
-}
-static void fail_release(void *p, void *user) {
-    (void)user;
-    free(p);
-}
+/* ---- allocation-failure injection through the allocator hook (testlib.h) ---- */
 
 static void test_alloc_failures(tg_ctx *ctx) {
     char p[1024];
     path_of(p, sizeof p, "img.gz");
     for (long k = 0; k < 50; k++) {
         tg_alloc_stats before = tg_alloc_stats_get();
-        g_alloc_countdown = k;
+        tl_alloc_countdown = k;
         tg_idx idx;
         tg_status s = tg_idx_read(ctx, p, 3, &idx);
-        int injected = g_alloc_countdown < 0;
-        g_alloc_countdown = -1;
+        int injected = tl_alloc_countdown < 0;
+        tl_alloc_countdown = -1;
         if (s == TG_OK) {
             tg_idx_free(&idx);
             CHECK(!injected, "allocation %ld failed but tg_idx_read succeeded", k);
@@ -435,14 +399,9 @@ static void test_alloc_failures(tg_ctx *ctx) {
 }
 
 int main(void) {
-    tg_allocator a = {fail_alloc, fail_release, NULL};
+    tg_allocator a = {tl_fail_alloc, tl_fail_release, NULL};
     tg_set_allocator(&a);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/tg_data_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(g_dir)) {
-        fprintf(stderr, "mkdtemp %s: %s\n", g_dir, strerror(errno));
-        return 1;
-    }
+    if (tl_mkdtemp(g_dir, sizeof g_dir, "tg_data")) return 1;
     /* One thread: pool workers free their start-up blocks asynchronously,
      * which would make the byte counts below racy. */
     tg_config cfg = tg_config_default();
@@ -465,13 +424,6 @@ int main(void) {
           (long long)(end.bytes_live - base.bytes_live));
     tg_ctx_free(ctx);
 
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_dir);
-    if (g_fail) {
-        fprintf(stderr, "test_data: %d check(s) failed\n", g_fail);
-        return 1;
-    }
-    printf("test_data: all checks passed\n");
-    return 0;
+    tl_rmtree(g_dir);
+    return tl_summary();
 }

@@ -6,21 +6,11 @@
  * labels against norms computed here, max_nodes, and the error cases. Exit 0
  * pass, 1 fail. */
 #include "tapegrad.h"
+#include "testlib.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fails = 0;
-#define CHECK(c, ...)                                                 \
-    do {                                                              \
-        if (!(c)) {                                                   \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);      \
-            fprintf(stderr, __VA_ARGS__);                             \
-            fputc('\n', stderr);                                      \
-            fails++;                                                  \
-        }                                                             \
-    } while (0)
 
 /* The DOT text of tape under opts, in a malloc'ed string. */
 static char *dot_of(tg_tape *tape, const tg_dot_opts *o, tg_status *st) {
@@ -131,7 +121,5 @@ int main(void) {
     free(s);
     tg_tape_end(tape);
     tg_ctx_free(ctx);
-    if (fails) fprintf(stderr, "%d check(s) failed\n", fails);
-    else printf("test_dot: all checks passed\n");
-    return fails ? 1 : 0;
+    return tl_summary();
 }

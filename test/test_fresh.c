@@ -19,10 +19,10 @@
  * so a wrong gradient fails whatever the library computes. Exit 0 pass, 1
  * fail. */
 #include "tapegrad.h"
+#include "testlib.h"
 
 #include <stdio.h>
 
-static int fails = 0;
 
 /* t = tanh(X) (3,3), an intermediate; every case below starts from it. */
 static tg_tensor *f_mul_twice(tg_ctx *ctx, tg_tensor **in, int n, void *user) {
@@ -89,13 +89,10 @@ int main(void) {
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         tg_check_report rep;
         tg_status st = tg_gradcheck(ctx, cases[k].f, (tg_tensor *[]){X, Y}, 2, NULL, NULL, &rep);
-        if (st != TG_OK || !rep.ok) {
-            printf("FAIL %s: %s\n", cases[k].name, tg_last_error(ctx));
-            fails++;
-        } else {
+        CHECK(st == TG_OK && rep.ok, "%s: %s", cases[k].name, tg_last_error(ctx));
+        if (st == TG_OK && rep.ok)
             printf("ok %s: %lld elements, max rel %.2e\n", cases[k].name, (long long)rep.n_checked,
                    rep.max_rel_err);
-        }
     }
     /* backward twice on one tape: the second pass starts fresh again and
      * must give the same gradients (leaves accumulate: exactly twice) */
@@ -104,30 +101,20 @@ int main(void) {
     tg_tensor *l = f_matmul_twice(ctx, (tg_tensor *[]){X, Y}, 2, NULL);
     double g1[9], worst = 0;
     if (!l || tg_backward(l) != TG_OK) {
-        printf("FAIL backward: %s\n", tg_last_error(ctx));
-        fails++;
+        FAILF("backward: %s", tg_last_error(ctx));
     } else {
         for (int i = 0; i < 9; i++) g1[i] = tg_grad_get(X, i);
-        if (tg_backward(l) != TG_OK) {
-            printf("FAIL second backward: %s\n", tg_last_error(ctx));
-            fails++;
-        }
+        CHECK(tg_backward(l) == TG_OK, "second backward: %s", tg_last_error(ctx));
         for (int i = 0; i < 9; i++) {
             double d = tg_grad_get(X, i) - 2 * g1[i];
             if (d < 0) d = -d;
             if (d > worst) worst = d;
         }
-        if (!(worst <= 1e-12)) {
-            printf("FAIL backward twice: X's gradient is not twice the first (off by %.3g)\n", worst);
-            fails++;
-        } else {
-            printf("ok backward twice on one tape: X's gradient doubled (off by %.1e)\n", worst);
-        }
+        CHECK(worst <= 1e-12, "backward twice: X's gradient is not twice the first (off by %.3g)", worst);
     }
     tg_tape_end(tape);
     tg_tensor_free(X);
     tg_tensor_free(Y);
     tg_ctx_free(ctx);
-    printf("%s (%d failures)\n", fails ? "FAIL" : "ok", fails);
-    return fails != 0;
+    return tl_summary();
 }

@@ -12,23 +12,12 @@
  *    back with libpng; bad arguments and unwritable paths are errors. */
 #include "gen.h"
 #include "graph_internal.h"
+#include "testlib.h"
 
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
 #include <unistd.h>
-
-static int n_pass, n_fail;
-#define CHECK(cond, ...)                                        \
-    do {                                                        \
-        if (cond) n_pass++;                                     \
-        else {                                                  \
-            n_fail++;                                           \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);         \
-            printf(__VA_ARGS__);                                \
-            printf("\n");                                       \
-        }                                                       \
-    } while (0)
 
 static tg_tensor *leaf(tg_ctx *ctx, int rank, const int64_t *shape, double lo, double hi) {
     tg_tensor *t = tg_tensor_new(ctx, TG_F64, rank, shape);
@@ -438,6 +427,5 @@ int main(void) {
     gan(ctx);
     png(ctx);
     tg_ctx_free(ctx);
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return tl_summary();
 }

@@ -7,6 +7,7 @@
  * Exit 0 pass, 1 fail, 77 skip (no Fashion-MNIST at TG_DATA or the default
  * directory). */
 #include "tapegrad.h"
+#include "testlib.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -18,17 +19,13 @@
 #define BATCH 200
 #define RTOL 1e-9
 
-static int failures = 0;
 static double worst = 0;
 
 /* |got - want| <= RTOL·max(|got|, |want|) + atol */
 static void check(const char *what, double got, double want, double atol) {
     double err = fabs(got - want), scale = fmax(fabs(got), fabs(want));
     double rel = scale > 0 ? err / scale : 0;
-    if (!(err <= RTOL * scale + atol)) {
-        fprintf(stderr, "FAIL %s: got %.17g want %.17g (rel err %.3g)\n", what, got, want, rel);
-        failures++;
-    }
+    CHECK(err <= RTOL * scale + atol, "%s: got %.17g want %.17g (rel err %.3g)", what, got, want, rel);
     if (rel > worst && err > atol) worst = rel;
 }
 
@@ -126,8 +123,7 @@ int main(void) {
         } else if (sscanf(line, "param %63s %lld %lf %lf %lf", name, &k, &sum, &sumsq, &sumabs) == 5) {
             tg_tensor *p = tg_param_find(ctx, name);
             if (!p || p->numel != k) {
-                fprintf(stderr, "FAIL: parameter %s (%lld elements) missing or of another size\n", name, k);
-                failures++;
+                FAILF("parameter %s (%lld elements) missing or of another size", name, k);
                 continue;
             }
             double gs, gq, ga;
@@ -143,28 +139,23 @@ int main(void) {
         } else if (sscanf(line, "elem %63s %lld %lf", name, &k, &v) == 3) {
             tg_tensor *p = tg_param_find(ctx, name);
             if (!p || k < 0 || k >= p->numel) {
-                fprintf(stderr, "FAIL: element %s[%lld] does not exist\n", name, k);
-                failures++;
+                FAILF("element %s[%lld] does not exist", name, k);
                 continue;
             }
             snprintf(what, sizeof what, "%s[%lld]", name, k);
             check(what, tg_get(p, k), v, 1e-15);
             n_elem++;
         } else {
-            fprintf(stderr, "FAIL: unreadable line in %s: %s", ref_path, line);
-            failures++;
+            FAILF("unreadable line in %s: %s", ref_path, line);
         }
     }
     fclose(ref);
-    if (n_loss != STEPS || n_param != 4 || n_elem < 100) {
-        fprintf(stderr, "FAIL: %s holds %d losses, %d parameters, %d elements\n", ref_path, n_loss, n_param,
-                n_elem);
-        failures++;
-    }
+    CHECK(n_loss == STEPS && n_param == 4 && n_elem >= 100, "%s holds %d losses, %d parameters, %d elements",
+          ref_path, n_loss, n_param, n_elem);
     printf("mlp_exact: %d losses, %d parameter sums, %d elements vs PyTorch f64; worst rel err %.3g; %s\n",
-           n_loss, n_param, n_elem, worst, failures ? "FAIL" : "ok");
+           n_loss, n_param, n_elem, worst, tl_fail ? "FAIL" : "ok");
     tg_optim_free(opt);
     tg_dataset_free(&train);
     tg_ctx_free(ctx);
-    return failures ? 1 : 0;
+    return tl_summary();
 }

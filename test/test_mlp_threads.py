@@ -21,16 +21,10 @@ Fashion-MNIST is not installed ($TG_DATA or the Debian path). Exit 0 pass,
 import json
 import os
 import struct
-import subprocess
 import sys
 import tempfile
 
-from testlib import sanitized
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUILD = os.environ.get("TG_BUILDDIR", os.path.join(HERE, "..", "build"))
-MLP = os.path.join(BUILD, "examples", "mlp")
-DATA = os.environ.get("TG_DATA", "/usr/share/datasets/fashion-mnist")
+from testlib import BUILD, DATA, have_data, result_line, run_example, sanitized
 
 
 def tensors(path):
@@ -58,20 +52,17 @@ def tensors(path):
 
 def train(threads, seed, path, extra):
     """Runs mlp for one epoch; returns (result fields, tensors) or raises RuntimeError."""
-    cmd = [MLP, "--data", DATA, "--epochs", "1", "--threads", str(threads), "--seed", str(seed),
-           "--save", path] + extra
-    print("$ " + " ".join(cmd[1:]), flush=True)
-    p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TG_PROGRESS="0"), timeout=1800)
-    lines = p.stdout.strip().splitlines()
-    if p.returncode != 0 or not lines or not lines[-1].startswith("result: "):
-        raise RuntimeError("mlp --threads %d: exit %d, %s" % (threads, p.returncode, p.stderr.strip()[-1000:]))
-    print("  " + lines[-1])
-    fields = dict(item.partition("=")[::2] for item in lines[-1][len("result: "):].split())
+    rc, out, err = run_example("mlp", "--data", DATA, "--epochs", 1, "--threads", threads, "--seed", seed,
+                               "--save", path, *extra, timeout=1800, echo=True)
+    fields = result_line(out)
+    if rc != 0 or fields is None:
+        raise RuntimeError("mlp --threads %d: exit %d, %s" % (threads, rc, err.strip()[-1000:]))
+    print("  " + out.strip().splitlines()[-1])
     return fields, tensors(path)
 
 
 def main():
-    if not any(os.path.exists(os.path.join(DATA, "train-images-idx3-ubyte" + ext)) for ext in ("", ".gz")):
+    if not have_data():
         print("SKIP: Fashion-MNIST not found in %s (install dataset-fashion-mnist or set TG_DATA)" % DATA)
         return 77
     extra = ["--limit", "5000"] if sanitized(BUILD) else []

@@ -14,27 +14,23 @@
  *     but nothing is NaN where the math is defined.
  * Exit 0 pass, 1 fail. */
 #include "tapegrad.h"
+#include "testlib.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
 static const char *g_dt;
 
 /* got vs want: NaN must match NaN, inf must match exactly, otherwise
  * |got-want| <= atol + rtol·|want|. */
 static void check(const char *what, int64_t i, double got, double want, double atol, double rtol) {
-    checks++;
     int ok;
     if (isnan(want)) ok = isnan(got);
     else if (isinf(want)) ok = got == want;
     else ok = isfinite(got) && fabs(got - want) <= atol + rtol * fabs(want);
-    if (!ok) {
-        fprintf(stderr, "FAIL %s %s[%lld]: got %.9g, want %.9g\n", g_dt, what, (long long)i, got, want);
-        failures++;
-    }
+    CHECK(ok, "%s %s[%lld]: got %.9g, want %.9g", g_dt, what, (long long)i, got, want);
 }
 /* values: relative; gradients: the error scales with the terms summed */
 static void near(const char *what, int64_t i, double got, double want, double rtol) {
@@ -44,13 +40,7 @@ static void near_g(const char *what, int64_t i, double got, double want, double 
     check(what, i, got, want, rtol, rtol);
 }
 
-static void truth(const char *what, int cond) {
-    checks++;
-    if (!cond) {
-        fprintf(stderr, "FAIL %s %s\n", g_dt, what);
-        failures++;
-    }
-}
+static void truth(const char *what, int cond) { CHECK(cond, "%s %s", g_dt, what); }
 
 static tg_tensor *make(tg_ctx *ctx, tg_dtype dt, int rank, const int64_t *shape, const double *v, int grad) {
     tg_tensor *t = tg_tensor_temp(ctx, dt, rank, shape);
@@ -276,7 +266,7 @@ int main(void) {
         tg_dtype dt = d ? TG_F64 : TG_F32;
         double rtol = d ? 1e-12 : 2e-6;
         g_dt = tg_dtype_name(dt);
-        int before = failures;
+        int before = tl_fail;
         tg_tape *tape = tg_tape_begin(ctx);
         softmax_family(ctx, dt, rtol);
         bce(ctx, dt, rtol);
@@ -285,13 +275,11 @@ int main(void) {
         saturation(ctx, dt, rtol);
         tg_tape_end(tape);
         if (tg_last_status(ctx) != TG_OK) {
-            fprintf(stderr, "FAIL %s: an op set an error: %s\n", g_dt, tg_last_error(ctx));
-            failures++;
+            FAILF("%s: an op set an error: %s", g_dt, tg_last_error(ctx));
             tg_clear_error(ctx);
         }
-        printf("%s: %d failure(s)\n", g_dt, failures - before);
+        printf("%s: %d failure(s)\n", g_dt, tl_fail - before);
     }
     tg_ctx_free(ctx);
-    printf("%d checks, %s\n", checks, failures ? "FAILED" : "ok");
-    return failures ? 1 : 0;
+    return tl_summary();
 }

@@ -18,23 +18,12 @@
  *
  * Exit 0 pass, 1 fail. */
 #include "tapegrad.h"
+#include "testlib.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures = 0;
-
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        if (!(cond)) {                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                  \
-            fprintf(stderr, "\n");                         \
-            failures++;                                    \
-        }                                                  \
-    } while (0)
 
 static tg_tensor *leaf(tg_ctx *ctx, tg_dtype dt, int rank, const int64_t *shape, double lo, double hi) {
     tg_tensor *t = tg_tensor_new(ctx, dt, rank, shape);
@@ -263,8 +252,7 @@ typedef struct ref_case {
 static const ref_tensor *ref_get(const ref_case *c, const char *name) {
     for (int i = 0; i < c->n; i++)
         if (!strcmp(c->t[i].name, name)) return &c->t[i];
-    fprintf(stderr, "FAIL: case %s has no tensor %s\n", c->name, name);
-    failures++;
+    FAILF("case %s has no tensor %s", c->name, name);
     return NULL;
 }
 
@@ -321,9 +309,8 @@ static void ref_compare(const char *cs, const char *what, const double *got, con
         double err = fabs(got[i] - want->v[i]);
         if (err > worst_ref) worst_ref = err;
         if (!(err <= 1e-10 * fmax(1.0, fabs(want->v[i])))) {
-            fprintf(stderr, "FAIL %s %s[%lld]: got %.17g, PyTorch %.17g (err %.3g)\n", cs, what, (long long)i, got[i],
-                    want->v[i], err);
-            failures++;
+            FAILF("%s %s[%lld]: got %.17g, PyTorch %.17g (err %.3g)", cs, what, (long long)i, got[i], want->v[i],
+                  err);
             return;
         }
     }
@@ -467,11 +454,11 @@ static void check_pytorch(void) {
     int n = ref_read(path, cases, 8);
     CHECK(n == 4, "cannot read 4 cases from %s (set TG_SRCDIR to the source tree)", path);
     for (int i = 0; i < n; i++) {
-        int before = failures;
+        int before = tl_fail;
         worst_ref = 0;
         check_ref_case(&cases[i]);
         printf("pytorch %-9s: outputs and gradients, worst abs err %.2e%s\n", cases[i].name, worst_ref,
-               failures == before ? "" : "  FAIL");
+               tl_fail == before ? "" : "  FAIL");
         for (int k = 0; k < cases[i].n; k++) free(cases[i].t[k].v);
     }
 }
@@ -663,10 +650,5 @@ int main(void) {
     check_truncated();
     check_f32();
     check_errors();
-    if (failures) {
-        printf("%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("all rnn checks passed\n");
-    return 0;
+    return tl_summary();
 }

@@ -13,7 +13,8 @@ treenn (small generated treebank): a well-formed result line, the tree net
 beats the bag of words on negated sentences, --dot writes a DOT graph.
 
 Only the standard library is used. Executables are found under
-$TG_BUILDDIR/examples (set by meson). Exit 0 pass, 1 fail.
+$TG_BUILDDIR/examples (set by meson). Exit 0 pass, 1 fail, 77 when the
+default-corpus run was skipped (fortunes not installed).
 """
 import os
 import random
@@ -22,29 +23,22 @@ import subprocess
 import sys
 import tempfile
 
-BUILD = os.environ.get("TG_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", "build"))
-EXAMPLES = os.path.join(BUILD, "examples")
-failures = []
+from testlib import EXAMPLES, Tally, result_line, run_example
 
-
-def fail(msg):
-    print("FAIL:", msg)
-    failures.append(msg)
+T = Tally()
+fail = T.fail
 
 
 def run(prog, *args, timeout=300):
-    cmd = [os.path.join(EXAMPLES, prog)] + list(args)
-    env = dict(os.environ, TG_PROGRESS="0")
-    p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env)
-    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+    """stdout as bytes: the Chinese run checks the sample's UTF-8 itself."""
+    return run_example(prog, *args, timeout=timeout, text=False)
 
 
 def result(prog, out, keys):
-    lines = out.decode("utf-8", "replace").strip().splitlines()
-    if not lines or not lines[-1].startswith("result: "):
-        fail("%s: last stdout line is not a result line: %r" % (prog, lines[-1:]))
+    fields = result_line(out)
+    if fields is None:
+        fail("%s: last stdout line is not a result line: %r" % (prog, out.strip().splitlines()[-1:]))
         return None
-    fields = dict(item.partition("=")[::2] for item in lines[-1][len("result: "):].split())
     for k in keys:
         if k not in fields or not re.match(r"^-?\d+(\.\d+)?$", fields[k]):
             fail("%s: result line %r lacks a number for %s" % (prog, lines[-1], k))
@@ -164,7 +158,7 @@ def test_char_rnn(tmp):
             result("char_rnn", out, CHAR_KEYS)
             print("char_rnn default corpus, 3 steps:", out.decode().strip().splitlines()[-1])
     else:
-        print("SKIP: char_rnn on the default corpus (Debian package fortunes not installed)")
+        T.skip("char_rnn on the default corpus (Debian package fortunes not installed)")
 
 
 def test_treenn(tmp):
@@ -205,8 +199,7 @@ def main():
                 t(tmp)
             except subprocess.TimeoutExpired as e:
                 fail("%s: timed out: %s" % (t.__name__, e))
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+    return T.exit_code()
 
 
 if __name__ == "__main__":

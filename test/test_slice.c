@@ -15,23 +15,11 @@
  *     "slice" or "split", and every out[] slot is NULL after a failed split.
  * Exit 0 pass, 1 fail. */
 #include "tapegrad.h"
+#include "testlib.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-static int fails = 0, passes = 0;
-#define CHECK(c, ...)                                                 \
-    do {                                                              \
-        if (!(c)) {                                                   \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);      \
-            fprintf(stderr, __VA_ARGS__);                             \
-            fputc('\n', stderr);                                      \
-            fails++;                                                  \
-        } else {                                                      \
-            passes++;                                                 \
-        }                                                             \
-    } while (0)
 
 /* x is (R, C) holding v[r][c] = 10 r + c. */
 enum { R = 4, C = 5 };
@@ -175,6 +163,5 @@ int main(void) {
     test_grad(ctx);
     test_errors(ctx);
     tg_ctx_free(ctx);
-    printf("%d passed, %d failed\n", passes, fails);
-    return fails ? 1 : 0;
+    return tl_summary();
 }

@@ -20,32 +20,17 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 SRC = os.environ.get("TG_SRCDIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-BUILD = os.environ.get("TG_BUILDDIR", os.path.join(SRC, "build"))
-EXAMPLES = os.path.join(BUILD, "examples")
-DATA = os.environ.get("TG_DATA", "/usr/share/datasets/fashion-mnist")
-failures = []
+from testlib import DATA, Tally, needs_data, result_line as result
+from testlib import run_example
 
-
-def fail(msg):
-    print("FAIL:", msg)
-    failures.append(msg)
+T = Tally()
+fail = T.fail
 
 
 def run(prog, *args):
-    env = dict(os.environ, TG_PROGRESS="0")
-    p = subprocess.run([os.path.join(EXAMPLES, prog)] + list(args), capture_output=True, text=True,
-                       timeout=300, env=env)
-    return p.returncode, p.stdout, p.stderr
-
-
-def result(out):
-    lines = out.strip().splitlines()
-    if not lines or not lines[-1].startswith("result: "):
-        return None
-    return dict(kv.partition("=")[::2] for kv in lines[-1][len("result: "):].split())
+    return run_example(prog, *args, timeout=300)
 
 
 def test_custom_op():
@@ -107,40 +92,37 @@ def test_doc_matches_example():
         print("adding-an-op.md: %d C blocks of the user's path match examples/custom_op.c" % len(blocks))
 
 
-def test_mlp_dot():
-    if not os.path.isdir(DATA):
-        print("mlp --dot: skipped, no data at", DATA)
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "mlp.dot")
-        rc, out, err = run("mlp", "--data", DATA, "--hidden", "16", "--limit", "200", "--epochs", "1",
-                           "--threads", "1", "--dot", path)
-        if rc != 0:
-            return fail("mlp --dot exited %d: %s" % (rc, err.strip()))
-        if not os.path.exists(path):
-            return fail("mlp --dot wrote nothing")
-        dot = open(path, encoding="utf-8").read()
-        if not dot.startswith("digraph tape {") or not dot.rstrip().endswith("}"):
-            fail("mlp --dot: not a digraph: %r" % dot[:200])
-        for name in ("fc1.W\\n[784,16] f32", "fc1.b\\n[16] f32", "fc2.W\\n[16,10] f32", "fc2.b\\n[10] f32",
-                     "input\\n[200,784] f32", "cross_entropy\\n[] f32", "relu\\n[200,16] f32"):
-            if '"%s' % name not in dot:
-                fail("mlp --dot: no node labelled %r" % name)
-        edges = re.findall(r"^\s*[nl]\d+ -> n\d+(.*);$", dot, re.M)
-        norms = [float(m) for m in re.findall(r'label=" ([0-9.e+-]+)"', "".join(edges))]
-        # addmm 3 (bias, input, W), relu 1, addmm 3, cross_entropy 1; the input has no gradient
-        if len(edges) != 8 or len(norms) != 7 or not all(0 < v < 1e3 for v in norms):
-            fail("mlp --dot: want 8 edges, 7 with positive gradient norms; got %d, %s" % (len(edges), norms))
-        if shutil.which("dot"):
-            svg = os.path.join(tmp, "mlp.svg")
-            p = subprocess.run(["dot", "-Tsvg", path, "-o", svg], capture_output=True, text=True)
-            if p.returncode != 0 or "<svg" not in open(svg, encoding="utf-8").read():
-                fail("dot -Tsvg rejected the file: %s" % p.stderr)
-            else:
-                print("mlp --dot: rendered with Graphviz")
-        bad = run("mlp", "--data", DATA, "--dot", os.path.join(tmp, "no", "such", "dir", "x.dot"))
-        if bad[0] != 2 or "--dot" not in bad[2]:
-            fail("mlp --dot into a missing directory: exit %d, %r; want 2 naming --dot" % (bad[0], bad[2]))
+@needs_data(T, "mlp --dot")
+def test_mlp_dot(tmp):
+    path = os.path.join(tmp, "mlp.dot")
+    rc, out, err = run("mlp", "--data", DATA, "--hidden", "16", "--limit", "200", "--epochs", "1",
+                       "--threads", "1", "--dot", path)
+    if rc != 0:
+        return fail("mlp --dot exited %d: %s" % (rc, err.strip()))
+    if not os.path.exists(path):
+        return fail("mlp --dot wrote nothing")
+    dot = open(path, encoding="utf-8").read()
+    if not dot.startswith("digraph tape {") or not dot.rstrip().endswith("}"):
+        fail("mlp --dot: not a digraph: %r" % dot[:200])
+    for name in ("fc1.W\\n[784,16] f32", "fc1.b\\n[16] f32", "fc2.W\\n[16,10] f32", "fc2.b\\n[10] f32",
+                 "input\\n[200,784] f32", "cross_entropy\\n[] f32", "relu\\n[200,16] f32"):
+        if '"%s' % name not in dot:
+            fail("mlp --dot: no node labelled %r" % name)
+    edges = re.findall(r"^\s*[nl]\d+ -> n\d+(.*);$", dot, re.M)
+    norms = [float(m) for m in re.findall(r'label=" ([0-9.e+-]+)"', "".join(edges))]
+    # addmm 3 (bias, input, W), relu 1, addmm 3, cross_entropy 1; the input has no gradient
+    if len(edges) != 8 or len(norms) != 7 or not all(0 < v < 1e3 for v in norms):
+        fail("mlp --dot: want 8 edges, 7 with positive gradient norms; got %d, %s" % (len(edges), norms))
+    if shutil.which("dot"):
+        svg = os.path.join(tmp, "mlp.svg")
+        p = subprocess.run(["dot", "-Tsvg", path, "-o", svg], capture_output=True, text=True)
+        if p.returncode != 0 or "<svg" not in open(svg, encoding="utf-8").read():
+            fail("dot -Tsvg rejected the file: %s" % p.stderr)
+        else:
+            print("mlp --dot: rendered with Graphviz")
+    bad = run("mlp", "--data", DATA, "--dot", os.path.join(tmp, "no", "such", "dir", "x.dot"))
+    if bad[0] != 2 or "--dot" not in bad[2]:
+        fail("mlp --dot into a missing directory: exit %d, %r; want 2 naming --dot" % (bad[0], bad[2]))
     print("mlp --dot: %d edges, gradient norms %s" % (len(edges), ", ".join("%.3g" % v for v in norms)))
 
 
@@ -150,11 +132,7 @@ def main():
             t()
         except Exception as e:  # a crash is a failure, not a Python traceback exit
             fail("%s raised %r" % (t.__name__, e))
-    if failures:
-        print("%d failure(s)" % len(failures))
-        return 1
-    print("all passed")
-    return 0
+    return T.exit_code()
 
 
 if __name__ == "__main__":

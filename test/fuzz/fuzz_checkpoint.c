@@ -19,6 +19,7 @@
  * suite replays the corpus and test/fuzz/regress/ through
  * tg_fuzz_checkpoint_one() (test/test_fuzz_regress.c). */
 #include "graph_internal.h" /* the optimizer's slots, to check them */
+#include "fuzz.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,10 +153,4 @@ int tg_fuzz_checkpoint_one(const uint8_t *data, size_t size) {
     return 0;
 }
 
-#ifdef TG_FUZZ_ENTRY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (tg_fuzz_checkpoint_one(data, size) != 0) abort();
-    return 0;
-}
-#endif
+TG_FUZZ_MAIN(tg_fuzz_checkpoint_one)

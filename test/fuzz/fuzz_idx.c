@@ -14,6 +14,7 @@
  * the corpus and test/fuzz/regress/ through tg_fuzz_idx_one() in the normal
  * test suite. */
 #include "tapegrad.h"
+#include "fuzz.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,10 +80,4 @@ int tg_fuzz_idx_one(const uint8_t *data, size_t size) {
     return 0;
 }
 
-#ifdef TG_FUZZ_ENTRY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (tg_fuzz_idx_one(data, size) != 0) abort();
-    return 0;
-}
-#endif
+TG_FUZZ_MAIN(tg_fuzz_idx_one)
