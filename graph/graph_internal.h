@@ -20,6 +20,11 @@ void *tg__optim_slot(const tg_optim *o, int i, int s); /* param-shaped buffer */
 void tg__optim_set_steps(tg_optim *o, int64_t steps);
 tg_optim_kind tg__optim_kind(const tg_optim *o);  /* the group's algorithm */
 
+/* acc + Σ grad[k]² over t's gradient in double, k in flat order (one
+ * order, so a sum over many tensors is the same wherever it is taken:
+ * tg_optim_clip_grad_norm, the DOT export's gradient norms). graph/optim.c. */
+double tg__grad_sumsq(const tg_tensor *t, double acc);
+
 /* ---- layer construction (graph/init.c) ----
  * Every layer (dense, conv2d, tree, RNN cell, stacked RNN) creates its
  * parameters through tg__layer_params, so each gets the same checks (name

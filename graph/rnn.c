@@ -202,16 +202,32 @@ static int cell_ready(const tg_cell *c) {
     return c && c->Wx && c->Wh && c->b && (c->kind != TG_CELL_GRU || c->Uc) && (c->kind != TG_CELL_GRU_TORCH || c->bhn);
 }
 
-tg_tensor *tg_rnn_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h) {
+/* One step of any kind once the kind is known to fit: shapes, parameters,
+ * then the input side and step_xw. `who` starts the messages. */
+static tg_status one_step(const tg_cell *c, const char *who, tg_tensor *x, tg_rnn_state in, tg_rnn_state *out) {
+    tg_status st = check_step(c, who, x, in.h, in.c);
+    if (st) return st;
+    if (!cell_ready(c))
+        return tg__error(x->ctx, TG_EINVAL, "%s: the cell is not initialized (input %s)", who, tg__sh(x));
+    tg_tensor *xw = input_side(c, x);
+    return xw ? step_xw(c, xw, in, out) : last_status(x->ctx);
+}
+
+/* The step of a cell whose state is h alone (RNN, GRU), if c's kind is
+ * `kind` or `kind2`. */
+static tg_tensor *h_step(const tg_cell *c, tg_tensor *x, tg_tensor *h, tg_cell_kind kind, tg_cell_kind kind2,
+                         const char *who, const char *want) {
     if (!x || !h) return NULL;
-    if (!c || (c->kind != TG_CELL_RNN_TANH && c->kind != TG_CELL_RNN_RELU)) {
-        kind_error(c, x, "rnn_cell", "rnn or rnn_relu");
+    if (!c || (c->kind != kind && c->kind != kind2)) {
+        kind_error(c, x, who, want);
         return NULL;
     }
-    if (check_step(c, "rnn_cell", x, h, NULL)) return NULL;
     tg_rnn_state out;
-    tg_tensor *xw = input_side(c, x);
-    return xw && step_xw(c, xw, (tg_rnn_state){h, NULL}, &out) == TG_OK ? out.h : NULL;
+    return one_step(c, who, x, (tg_rnn_state){h, NULL}, &out) == TG_OK ? out.h : NULL;
+}
+
+tg_tensor *tg_rnn_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h) {
+    return h_step(c, x, h, TG_CELL_RNN_TANH, TG_CELL_RNN_RELU, "rnn_cell", "rnn or rnn_relu");
 }
 
 tg_status tg_lstm_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h, tg_tensor *cs, tg_tensor **h_out,
@@ -221,31 +237,16 @@ tg_status tg_lstm_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h, tg_tensor *
     if (!x || !h || !cs) return TG_EINVAL; /* keep the first message */
     if (!h_out || !c_out) return tg__error(x->ctx, TG_EINVAL, "lstm_cell: h_out and c_out must not be NULL");
     if (!c || c->kind != TG_CELL_LSTM) return kind_error(c, x, "lstm_cell", "lstm");
-    tg_status st = check_step(c, "lstm_cell", x, h, cs);
-    if (st) return st;
     tg_rnn_state out;
-    tg_tensor *xw = input_side(c, x);
-    if (!xw) return last_status(x->ctx);
-    if ((st = step_xw(c, xw, (tg_rnn_state){h, cs}, &out))) return st;
+    tg_status st = one_step(c, "lstm_cell", x, (tg_rnn_state){h, cs}, &out);
+    if (st) return st;
     *h_out = out.h;
     *c_out = out.c;
     return TG_OK;
 }
 
 tg_tensor *tg_gru_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h) {
-    if (!x || !h) return NULL;
-    if (!c || (c->kind != TG_CELL_GRU && c->kind != TG_CELL_GRU_TORCH)) {
-        kind_error(c, x, "gru_cell", "gru or gru_torch");
-        return NULL;
-    }
-    if (check_step(c, "gru_cell", x, h, NULL)) return NULL;
-    if (!cell_ready(c)) {
-        tg__error(x->ctx, TG_EINVAL, "gru_cell: the cell is not initialized (input %s)", tg__sh(x));
-        return NULL;
-    }
-    tg_rnn_state out;
-    tg_tensor *xw = input_side(c, x);
-    return xw && step_xw(c, xw, (tg_rnn_state){h, NULL}, &out) == TG_OK ? out.h : NULL;
+    return h_step(c, x, h, TG_CELL_GRU, TG_CELL_GRU_TORCH, "gru_cell", "gru or gru_torch");
 }
 
 tg_status tg_cell_step(const tg_cell *c, tg_tensor *x, const tg_rnn_state *s, tg_rnn_state *out) {
