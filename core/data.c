@@ -64,14 +64,9 @@ static const char *rank_hint(int rank) {
     }
 }
 
-tg_status tg_idx_read(tg_ctx *ctx, const char *path, int expect_rank, tg_idx *out) {
-    if (!out) return tg__error(ctx, TG_EINVAL, "idx: output struct is NULL");
-    memset(out, 0, sizeof *out);
-    if (!path || !path[0]) return tg__error(ctx, TG_EINVAL, "idx: no path given");
-    if (expect_rank < 0 || expect_rank > IDX_MAX_RANK)
-        return tg__error(ctx, TG_EINVAL, "idx: %s: expect_rank %d is outside 0..%d", path, expect_rank,
-                         IDX_MAX_RANK);
-
+/* Opens path as a zlib stream (raw or gzipped alike) of a regular file;
+ * *size is the file's size on disk. */
+static tg_status idx_open(tg_ctx *ctx, const char *path, gzFile *gz, int64_t *size) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return tg__error(ctx, TG_EIO, "idx: %s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -84,183 +79,181 @@ tg_status tg_idx_read(tg_ctx *ctx, const char *path, int expect_rank, tg_idx *ou
         close(fd);
         return tg__error(ctx, TG_EIO, "idx: %s: not a regular file", path);
     }
-    gzFile gz = gzdopen(fd, "rb");
-    if (!gz) {
+    *gz = gzdopen(fd, "rb");
+    if (!*gz) {
         close(fd);
         return tg__error(ctx, TG_ENOMEM, "idx: %s: cannot open a zlib stream (out of memory)", path);
     }
-    gzbuffer(gz, 1 << 17);
+    gzbuffer(*gz, 1 << 17);
+    *size = (int64_t)st.st_size;
+    return TG_OK;
+}
 
-    tg_status status = TG_OK;
-    unsigned char *data = NULL;
-    unsigned char hdr[4 + 4 * IDX_MAX_RANK];
-
-    /* ---- magic ---- */
+/* The 4-byte magic: 00 00, type code 0x08, the rank (expect_rank, or any of
+ * 1..IDX_MAX_RANK when it is 0). */
+static tg_status read_magic(tg_ctx *ctx, const char *path, gzFile gz, int expect_rank, int *rank_out) {
+    unsigned char hdr[4];
     int64_t got = gz_read_all(gz, hdr, 4);
-    if (got < 0) {
-        status = tg__error(ctx, TG_EFORMAT, "idx: %s: gzip stream: %s", path, gz_errtext(gz));
-        goto done;
-    }
-    if (got < 4) {
-        status = tg__error(ctx, TG_EFORMAT,
-                           "idx: %s: magic: file ends after %lld bytes, the magic needs 4", path,
-                           (long long)got);
-        goto done;
-    }
+    if (got < 0) return tg__error(ctx, TG_EFORMAT, "idx: %s: gzip stream: %s", path, gz_errtext(gz));
+    if (got < 4)
+        return tg__error(ctx, TG_EFORMAT, "idx: %s: magic: file ends after %lld bytes, the magic needs 4", path,
+                         (long long)got);
     uint32_t magic = be32(hdr);
     int type = hdr[2], rank = hdr[3];
-    if (hdr[0] != 0 || hdr[1] != 0) {
-        status = tg__error(ctx, TG_EFORMAT,
-                           "idx: %s: magic: expected 0x000008%02x, found 0x%08x (not an IDX file)", path,
-                           expect_rank ? expect_rank : 3, (unsigned)magic);
-        goto done;
-    }
-    if (type != IDX_TYPE_U8) {
-        status = tg__error(ctx, TG_EFORMAT,
-                           "idx: %s: magic: type code 0x%02x (found 0x%08x), only 0x08 (unsigned byte) "
-                           "is supported",
-                           path, (unsigned)type, (unsigned)magic);
-        goto done;
-    }
-    if (expect_rank ? rank != expect_rank : (rank < 1 || rank > IDX_MAX_RANK)) {
-        if (expect_rank)
-            status = tg__error(ctx, TG_EFORMAT, "idx: %s: magic: expected 0x000008%02x, found 0x%08x%s",
-                               path, expect_rank, (unsigned)magic, rank_hint(rank));
-        else
-            status = tg__error(ctx, TG_EFORMAT, "idx: %s: magic: rank %d (0x%08x) is outside 1..%d",
-                               path, rank, (unsigned)magic, IDX_MAX_RANK);
-        goto done;
-    }
+    if (hdr[0] != 0 || hdr[1] != 0)
+        return tg__error(ctx, TG_EFORMAT, "idx: %s: magic: expected 0x000008%02x, found 0x%08x (not an IDX file)",
+                         path, expect_rank ? expect_rank : 3, (unsigned)magic);
+    if (type != IDX_TYPE_U8)
+        return tg__error(ctx, TG_EFORMAT,
+                         "idx: %s: magic: type code 0x%02x (found 0x%08x), only 0x08 (unsigned byte) "
+                         "is supported",
+                         path, (unsigned)type, (unsigned)magic);
+    if (expect_rank && rank != expect_rank)
+        return tg__error(ctx, TG_EFORMAT, "idx: %s: magic: expected 0x000008%02x, found 0x%08x%s", path,
+                         expect_rank, (unsigned)magic, rank_hint(rank));
+    if (!expect_rank && (rank < 1 || rank > IDX_MAX_RANK))
+        return tg__error(ctx, TG_EFORMAT, "idx: %s: magic: rank %d (0x%08x) is outside 1..%d", path, rank,
+                         (unsigned)magic, IDX_MAX_RANK);
+    *rank_out = rank;
+    return TG_OK;
+}
 
-    /* ---- dimensions ---- */
-    got = gz_read_all(gz, hdr + 4, 4 * (int64_t)rank);
-    if (got < 0) {
-        status = tg__error(ctx, TG_EFORMAT, "idx: %s: gzip stream: %s", path, gz_errtext(gz));
-        goto done;
-    }
-    if (got < 4 * rank) {
-        status = tg__error(ctx, TG_EFORMAT,
-                           "idx: %s: dims: file ends inside the header (%lld of %d dimension bytes)",
-                           path, (long long)got, 4 * rank);
-        goto done;
-    }
+/* rank big-endian dimensions, each 1..IDX_MAX_DIM, their product (the byte
+ * count) at most IDX_MAX_BYTES and addressable. */
+static tg_status read_dims(tg_ctx *ctx, const char *path, gzFile gz, int rank, int64_t *dims, int64_t *count_out) {
+    unsigned char hdr[4 * IDX_MAX_RANK];
+    int64_t got = gz_read_all(gz, hdr, 4 * (int64_t)rank);
+    if (got < 0) return tg__error(ctx, TG_EFORMAT, "idx: %s: gzip stream: %s", path, gz_errtext(gz));
+    if (got < 4 * rank)
+        return tg__error(ctx, TG_EFORMAT, "idx: %s: dims: file ends inside the header (%lld of %d dimension bytes)",
+                         path, (long long)got, 4 * rank);
     int64_t count = 1;
     for (int i = 0; i < rank; i++) {
-        int64_t d = be32(hdr + 4 + 4 * i);
-        if (d < 1 || d > IDX_MAX_DIM) {
-            status = tg__error(ctx, TG_EFORMAT, "idx: %s: dims[%d]: %lld is outside 1..%lld", path, i,
-                               (long long)d, (long long)IDX_MAX_DIM);
-            goto done;
-        }
-        if (count > IDX_MAX_BYTES / d) {
-            status = tg__error(ctx, TG_EFORMAT,
-                               "idx: %s: dims: the product of the dimensions exceeds %lld bytes", path,
-                               (long long)IDX_MAX_BYTES);
-            goto done;
-        }
+        int64_t d = be32(hdr + 4 * i);
+        if (d < 1 || d > IDX_MAX_DIM)
+            return tg__error(ctx, TG_EFORMAT, "idx: %s: dims[%d]: %lld is outside 1..%lld", path, i, (long long)d,
+                             (long long)IDX_MAX_DIM);
+        if (count > IDX_MAX_BYTES / d)
+            return tg__error(ctx, TG_EFORMAT, "idx: %s: dims: the product of the dimensions exceeds %lld bytes",
+                             path, (long long)IDX_MAX_BYTES);
         count *= d;
-        out->dims[i] = d;
+        dims[i] = d;
     }
-    if ((uint64_t)count > SIZE_MAX) {
-        status = tg__error(ctx, TG_EFORMAT, "idx: %s: dims: %lld bytes do not fit in memory", path,
-                           (long long)count);
-        goto done;
-    }
-    int64_t header_len = 4 + 4 * (int64_t)rank;
+    if ((uint64_t)count > SIZE_MAX)
+        return tg__error(ctx, TG_EFORMAT, "idx: %s: dims: %lld bytes do not fit in memory", path, (long long)count);
+    *count_out = count;
+    return TG_OK;
+}
 
-    /* ---- data ---- */
-    if (gzdirect(gz)) {
-        /* Raw file: the size on disk settles the byte count before allocating. */
-        int64_t have = (int64_t)st.st_size - header_len;
-        if (have < count) {
-            status = tg__error(ctx, TG_EFORMAT,
-                               "idx: %s: data: truncated: the header promises %lld bytes, the file "
-                               "holds %lld",
-                               path, (long long)count, (long long)have);
-            goto done;
-        }
-        if (have > count) {
-            status = tg__error(ctx, TG_EFORMAT,
-                               "idx: %s: data: %lld trailing bytes after the %lld the header promises",
-                               path, (long long)(have - count), (long long)count);
-            goto done;
-        }
-        data = tg__malloc((size_t)count);
-        if (!data) {
-            status = tg__error(ctx, TG_ENOMEM, "idx: %s: out of memory for %lld bytes", path,
-                               (long long)count);
-            goto done;
-        }
-        got = gz_read_all(gz, data, count);
-        if (got != count) {
-            status = tg__error(ctx, TG_EIO, "idx: %s: data: read %lld of %lld bytes: %s", path,
-                               (long long)(got < 0 ? 0 : got), (long long)count,
-                               got < 0 ? gz_errtext(gz) : "the file shrank while reading");
-            goto done;
-        }
-    } else {
-        /* Gzipped: grow the buffer as bytes arrive. */
-        int64_t cap = count < IDX_FIRST_CHUNK ? count : IDX_FIRST_CHUNK;
-        int64_t have = 0;
-        data = tg__malloc((size_t)cap);
-        if (!data) {
-            status = tg__error(ctx, TG_ENOMEM, "idx: %s: out of memory for %lld bytes", path,
-                               (long long)cap);
-            goto done;
-        }
-        for (;;) {
-            got = gz_read_all(gz, data + have, cap - have);
-            if (got < 0) {
-                status = tg__error(ctx, TG_EFORMAT, "idx: %s: data: gzip stream: %s", path,
-                                   gz_errtext(gz));
-                goto done;
-            }
-            have += got;
-            if (have < cap || cap == count) break;
-            int64_t ncap = cap > count / 2 ? count : cap * 2;
-            unsigned char *nd = tg__malloc((size_t)ncap);
-            if (!nd) {
-                status = tg__error(ctx, TG_ENOMEM, "idx: %s: out of memory for %lld bytes", path,
-                                   (long long)ncap);
-                goto done;
-            }
-            memcpy(nd, data, (size_t)have);
-            tg__free(data);
-            data = nd;
-            cap = ncap;
-        }
-        if (have < count) {
-            status = tg__error(ctx, TG_EFORMAT,
-                               "idx: %s: data: truncated: the header promises %lld bytes, the "
-                               "decompressed file holds %lld",
-                               path, (long long)count, (long long)have);
-            goto done;
-        }
-        unsigned char extra[256];
-        int64_t more = 0;
-        while ((got = gz_read_all(gz, extra, sizeof extra)) > 0) more += got;
-        if (got < 0) {
-            status = tg__error(ctx, TG_EFORMAT, "idx: %s: data: gzip stream after the data: %s", path,
-                               gz_errtext(gz));
-            goto done;
-        }
-        if (more > 0) {
-            status = tg__error(ctx, TG_EFORMAT,
-                               "idx: %s: data: %lld trailing bytes after the %lld the header promises",
-                               path, (long long)more, (long long)count);
-            goto done;
-        }
+static unsigned char *alloc_data(tg_ctx *ctx, const char *path, int64_t bytes) {
+    unsigned char *p = tg__malloc((size_t)bytes);
+    if (!p) tg__error(ctx, TG_ENOMEM, "idx: %s: out of memory for %lld bytes", path, (long long)bytes);
+    return p;
+}
+
+static tg_status trailing_error(tg_ctx *ctx, const char *path, int64_t extra, int64_t count) {
+    return tg__error(ctx, TG_EFORMAT, "idx: %s: data: %lld trailing bytes after the %lld the header promises", path,
+                     (long long)extra, (long long)count);
+}
+
+/* Raw file: the size on disk (have bytes after the header) settles the byte
+ * count before anything is allocated. */
+static tg_status read_raw(tg_ctx *ctx, const char *path, gzFile gz, int64_t have, int64_t count,
+                          unsigned char **out) {
+    if (have < count)
+        return tg__error(ctx, TG_EFORMAT,
+                         "idx: %s: data: truncated: the header promises %lld bytes, the file holds %lld", path,
+                         (long long)count, (long long)have);
+    if (have > count) return trailing_error(ctx, path, have - count, count);
+    unsigned char *data = alloc_data(ctx, path, count);
+    if (!data) return TG_ENOMEM;
+    int64_t got = gz_read_all(gz, data, count);
+    if (got != count) {
+        tg__free(data);
+        return tg__error(ctx, TG_EIO, "idx: %s: data: read %lld of %lld bytes: %s", path,
+                         (long long)(got < 0 ? 0 : got), (long long)count,
+                         got < 0 ? gz_errtext(gz) : "the file shrank while reading");
+    }
+    *out = data;
+    return TG_OK;
+}
+
+/* Gzipped: the uncompressed length is unknown, so the buffer starts at
+ * IDX_FIRST_CHUNK at most and doubles only as bytes arrive, up to count.
+ * *have gets the bytes read; *data the buffer (freed by the caller). */
+static tg_status read_gz_body(tg_ctx *ctx, const char *path, gzFile gz, int64_t count, unsigned char **data,
+                              int64_t *have) {
+    int64_t cap = count < IDX_FIRST_CHUNK ? count : IDX_FIRST_CHUNK;
+    if (!(*data = alloc_data(ctx, path, cap))) return TG_ENOMEM;
+    for (;;) {
+        int64_t got = gz_read_all(gz, *data + *have, cap - *have);
+        if (got < 0) return tg__error(ctx, TG_EFORMAT, "idx: %s: data: gzip stream: %s", path, gz_errtext(gz));
+        *have += got;
+        if (*have < cap || cap == count) return TG_OK;
+        int64_t ncap = cap > count / 2 ? count : cap * 2;
+        unsigned char *nd = alloc_data(ctx, path, ncap);
+        if (!nd) return TG_ENOMEM;
+        memcpy(nd, *data, (size_t)*have);
+        tg__free(*data);
+        *data = nd;
+        cap = ncap;
+    }
+}
+
+/* After count bytes the stream must end. */
+static tg_status gz_check_end(tg_ctx *ctx, const char *path, gzFile gz, int64_t count) {
+    unsigned char extra[256];
+    int64_t more = 0, got;
+    while ((got = gz_read_all(gz, extra, sizeof extra)) > 0) more += got;
+    if (got < 0)
+        return tg__error(ctx, TG_EFORMAT, "idx: %s: data: gzip stream after the data: %s", path, gz_errtext(gz));
+    return more > 0 ? trailing_error(ctx, path, more, count) : TG_OK;
+}
+
+static tg_status read_gz(tg_ctx *ctx, const char *path, gzFile gz, int64_t count, unsigned char **out) {
+    unsigned char *data = NULL;
+    int64_t have = 0;
+    tg_status st = read_gz_body(ctx, path, gz, count, &data, &have);
+    if (!st && have < count)
+        st = tg__error(ctx, TG_EFORMAT,
+                       "idx: %s: data: truncated: the header promises %lld bytes, the decompressed file holds %lld",
+                       path, (long long)count, (long long)have);
+    if (!st) st = gz_check_end(ctx, path, gz, count);
+    if (st) {
+        tg__free(data);
+        return st;
+    }
+    *out = data;
+    return TG_OK;
+}
+
+tg_status tg_idx_read(tg_ctx *ctx, const char *path, int expect_rank, tg_idx *out) {
+    if (!out) return tg__error(ctx, TG_EINVAL, "idx: output struct is NULL");
+    memset(out, 0, sizeof *out);
+    if (!path || !path[0]) return tg__error(ctx, TG_EINVAL, "idx: no path given");
+    if (expect_rank < 0 || expect_rank > IDX_MAX_RANK)
+        return tg__error(ctx, TG_EINVAL, "idx: %s: expect_rank %d is outside 0..%d", path, expect_rank,
+                         IDX_MAX_RANK);
+    gzFile gz = NULL;
+    int64_t size = 0;
+    tg_status st = idx_open(ctx, path, &gz, &size);
+    if (st) return st;
+    int rank = 0;
+    int64_t count = 0;
+    unsigned char *data = NULL;
+    if (!(st = read_magic(ctx, path, gz, expect_rank, &rank)) &&
+        !(st = read_dims(ctx, path, gz, rank, out->dims, &count)))
+        st = gzdirect(gz) ? read_raw(ctx, path, gz, size - (4 + 4 * (int64_t)rank), count, &data)
+                          : read_gz(ctx, path, gz, count, &data);
+    gzclose(gz); /* closes the file */
+    if (st) {
+        memset(out, 0, sizeof *out);
+        return st;
     }
     out->rank = rank;
     out->count = count;
     out->data = data;
-    data = NULL;
-
-done:
-    tg__free(data);
-    gzclose(gz); /* closes fd */
-    if (status != TG_OK) memset(out, 0, sizeof *out);
-    return status;
+    return TG_OK;
 }
 
 void tg_idx_free(tg_idx *idx) {
@@ -281,12 +274,29 @@ static int find_idx(const char *dir, const char *split, const char *kind, char *
     return stat(buf, &st) == 0;
 }
 
-tg_status tg_mnist_load(tg_ctx *ctx, const char *dir, const char *split, tg_dataset *out) {
+/* Every label < classes (classes > 0), or classes = the largest label + 1
+ * (classes 0); *found gets the count. */
+static tg_status check_labels(tg_ctx *ctx, const char *path, const tg_idx *lbl, int classes, int *found) {
+    int top = 0;
+    for (int64_t i = 0; i < lbl->count; i++) {
+        if (classes && lbl->data[i] >= classes)
+            return tg__error(ctx, TG_EFORMAT, "mnist: %s: label %lld is %u, expected 0..%d", path, (long long)i,
+                             (unsigned)lbl->data[i], classes - 1);
+        if (lbl->data[i] > top) top = lbl->data[i];
+    }
+    *found = classes ? classes : top + 1;
+    return TG_OK;
+}
+
+tg_status tg_dataset_load(tg_ctx *ctx, const char *dir, const char *split, int classes, tg_dataset *out) {
     if (!out) return tg__error(ctx, TG_EINVAL, "mnist: output struct is NULL");
     memset(out, 0, sizeof *out);
     if (!dir || !dir[0]) return tg__error(ctx, TG_EINVAL, "mnist: no data directory given");
     if (!split || !split[0] || strchr(split, '/'))
         return tg__error(ctx, TG_EINVAL, "mnist: split must be a name such as \"train\" or \"t10k\"");
+    if (classes < 0 || classes > 256)
+        return tg__error(ctx, TG_EINVAL, "mnist: classes %d is outside 0..256 (labels are bytes; 0: from the labels)",
+                         classes);
     struct stat st;
     if (stat(dir, &st) != 0)
         return tg__error(ctx, TG_EIO, "mnist: data directory %s: %s", dir, strerror(errno));
@@ -309,17 +319,12 @@ tg_status tg_mnist_load(tg_ctx *ctx, const char *dir, const char *split, tg_data
         tg_idx_free(&img);
         return s;
     }
-    if (img.dims[0] != lbl.dims[0]) {
+    int found = 0;
+    if (img.dims[0] != lbl.dims[0])
         s = tg__error(ctx, TG_EFORMAT, "mnist: %s holds %lld images but %s holds %lld labels", img_path,
                       (long long)img.dims[0], lbl_path, (long long)lbl.dims[0]);
-    } else {
-        for (int64_t i = 0; i < lbl.count; i++)
-            if (lbl.data[i] >= 10) {
-                s = tg__error(ctx, TG_EFORMAT, "mnist: %s: label %lld is %u, expected 0..9", lbl_path,
-                              (long long)i, (unsigned)lbl.data[i]);
-                break;
-            }
-    }
+    else
+        s = check_labels(ctx, lbl_path, &lbl, classes, &found);
     if (s) {
         tg_idx_free(&img);
         tg_idx_free(&lbl);
@@ -330,7 +335,13 @@ tg_status tg_mnist_load(tg_ctx *ctx, const char *dir, const char *split, tg_data
     out->cols = img.dims[2];
     out->images = img.data;
     out->labels = lbl.data;
+    out->classes = found;
     return TG_OK;
+}
+
+/* MNIST and Fashion-MNIST both have ten classes. */
+tg_status tg_mnist_load(tg_ctx *ctx, const char *dir, const char *split, tg_dataset *out) {
+    return tg_dataset_load(ctx, dir, split, 10, out);
 }
 
 void tg_dataset_free(tg_dataset *ds) {

@@ -19,28 +19,22 @@ const char *tg_strerror(tg_status s) {
     }
 }
 
-static tg_status verror(tg_ctx *ctx, tg_status s, const char *fmt, va_list ap) {
+tg_status tg_set_error(tg_ctx *ctx, tg_status s, const char *fmt, ...) {
     if (!ctx) return s;
+    va_list ap;
+    va_start(ap, fmt);
     ctx->err_status = s;
     vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
-    return s;
-}
-
-tg_status tg__error(tg_ctx *ctx, tg_status s, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    verror(ctx, s, fmt, ap);
     va_end(ap);
     return s;
 }
 
-tg_status tg_set_error(tg_ctx *ctx, tg_status s, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    verror(ctx, s, fmt, ap);
-    va_end(ap);
-    return s;
-}
+/* The library's own name for tg_set_error (internal.h): the same function
+ * under a second symbol, not a second body, so the two cannot drift apart.
+ * The alias attribute is GCC's and Clang's, the two compilers the build
+ * supports on ELF; the version script (tapegrad.map) keeps tg__error out of
+ * the .so's exports like every tg__ name. */
+tg_status tg__error(tg_ctx *ctx, tg_status s, const char *fmt, ...) __attribute__((alias("tg_set_error")));
 
 const char *tg_last_error(const tg_ctx *ctx) { return ctx ? ctx->err_msg : "no context"; }
 tg_status tg_last_status(const tg_ctx *ctx) { return ctx ? ctx->err_status : TG_EINVAL; }

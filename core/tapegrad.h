@@ -507,10 +507,11 @@ tg_status tg_split(tg_tensor *x, int axis, const int64_t *sizes, int n, tg_tenso
 /* ------------------------------------------------------------------------ */
 
 /** Convolution options. stride, pad and dilation are (h, w); conv1d uses
- *  index 0 only (index 1 is ignored). A NULL pointer means stride 1, pad 0,
- *  dilation 1, groups 1; otherwise every field is taken as given, so set them
- *  all: a stride, dilation or groups below 1, or a negative pad, is an error
- *  naming the op and the shapes. */
+ *  index 0 only (index 1 is ignored). A zero field means its default (stride
+ *  1, pad 0, dilation 1, groups 1), so a zero-initialized struct is the
+ *  defaults and `(tg_conv_opts){.stride = {2, 2}}` is stride 2 with the rest
+ *  at their defaults; a NULL pointer is all defaults too. A negative stride,
+ *  pad, dilation or groups is an error naming the op and the shapes. */
 typedef struct tg_conv_opts {
     int stride[2], pad[2], dilation[2], groups;
 } tg_conv_opts;
@@ -520,7 +521,7 @@ typedef struct tg_conv_opts {
  *  y[b,o,i,j] = b[o] + Σ_{c,kh,kw} w[o,c,kh,kw]·x[b, g·C/G+c, i·s-p+kh·d, j·s-p+kw·d],
  *  g = o/(O/G), x = 0 outside. Errors on rank != 4, C or O not divisible by G,
  *  w's channels != C/G, a dilated kernel larger than the padded input,
- *  stride/dilation < 1, pad < 0. */
+ *  a negative stride, dilation, groups or pad. */
 tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_opts *o);
 /** x (B,C,L), w (O,C/G,K), b (O) or NULL -> (B,O,OL): conv2d with one row. */
 tg_tensor *tg_conv1d(tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_opts *o);
@@ -644,12 +645,15 @@ typedef struct tg_rnn_state {
 } tg_rnn_state;
 
 /** Create a cell's parameters in ctx, every one drawn from U(-1/√H, 1/√H)
- *  (PyTorch's default). name is 1 to 120 bytes; in, hidden > 0. TG_EINVAL
- *  (nothing created) if a parameter of that name exists. */
+ *  (PyTorch's default). name is 1 to TG_LAYER_NAME_MAX bytes; in, hidden >
+ *  0. All or nothing: TG_EINVAL if a parameter of that name exists, and on
+ *  any failure no parameter is left in ctx and *c is zeroed. */
 tg_status tg_cell_init(tg_cell *c, tg_ctx *ctx, const char *name, tg_cell_kind kind, int64_t in, int64_t hidden,
                        tg_dtype dt);
 /** The cell's parameters (3 or 4) into out (may be NULL); returns the count. */
 int tg_cell_params(const tg_cell *c, tg_tensor **out);
+/** Zero *c (its parameters stay in the context). NULL is a no-op. */
+void tg_cell_free(tg_cell *c);
 /** Zero h (and c for an LSTM) of shape (B,H) on the active tape. */
 tg_status tg_rnn_state_zeros(const tg_cell *c, tg_ctx *ctx, int64_t B, tg_rnn_state *s);
 /** Simple RNN step (TG_CELL_RNN_*): x (B,I), h (B,H) -> h' (B,H). */
@@ -672,9 +676,13 @@ typedef struct tg_rnn {
     tg_cell cell[TG_RNN_MAX_LAYERS][2]; /* [layer][0 forward, 1 reverse]: "<name>.l<k>", "<name>.l<k>r" */
 } tg_rnn;
 
-/** Create every cell (1..TG_RNN_MAX_LAYERS layers; name 1 to 116 bytes). */
+/** Create every cell (1..TG_RNN_MAX_LAYERS layers; name 1 to
+ *  TG_LAYER_NAME_MAX bytes). All or nothing: if any cell fails, the cells
+ *  already made are removed from ctx again and *r is zeroed. */
 tg_status tg_rnn_init(tg_rnn *r, tg_ctx *ctx, const char *name, tg_cell_kind kind, int64_t in, int64_t hidden,
                       int layers, int bidirectional, tg_dtype dt);
+/** Zero *r (its parameters stay in the context). NULL is a no-op. */
+void tg_rnn_free(tg_rnn *r);
 /** Every cell's parameters into out (may be NULL); returns the count. */
 int tg_rnn_params(const tg_rnn *r, tg_tensor **out);
 /** Unroll over xs[0..T) (each (B,I)) on the active tape, layer by layer: the
@@ -712,8 +720,11 @@ typedef struct tg_tree_layer {
     tg_tensor *W;        /* (2D, D), Xavier uniform: "<name>.W" */
     tg_tensor *b;        /* (D), zero, TG_NO_DECAY: "<name>.b" */
 } tg_tree_layer;
-/** Create W and b in ctx (name 1 to 125 bytes, dim > 0). */
+/** Create W and b in ctx (name 1 to TG_LAYER_NAME_MAX bytes, dim > 0); all
+ *  or nothing, as every layer's init. */
 tg_status tg_tree_layer_init(tg_tree_layer *c, tg_ctx *ctx, const char *name, int64_t dim, tg_dtype dt);
+/** Zero *c (its parameters stay in the context). NULL is a no-op. */
+void tg_tree_layer_free(tg_tree_layer *c);
 /** left, right (B,D) -> parent (B,D) = tanh([left, right]·W + b), tape-owned. */
 tg_tensor *tg_tree_cell(const tg_tree_layer *c, tg_tensor *left, tg_tensor *right);
 /** Compose a binary tree bottom-up. Node i is a leaf when left[i] = right[i]
@@ -789,7 +800,32 @@ void tg_init_he_normal(tg_tensor *t);       /* N(0, 2/fan_in) */
 
 /* ------------------------------------------------------------------------ */
 /* Layers                                                                    */
+/* Every layer type has the same three calls (graph/init.c, layers.c,        */
+/* rnn.c, tree.c), init / forward / free:                                    */
+/*   tg_dense         tg_dense_init, tg_dense_forward, tg_dense_free         */
+/*   tg_conv2d_layer  tg_conv2d_layer_init, _forward, _free                  */
+/*   tg_cell          tg_cell_init, tg_cell_step, tg_cell_free               */
+/*   tg_rnn           tg_rnn_init, tg_rnn_forward, tg_rnn_free               */
+/*   tg_tree_layer    tg_tree_layer_init, tg_tree_forward, _free             */
+/* init creates the parameters "<name>.<role>" in the context, all or none:  */
+/* on any failure (bad argument, a name taken, no memory) nothing is left in */
+/* the context and the struct is zeroed. The context owns the parameters;    */
+/* free releases what the struct itself owns (a conv layer's mask) and       */
+/* zeroes it, so call it for every layer. tg_layer_param finds a layer's     */
+/* tensor by role, e.g. to set known weights (docs/training.md).             */
 /* ------------------------------------------------------------------------ */
+
+/** Longest layer name every *_init accepts: 116, the limit tg_rnn_init has
+ *  always documented, leaves room for the longest suffix a layer adds, a
+ *  stacked RNN's ".l7r.bhn" (8 bytes: 124 <= tg_param_new's 127). */
+#define TG_LAYER_NAME_MAX 116
+
+/** The parameter "<layer>.<role>" that a layer's init created, or NULL with
+ *  TG_EINVAL and a message naming it. Roles: "W", "b" (dense, conv2d, tree);
+ *  "Wx", "Wh", "b", "Uc", "bhn" (cells); "l<k>.<role>" or "l<k>r.<role>" (the
+ *  forward and reverse cells of a stacked rnn). Owned by ctx, do not free;
+ *  write values with tg_tensor_set_f64 or tg_init_*. */
+tg_tensor *tg_layer_param(tg_ctx *ctx, const char *layer, const char *role);
 
 /** How tg_dense_init fills W (b always starts at 0). */
 typedef enum tg_init_kind { TG_INIT_XAVIER = 0, TG_INIT_HE = 1, TG_INIT_ZERO = 2 } tg_init_kind;
@@ -802,11 +838,13 @@ typedef struct tg_dense {
     tg_tensor *b;  /* (out), flagged TG_NO_DECAY */
 } tg_dense;
 /** Create the parameters in ctx: W by init (TG_INIT_XAVIER: xavier_uniform,
- *  TG_INIT_HE: he_uniform, TG_INIT_ZERO: 0), b = 0. name is 1 to 125 bytes;
- *  in, out > 0. TG_EINVAL (nothing created) if "<name>.W" or "<name>.b"
- *  already exists. */
+ *  TG_INIT_HE: he_uniform, TG_INIT_ZERO: 0), b = 0. name is 1 to
+ *  TG_LAYER_NAME_MAX bytes; in, out > 0. TG_EINVAL (nothing created) if
+ *  "<name>.W" or "<name>.b" already exists; all or nothing on any failure. */
 tg_status tg_dense_init(tg_dense *layer, tg_ctx *ctx, const char *name, int64_t in, int64_t out,
                         tg_dtype dt, tg_init_kind init);
+/** Zero *layer (W and b stay in the context). NULL is a no-op. */
+void tg_dense_free(tg_dense *layer);
 /** x (B,in) -> (B,out) = tg_add(tg_matmul(x, W), b). Tape-owned result; NULL
  *  with a "dense: ..." message if x is not (B,in). */
 tg_tensor *tg_dense_forward(const tg_dense *layer, tg_tensor *x);
@@ -818,13 +856,14 @@ typedef struct tg_conv2d_layer {
     tg_tensor *W;        /* (O, C/G, KH, KW) */
     tg_tensor *b;        /* (O), flagged TG_NO_DECAY */
     tg_tensor *mask;     /* (O, C/G, KH, KW) constant 0/1, no grad; NULL until a table is set */
-    tg_conv_opts opts;   /* as given, zero stride/dilation/groups made 1 */
+    tg_conv_opts opts;   /* as given, each zero field made its default */
 } tg_conv2d_layer;
 /** Create W by init (xavier_uniform / he_uniform with fan_in = C/G·KH·KW,
- *  fan_out = O·KH·KW, or 0) and b = 0. opts NULL: stride 1, pad 0, groups 1.
- *  name is 1 to 125 bytes; in_ch, out_ch, kh, kw > 0; both channel counts
- *  divisible by groups. TG_EINVAL (nothing created) on bad arguments or an
- *  existing "<name>.W"/"<name>.b". Call tg_conv2d_layer_free when done. */
+ *  fan_out = O·KH·KW, or 0) and b = 0. opts as in tg_conv2d (NULL or a zero
+ *  field: the default). name is 1 to TG_LAYER_NAME_MAX bytes; in_ch, out_ch,
+ *  kh, kw > 0; both channel counts divisible by groups. TG_EINVAL (nothing
+ *  created) on bad arguments or an existing "<name>.W"/"<name>.b"; all or
+ *  nothing on any failure. Call tg_conv2d_layer_free when done. */
 tg_status tg_conv2d_layer_init(tg_conv2d_layer *layer, tg_ctx *ctx, const char *name, int64_t in_ch,
                                int64_t out_ch, int kh, int kw, const tg_conv_opts *opts, tg_dtype dt,
                                tg_init_kind init);
@@ -837,7 +876,8 @@ tg_status tg_conv2d_layer_set_table(tg_conv2d_layer *layer, const uint8_t *table
 /** x (B,C,H,W) -> (B,O,OH,OW) = tg_conv2d(x, mask ? tg_mul(W, mask) : W, b,
  *  &opts). Tape-owned result; NULL with the conv2d message on bad shapes. */
 tg_tensor *tg_conv2d_layer_forward(const tg_conv2d_layer *layer, tg_tensor *x);
-/** Free the layer's mask (not W or b, which the context owns). NULL is a no-op. */
+/** Free the layer's mask (not W or b, which the context owns) and zero
+ *  *layer. NULL is a no-op. */
 void tg_conv2d_layer_free(tg_conv2d_layer *layer);
 
 /* ------------------------------------------------------------------------ */
@@ -986,18 +1026,26 @@ tg_status tg_idx_read(tg_ctx *ctx, const char *path, int expect_rank, tg_idx *ou
 /** Frees idx->data and zeroes *idx. NULL is a no-op. */
 void tg_idx_free(tg_idx *idx);
 
-/** An image classification set: n images of rows×cols, labels in [0, 10). */
+/** An image classification set: n images of rows×cols, labels in
+ *  [0, classes). */
 typedef struct tg_dataset {
     int64_t n, rows, cols;
     uint8_t *images;       /* n·rows·cols */
     uint8_t *labels;       /* n */
+    int classes;           /* C: the caller's count, or the largest label + 1 */
 } tg_dataset;
 /** Load split ("train" or "t10k") from an MNIST-layout directory:
  *  <split>-images-idx3-ubyte and <split>-labels-idx1-ubyte, each raw or with
  *  .gz (the raw file wins when both exist). Checks that image and label
- *  counts agree and that every label is < 10. A missing directory or file is
+ *  counts agree. classes > 0 (at most 256: labels are bytes) is the caller's
+ *  class count, and a label >= classes is TG_EFORMAT naming the file and the
+ *  label's index; classes 0 takes the count from the labels (the largest + 1;
+ *  a split may then lack the top classes, so pass the count when you know
+ *  it). out->classes is the count used. A missing directory or file is
  *  TG_EIO naming the path. The caller frees with tg_dataset_free; on error
  *  *out is zeroed. */
+tg_status tg_dataset_load(tg_ctx *ctx, const char *dir, const char *split, int classes, tg_dataset *out);
+/** tg_dataset_load with classes = 10, the count of MNIST and Fashion-MNIST. */
 tg_status tg_mnist_load(tg_ctx *ctx, const char *dir, const char *split, tg_dataset *out);
 /** Frees the images and labels and zeroes *ds. NULL is a no-op. */
 void tg_dataset_free(tg_dataset *ds);

@@ -99,10 +99,6 @@ static void entries_free(ck_entry *e, size_t n) {
     tg__free(e);
 }
 
-static int cmp_name_ptr(const void *a, const void *b) {
-    return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Save                                                                      */
 /* ------------------------------------------------------------------------ */
@@ -209,23 +205,17 @@ static int sync_dir(const char *path) {
     return r;
 }
 
-tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt) {
-    if (!ctx) return TG_EINVAL;
-    if (!path || !path[0]) return tg__error(ctx, TG_EINVAL, "checkpoint: no path given");
-    if (strlen(path) > 4000) return tg__error(ctx, TG_EINVAL, "checkpoint: path is too long");
+/* The tensors to save: every parameter of ctx, then with opt each of its
+ * parameters' slots as "optim.<param>.<slot>". *out (freed with
+ * entries_free(*out, *n) even on error) points at the tensors' memory. */
+static tg_status collect_entries(tg_ctx *ctx, const char *path, const tg_optim *opt, ck_entry **out, size_t *out_n) {
     int np = tg_param_count(ctx);
     int on = opt ? tg__optim_nparams(opt) : 0, ns = opt ? tg__optim_nslots(opt) : 0;
     size_t n = (size_t)np + (size_t)on * (size_t)ns;
     ck_entry *e = tg__calloc(n ? n : 1, sizeof *e);
-    const char **names = tg__calloc(n ? n : 1, sizeof *names);
-    tg__sbuf h = {0};
-    tg_status status = TG_OK;
-    char tmp[4096 + 32];
-    FILE *f = NULL;
-    int tmp_exists = 0;
-    if (!e || !names) goto oom;
-
-    /* ---- the tensor list ---- */
+    *out = e;
+    *out_n = e ? n : 0;
+    if (!e) return tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
     size_t k = 0;
     for (int i = 0; i < np; i++, k++) {
         tg_tensor *p = tg_param_at(ctx, i);
@@ -238,51 +228,46 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt)
             const char *pn = p->name ? p->name : "", *sn = tg__optim_slot_name(opt, s);
             size_t len = strlen("optim.") + strlen(pn) + 1 + strlen(sn) + 1;
             char *nm = tg__malloc(len);
-            if (!nm) goto oom;
+            if (!nm) return tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
             snprintf(nm, len, "optim.%s.%s", pn, sn);
             e[k].name = nm;
             e[k].owns_name = 1;
             set_entry(&e[k], p, tg__optim_slot(opt, i, s));
-            if (!p->name || !p->name[0]) {
-                status = tg__error(ctx, TG_EINVAL,
-                                   "checkpoint: %s: optimizer parameter %d has no name", path, i);
-                goto fail;
-            }
+            if (!p->name || !p->name[0])
+                return tg__error(ctx, TG_EINVAL, "checkpoint: %s: optimizer parameter %d has no name", path, i);
         }
     }
     TG_ASSERT(k == n);
+    return TG_OK;
+}
 
-    /* ---- names: valid UTF-8, not reserved, unique ---- */
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Names are valid UTF-8, not "__metadata__", and unique. */
+static tg_status check_names(tg_ctx *ctx, const char *path, const ck_entry *e, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        if (!tg__utf8_valid(e[i].name)) {
-            status = tg__error(ctx, TG_EINVAL, "checkpoint: %s: tensor name '%s' is not valid UTF-8",
-                               path, e[i].name);
-            goto fail;
-        }
-        if (strcmp(e[i].name, "__metadata__") == 0) {
-            status = tg__error(ctx, TG_EINVAL, "checkpoint: %s: '__metadata__' is a reserved name", path);
-            goto fail;
-        }
-        names[i] = e[i].name;
+        if (!tg__utf8_valid(e[i].name))
+            return tg__error(ctx, TG_EINVAL, "checkpoint: %s: tensor name '%s' is not valid UTF-8", path, e[i].name);
+        if (strcmp(e[i].name, "__metadata__") == 0)
+            return tg__error(ctx, TG_EINVAL, "checkpoint: %s: '__metadata__' is a reserved name", path);
     }
-    {
-        const char ***ptrs = tg__malloc((n ? n : 1) * sizeof *ptrs);
-        if (!ptrs) goto oom;
-        for (size_t i = 0; i < n; i++) ptrs[i] = &names[i];
-        qsort(ptrs, n, sizeof *ptrs, cmp_name_ptr);
-        for (size_t i = 1; i < n; i++)
-            if (strcmp(*ptrs[i], *ptrs[i - 1]) == 0) {
-                status = tg__error(ctx, TG_EINVAL,
-                                   "checkpoint: %s: two tensors are named '%s' (a parameter name "
-                                   "clashes with optimizer state)",
-                                   path, *ptrs[i]);
-                tg__free(ptrs);
-                goto fail;
-            }
-        tg__free(ptrs);
-    }
+    const char **sorted = tg__malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted) return tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
+    for (size_t i = 0; i < n; i++) sorted[i] = e[i].name;
+    qsort(sorted, n, sizeof *sorted, cmp_str);
+    tg_status st = TG_OK;
+    for (size_t i = 1; i < n && !st; i++)
+        if (strcmp(sorted[i], sorted[i - 1]) == 0)
+            st = tg__error(ctx, TG_EINVAL,
+                           "checkpoint: %s: two tensors are named '%s' (a parameter name "
+                           "clashes with optimizer state)",
+                           path, sorted[i]);
+    tg__free(sorted);
+    return st;
+}
 
-    /* ---- offsets and checksums, then the header ---- */
+/* Each tensor's byte range in the data section, in list order, and its CRC. */
+static void lay_out(ck_entry *e, size_t n) {
     uint64_t off = 0;
     for (size_t i = 0; i < n; i++) {
         size_t esz = tg_dtype_size(e[i].dtype);
@@ -291,65 +276,72 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt)
         e[i].end = off;
         e[i].crc = tensor_crc(e[i].mem, e[i].numel, esz);
     }
-    build_header(&h, e, n, opt);
-    if (h.oom) goto oom;
+}
 
-    /* ---- write the temp file, sync, rename ---- */
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+/* Writes the length, the header and the tensors to tmp, flushed and
+ * fsync'ed. On failure tmp may exist (*created says so); the caller
+ * removes it. */
+static tg_status write_tmp(tg_ctx *ctx, const char *path, const char *tmp, const tg__sbuf *h, const ck_entry *e,
+                           size_t n, int *created) {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        status = tg__error(ctx, TG_EIO, "checkpoint: %s: cannot create %s: %s", path, tmp,
-                           strerror(errno));
-        goto fail;
-    }
-    tmp_exists = 1;
-    f = fdopen(fd, "wb");
+    if (fd < 0)
+        return tg__error(ctx, TG_EIO, "checkpoint: %s: cannot create %s: %s", path, tmp, strerror(errno));
+    *created = 1;
+    FILE *f = fdopen(fd, "wb");
     if (!f) {
         int er = errno;
         close(fd);
-        status = tg__error(ctx, TG_EIO, "checkpoint: %s: %s: %s", path, tmp, strerror(er));
-        goto fail;
+        return tg__error(ctx, TG_EIO, "checkpoint: %s: %s: %s", path, tmp, strerror(er));
     }
     unsigned char len8[8];
-    put_u64le(len8, (uint64_t)h.len);
-    int bad = fwrite(len8, 1, 8, f) != 8 || fwrite(h.buf, 1, h.len, f) != h.len;
-    for (size_t i = 0; i < n && !bad; i++)
-        bad = write_tensor(f, e[i].mem, e[i].numel, tg_dtype_size(e[i].dtype)) != 0;
+    put_u64le(len8, (uint64_t)h->len);
+    int bad = fwrite(len8, 1, 8, f) != 8 || fwrite(h->buf, 1, h->len, f) != h->len;
+    for (size_t i = 0; i < n && !bad; i++) bad = write_tensor(f, e[i].mem, e[i].numel, tg_dtype_size(e[i].dtype)) != 0;
     if (bad || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        status = tg__error(ctx, TG_EIO, "checkpoint: %s: writing %s failed: %s", path, tmp,
-                           strerror(errno));
-        goto fail;
+        tg_status st = tg__error(ctx, TG_EIO, "checkpoint: %s: writing %s failed: %s", path, tmp, strerror(errno));
+        fclose(f);
+        return st;
     }
-    int cr = fclose(f);
-    f = NULL;
-    if (cr != 0) {
-        status = tg__error(ctx, TG_EIO, "checkpoint: %s: closing %s failed: %s", path, tmp,
-                           strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        status = tg__error(ctx, TG_EIO, "checkpoint: %s: cannot rename %s over it: %s", path, tmp,
-                           strerror(errno));
-        goto fail;
-    }
-    tmp_exists = 0;
-    if (sync_dir(path) != 0) {
-        status = tg__error(ctx, TG_EIO, "checkpoint: %s: written, but syncing its directory failed: %s",
-                           path, strerror(errno));
-        goto fail;
-    }
-    goto done;
+    if (fclose(f) != 0)
+        return tg__error(ctx, TG_EIO, "checkpoint: %s: closing %s failed: %s", path, tmp, strerror(errno));
+    return TG_OK;
+}
 
-oom:
-    status = tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
-fail:
-    if (f) fclose(f);
-    if (tmp_exists) unlink(tmp);
-done:
+/* Renames tmp over path and syncs the directory, so the new file is durable.
+ * *created is cleared once tmp is gone (renamed). */
+static tg_status replace_target(tg_ctx *ctx, const char *path, const char *tmp, int *created) {
+    if (rename(tmp, path) != 0)
+        return tg__error(ctx, TG_EIO, "checkpoint: %s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+    *created = 0;
+    if (sync_dir(path) != 0)
+        return tg__error(ctx, TG_EIO, "checkpoint: %s: written, but syncing its directory failed: %s", path,
+                         strerror(errno));
+    return TG_OK;
+}
+
+tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt) {
+    if (!ctx) return TG_EINVAL;
+    if (!path || !path[0]) return tg__error(ctx, TG_EINVAL, "checkpoint: no path given");
+    if (strlen(path) > 4000) return tg__error(ctx, TG_EINVAL, "checkpoint: path is too long");
+    ck_entry *e = NULL;
+    size_t n = 0;
+    tg__sbuf h = {0};
+    char tmp[4096 + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int created = 0;
+    tg_status st = collect_entries(ctx, path, opt, &e, &n);
+    if (!st) st = check_names(ctx, path, e, n);
+    if (!st) {
+        lay_out(e, n);
+        build_header(&h, e, n, opt);
+        if (h.oom) st = tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
+    }
+    if (!st) st = write_tmp(ctx, path, tmp, &h, e, n, &created);
+    if (!st) st = replace_target(ctx, path, tmp, &created);
+    if (created) unlink(tmp); /* a failed save leaves no temp file behind */
     tg__free(h.buf);
-    tg__free(names);
     entries_free(e, n);
-    return status;
+    return st;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -431,15 +423,10 @@ static void load_values(void *dst, tg_dtype ddt, const unsigned char *src, tg_dt
     }
 }
 
-/* Validates the parsed header against itself and the data length; fills
- * e[0..*n). Returns TG_OK or an error (message set). */
-static tg_status check_entries(tg_ctx *ctx, const char *path, tg__json *p, uint64_t data_len,
-                               ck_entry **out, size_t *out_n, int32_t *meta_out) {
-    const tg__jnode *root = &p->nodes[0];
-    *out = NULL;
-    *out_n = 0;
-    *meta_out = -1;
-    if (root->type != TG__J_OBJ)
+/* The header is an object without a repeated key; its __metadata__ (index
+ * in *meta, -1 when absent) is an object of strings without a repeated key. */
+static tg_status check_metadata(tg_ctx *ctx, const char *path, tg__json *p, int32_t *meta_out) {
+    if (p->nodes[0].type != TG__J_OBJ)
         return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: header JSON is not an object", path);
     int oom = 0;
     const char *dup = tg__json_dup_key(p, 0, &oom);
@@ -461,119 +448,127 @@ static tg_status check_entries(tg_ctx *ctx, const char *path, tg__json *p, uint6
                                  path, tg__json_key(p, c), (unsigned)p->nodes[c].pos);
     }
     *meta_out = meta;
+    return TG_OK;
+}
 
-    size_t n = (size_t)root->count - (meta >= 0 ? 1 : 0);
-    ck_entry *e = tg__calloc(n ? n : 1, sizeof *e);
-    if (!e) return tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
-    *out = e;
-    *out_n = n;
-
-    size_t k = 0;
-    for (int32_t c = root->child; c >= 0; c = p->nodes[c].next) {
-        if (c == meta) continue;
-        ck_entry *t = &e[k++];
-        const char *nm = t->name = tg__json_key(p, c);
-        const tg__jnode *j = &p->nodes[c];
-        if (j->type != TG__J_OBJ)
-            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': entry is not an object",
-                             path, nm);
-        for (int32_t m = j->child; m >= 0; m = p->nodes[m].next) {
-            const char *mk = tg__json_key(p, m);
-            if (strcmp(mk, "dtype") && strcmp(mk, "shape") && strcmp(mk, "data_offsets"))
-                return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': unexpected key '%s'",
-                                 path, nm, mk);
-        }
-        if (tg__json_dup_key(p, c, &oom) || oom)
-            return tg__error(ctx, oom ? TG_ENOMEM : TG_EFORMAT, "checkpoint: %s: tensor '%s': %s", path,
-                             nm, oom ? "out of memory" : "a key appears twice");
-        int32_t jd = tg__json_get(p, c, "dtype"), js = tg__json_get(p, c, "shape"), jo = tg__json_get(p, c, "data_offsets");
-        if (jd < 0 || js < 0 || jo < 0)
-            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': no \"%s\"", path, nm,
-                             jd < 0 ? "dtype" : js < 0 ? "shape" : "data_offsets");
-        /* dtype */
-        if (p->nodes[jd].type != TG__J_STR)
-            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': dtype is not a string",
-                             path, nm);
-        const char *ds = tg__json_str(p, jd);
-        if (strcmp(ds, "F32") == 0) t->dtype = TG_F32;
-        else if (strcmp(ds, "F64") == 0) t->dtype = TG_F64;
-        else if (st_dtype_known(ds))
-            return tg__error(ctx, TG_EFORMAT,
-                             "checkpoint: %s: tensor '%s': dtype %s is not supported (tapegrad reads "
-                             "F32 and F64)",
-                             path, nm, ds);
-        else
-            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': unknown dtype '%.32s'", path,
-                             nm, ds);
-        /* shape */
-        const tg__jnode *sj = &p->nodes[js];
-        if (sj->type != TG__J_ARR || sj->count > TG_MAX_RANK)
-            return tg__error(ctx, TG_EFORMAT,
-                             "checkpoint: %s: tensor '%s': shape must be an array of at most %d "
-                             "integers",
-                             path, nm, TG_MAX_RANK);
-        t->rank = sj->count;
-        uint64_t numel = 1;
-        int too_big = 0;
-        int d = 0;
-        for (int32_t q = sj->child; q >= 0; q = p->nodes[q].next, d++) {
-            if (p->nodes[q].type != TG__J_NUM || !p->nodes[q].is_uint)
-                return tg__error(ctx, TG_EFORMAT,
-                                 "checkpoint: %s: tensor '%s': shape[%d] (header byte %u) is not a "
-                                 "non-negative integer",
-                                 path, nm, d, (unsigned)p->nodes[q].pos);
-            uint64_t v = p->nodes[q].u;
-            if (v > ((uint64_t)1 << 48)) too_big = 1;
-            else t->shape[d] = (int64_t)v;
-            if (!too_big && v && numel > (((uint64_t)1 << 48) / v)) too_big = 1;
-            if (!too_big) numel *= v;
-        }
-        if (too_big)
-            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': shape is too large", path,
-                             nm);
-        t->numel = (int64_t)numel;
-        /* data_offsets */
-        const tg__jnode *oj = &p->nodes[jo];
-        if (oj->type != TG__J_ARR || oj->count != 2)
-            return tg__error(ctx, TG_EFORMAT,
-                             "checkpoint: %s: tensor '%s': data_offsets (header byte %u) must be an "
-                             "array [begin, end]",
-                             path, nm, (unsigned)oj->pos);
-        int32_t b0 = oj->child, b1 = p->nodes[b0].next;
-        for (int q = 0; q < 2; q++) {
-            const tg__jnode *bq = &p->nodes[q ? b1 : b0];
-            if (bq->type != TG__J_NUM || !bq->is_uint)
-                return tg__error(ctx, TG_EFORMAT,
-                                 "checkpoint: %s: tensor '%s': data_offsets[%d] (header byte %u) is not "
-                                 "an integer in [0, 2^64)",
-                                 path, nm, q, (unsigned)bq->pos);
-        }
-        if (p->nodes[b0].u > p->nodes[b1].u)
-            return tg__error(ctx, TG_EFORMAT,
-                             "checkpoint: %s: tensor '%s': data_offsets [%llu,%llu] have begin > end",
-                             path, nm, (unsigned long long)p->nodes[b0].u,
-                             (unsigned long long)p->nodes[b1].u);
-        t->begin = p->nodes[b0].u;
-        t->end = p->nodes[b1].u;
-        uint64_t need = numel * tg_dtype_size(t->dtype);
-        char shs[96];
-        if (t->end - t->begin != need)
-            return tg__error(ctx, TG_EFORMAT,
-                             "checkpoint: %s: tensor '%s': shape %s of %s needs %llu bytes, but "
-                             "data_offsets [%llu,%llu] span %llu",
-                             path, nm, tg__shape_fmt(t->rank, t->shape, shs, sizeof shs), ds,
-                             (unsigned long long)need, (unsigned long long)t->begin,
-                             (unsigned long long)t->end, (unsigned long long)(t->end - t->begin));
-        if (t->end > data_len)
-            return tg__error(ctx, TG_EFORMAT,
-                             "checkpoint: %s: tensor '%s': data_offsets [%llu,%llu] run past the end "
-                             "of the data section (%llu bytes)",
-                             path, nm, (unsigned long long)t->begin, (unsigned long long)t->end,
-                             (unsigned long long)data_len);
+/* A tensor entry (node c, named nm) is an object with exactly the keys
+ * dtype, shape and data_offsets, each once; *jd, *js, *jo get their nodes. */
+static tg_status entry_keys(tg_ctx *ctx, const char *path, tg__json *p, int32_t c, const char *nm, int32_t *jd,
+                            int32_t *js, int32_t *jo) {
+    if (p->nodes[c].type != TG__J_OBJ)
+        return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': entry is not an object", path, nm);
+    for (int32_t m = p->nodes[c].child; m >= 0; m = p->nodes[m].next) {
+        const char *mk = tg__json_key(p, m);
+        if (strcmp(mk, "dtype") && strcmp(mk, "shape") && strcmp(mk, "data_offsets"))
+            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': unexpected key '%s'", path, nm, mk);
     }
-    TG_ASSERT(k == n);
+    int oom = 0;
+    if (tg__json_dup_key(p, c, &oom) || oom)
+        return tg__error(ctx, oom ? TG_ENOMEM : TG_EFORMAT, "checkpoint: %s: tensor '%s': %s", path, nm,
+                         oom ? "out of memory" : "a key appears twice");
+    *jd = tg__json_get(p, c, "dtype");
+    *js = tg__json_get(p, c, "shape");
+    *jo = tg__json_get(p, c, "data_offsets");
+    if (*jd < 0 || *js < 0 || *jo < 0)
+        return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': no \"%s\"", path, nm,
+                         *jd < 0 ? "dtype" : *js < 0 ? "shape" : "data_offsets");
+    return TG_OK;
+}
 
-    /* ---- the tensors must tile the data section ---- */
+/* "F32" or "F64"; other safetensors dtypes are named as unsupported. */
+static tg_status entry_dtype(tg_ctx *ctx, const char *path, tg__json *p, int32_t jd, ck_entry *t) {
+    if (p->nodes[jd].type != TG__J_STR)
+        return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': dtype is not a string", path, t->name);
+    const char *ds = tg__json_str(p, jd);
+    if (strcmp(ds, "F32") == 0) t->dtype = TG_F32;
+    else if (strcmp(ds, "F64") == 0) t->dtype = TG_F64;
+    else if (st_dtype_known(ds))
+        return tg__error(ctx, TG_EFORMAT,
+                         "checkpoint: %s: tensor '%s': dtype %s is not supported (tapegrad reads "
+                         "F32 and F64)",
+                         path, t->name, ds);
+    else
+        return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': unknown dtype '%.32s'", path, t->name,
+                         ds);
+    return TG_OK;
+}
+
+/* An array of at most TG_MAX_RANK non-negative integers whose product stays
+ * within 2^48 elements (each dimension too). */
+static tg_status entry_shape(tg_ctx *ctx, const char *path, tg__json *p, int32_t js, ck_entry *t) {
+    const tg__jnode *sj = &p->nodes[js];
+    if (sj->type != TG__J_ARR || sj->count > TG_MAX_RANK)
+        return tg__error(ctx, TG_EFORMAT,
+                         "checkpoint: %s: tensor '%s': shape must be an array of at most %d "
+                         "integers",
+                         path, t->name, TG_MAX_RANK);
+    t->rank = sj->count;
+    uint64_t numel = 1;
+    int too_big = 0;
+    int d = 0;
+    for (int32_t q = sj->child; q >= 0; q = p->nodes[q].next, d++) {
+        if (p->nodes[q].type != TG__J_NUM || !p->nodes[q].is_uint)
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: tensor '%s': shape[%d] (header byte %u) is not a "
+                             "non-negative integer",
+                             path, t->name, d, (unsigned)p->nodes[q].pos);
+        uint64_t v = p->nodes[q].u;
+        if (v > ((uint64_t)1 << 48)) too_big = 1;
+        else t->shape[d] = (int64_t)v;
+        if (!too_big && v && numel > (((uint64_t)1 << 48) / v)) too_big = 1;
+        if (!too_big) numel *= v;
+    }
+    if (too_big) return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': shape is too large", path, t->name);
+    t->numel = (int64_t)numel;
+    return TG_OK;
+}
+
+/* [begin, end] with begin <= end, spanning exactly the bytes the dtype and
+ * shape need, inside the data section of data_len bytes. */
+static tg_status entry_offsets(tg_ctx *ctx, const char *path, tg__json *p, int32_t jo, uint64_t data_len,
+                               ck_entry *t) {
+    const char *nm = t->name;
+    const tg__jnode *oj = &p->nodes[jo];
+    if (oj->type != TG__J_ARR || oj->count != 2)
+        return tg__error(ctx, TG_EFORMAT,
+                         "checkpoint: %s: tensor '%s': data_offsets (header byte %u) must be an "
+                         "array [begin, end]",
+                         path, nm, (unsigned)oj->pos);
+    int32_t b0 = oj->child, b1 = p->nodes[b0].next;
+    for (int q = 0; q < 2; q++) {
+        const tg__jnode *bq = &p->nodes[q ? b1 : b0];
+        if (bq->type != TG__J_NUM || !bq->is_uint)
+            return tg__error(ctx, TG_EFORMAT,
+                             "checkpoint: %s: tensor '%s': data_offsets[%d] (header byte %u) is not "
+                             "an integer in [0, 2^64)",
+                             path, nm, q, (unsigned)bq->pos);
+    }
+    if (p->nodes[b0].u > p->nodes[b1].u)
+        return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s': data_offsets [%llu,%llu] have begin > end",
+                         path, nm, (unsigned long long)p->nodes[b0].u, (unsigned long long)p->nodes[b1].u);
+    t->begin = p->nodes[b0].u;
+    t->end = p->nodes[b1].u;
+    uint64_t need = (uint64_t)t->numel * tg_dtype_size(t->dtype);
+    char shs[96];
+    if (t->end - t->begin != need)
+        return tg__error(ctx, TG_EFORMAT,
+                         "checkpoint: %s: tensor '%s': shape %s of %s needs %llu bytes, but "
+                         "data_offsets [%llu,%llu] span %llu",
+                         path, nm, tg__shape_fmt(t->rank, t->shape, shs, sizeof shs), st_dtype(t->dtype),
+                         (unsigned long long)need, (unsigned long long)t->begin, (unsigned long long)t->end,
+                         (unsigned long long)(t->end - t->begin));
+    if (t->end > data_len)
+        return tg__error(ctx, TG_EFORMAT,
+                         "checkpoint: %s: tensor '%s': data_offsets [%llu,%llu] run past the end "
+                         "of the data section (%llu bytes)",
+                         path, nm, (unsigned long long)t->begin, (unsigned long long)t->end,
+                         (unsigned long long)data_len);
+    return TG_OK;
+}
+
+/* Sorted by range, the tensors tile the data section: no overlap, no gap,
+ * nothing after the last. */
+static tg_status check_tiling(tg_ctx *ctx, const char *path, ck_entry *e, size_t n, uint64_t data_len) {
     ck_entry **ord = tg__malloc((n ? n : 1) * sizeof *ord);
     if (!ord) return tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
     for (size_t i = 0; i < n; i++) ord[i] = &e[i];
@@ -605,8 +600,12 @@ static tg_status check_entries(tg_ctx *ctx, const char *path, tg__json *p, uint6
                          "%llu, the tensors %llu)",
                          path, (unsigned long long)(data_len - pos), (unsigned long long)data_len,
                          (unsigned long long)pos);
+    return TG_OK;
+}
 
-    /* ---- checksums ---- */
+/* Every "crc32.<name>" of __metadata__ names a tensor of the file and holds
+ * 8 hex digits, and every tensor has one. */
+static tg_status read_checksums(tg_ctx *ctx, const char *path, tg__json *p, int32_t meta, ck_entry *e, size_t n) {
     for (int32_t c = meta >= 0 ? p->nodes[meta].child : -1; c >= 0; c = p->nodes[c].next) {
         const char *mk = tg__json_key(p, c);
         if (strncmp(mk, "crc32.", 6) != 0) continue;
@@ -617,17 +616,47 @@ static tg_status check_entries(tg_ctx *ctx, const char *path, tg__json *p, uint6
                              "the file",
                              path, mk + 6);
         if (parse_hex32(tg__json_str(p, c), &t->crc))
-            return tg__error(ctx, TG_EFORMAT,
-                             "checkpoint: %s: __metadata__ '%s': '%.32s' is not 8 hex digits", path, mk,
-                             tg__json_str(p, c));
+            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: __metadata__ '%s': '%.32s' is not 8 hex digits",
+                             path, mk, tg__json_str(p, c));
         t->has_crc = 1;
     }
     for (size_t i = 0; i < n; i++)
         if (!e[i].has_crc)
-            return tg__error(ctx, TG_EFORMAT,
-                             "checkpoint: %s: tensor '%s' has no checksum (crc32.%s) in __metadata__",
+            return tg__error(ctx, TG_EFORMAT, "checkpoint: %s: tensor '%s' has no checksum (crc32.%s) in __metadata__",
                              path, e[i].name, e[i].name);
     return TG_OK;
+}
+
+/* Validates the parsed header against itself and the data length; fills
+ * e[0..*n) (owned by the caller even on error). Returns TG_OK or an error
+ * (message set). */
+static tg_status check_entries(tg_ctx *ctx, const char *path, tg__json *p, uint64_t data_len,
+                               ck_entry **out, size_t *out_n, int32_t *meta_out) {
+    *out = NULL;
+    *out_n = 0;
+    *meta_out = -1;
+    int32_t meta = -1;
+    tg_status st = check_metadata(ctx, path, p, &meta);
+    if (st) return st;
+    *meta_out = meta;
+    size_t n = (size_t)p->nodes[0].count - (meta >= 0 ? 1 : 0);
+    ck_entry *e = tg__calloc(n ? n : 1, sizeof *e);
+    if (!e) return tg__error(ctx, TG_ENOMEM, "checkpoint: %s: out of memory", path);
+    *out = e;
+    *out_n = n;
+    size_t k = 0;
+    for (int32_t c = p->nodes[0].child; c >= 0; c = p->nodes[c].next) {
+        if (c == meta) continue;
+        ck_entry *t = &e[k++];
+        t->name = tg__json_key(p, c);
+        int32_t jd = -1, js = -1, jo = -1;
+        if ((st = entry_keys(ctx, path, p, c, t->name, &jd, &js, &jo)) || (st = entry_dtype(ctx, path, p, jd, t)) ||
+            (st = entry_shape(ctx, path, p, js, t)) || (st = entry_offsets(ctx, path, p, jo, data_len, t)))
+            return st;
+    }
+    TG_ASSERT(k == n);
+    if ((st = check_tiling(ctx, path, e, n, data_len))) return st;
+    return read_checksums(ctx, path, p, meta, e, n);
 }
 
 /* Matches the file's tensors with the parameters and the optimizer's state;
@@ -773,7 +802,7 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_optim *opt) {
         goto done;
     }
     uint64_t data_len = size - 8 - hlen;
-    int32_t meta;
+    int32_t meta = -1;
     st = check_entries(ctx, path, &jp, data_len, &e, &n, &meta);
     if (st) goto done;
     int64_t steps;

@@ -73,15 +73,7 @@ static void put_escaped(FILE *f, const char *s) {
 static double grad_norm(const tg_tape *tape, const tg_tensor *t) {
     if (!t->grad || !(t->flags & TG_REQUIRES_GRAD)) return -1;
     if (t->node && (t->tape != tape || t->grad_epoch != tape->epoch)) return -1;
-    double s = 0;
-    if (t->dtype == TG_F32) {
-        const float *g = t->grad;
-        for (int64_t i = 0; i < t->numel; i++) s += (double)g[i] * (double)g[i];
-    } else {
-        const double *g = t->grad;
-        for (int64_t i = 0; i < t->numel; i++) s += g[i] * g[i];
-    }
-    return sqrt(s);
+    return sqrt(tg__grad_sumsq(t, 0.0));
 }
 
 /* Is t the output of a node this picture draws? */

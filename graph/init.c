@@ -1,4 +1,5 @@
-/* init.c: weight initializers and the dense layer.
+/* init.c: weight initializers, the one constructor of every layer's
+ * parameters (tg__layer_params), and the dense layer.
  *
  * Every initializer writes every element in flat index order, drawing from
  * the tensor's context RNG (tg_rng_uniform / tg_rng_normal), so the same seed
@@ -75,6 +76,71 @@ void tg_init_he_normal(tg_tensor *t) {
     tg_init_normal(t, 0.0, sqrt(2.0 / fi));
 }
 
+/* ---- layer construction: all the parameters of a layer, or none ---- */
+
+void tg__params_truncate(tg_ctx *ctx, int keep) {
+    if (!ctx || keep < 0) return;
+    /* Newest first; nothing outside the layer being built can point at these
+     * yet (no optimizer or tape has seen them). */
+    while (ctx->params.n > keep) {
+        tg_tensor *p = ctx->params.items[--ctx->params.n];
+        tg__free((void *)p->name);
+        tg__free(p->data);
+        tg__free(p->grad);
+        tg__free(p);
+    }
+}
+
+tg_status tg__layer_params(tg_ctx *ctx, const char *who, const char *name, const char *sub, tg_dtype dt,
+                           const tg__param_spec *ps, int n) {
+    for (int i = 0; i < n; i++) *ps[i].out = NULL;
+    size_t len = strlen(name);
+    if (len < 1 || len > TG_LAYER_NAME_MAX)
+        return tg__error(ctx, TG_EINVAL, "%s: a layer name needs 1 to %d bytes (got %zu)", who, TG_LAYER_NAME_MAX,
+                         len);
+    if (dt != TG_F32 && dt != TG_F64)
+        return tg__error(ctx, TG_EDTYPE, "%s: '%s': dtype %d is not f32 or f64", who, name, (int)dt);
+    /* The longest name is TG_LAYER_NAME_MAX + ".l7r" + ".bhn" = 124 bytes,
+     * under tg_param_new's 127. Check every name first so that a clash
+     * creates nothing. */
+    char full[160];
+    for (int i = 0; i < n; i++) {
+        snprintf(full, sizeof full, "%s%s.%s", name, sub, ps[i].role);
+        if (tg_param_find(ctx, full))
+            return tg__error(ctx, TG_EINVAL, "%s: parameters of a layer named '%s%s' already exist (%s)", who, name,
+                             sub, full);
+    }
+    int keep = tg_param_count(ctx);
+    for (int i = 0; i < n; i++) {
+        snprintf(full, sizeof full, "%s%s.%s", name, sub, ps[i].role);
+        tg_tensor *p = tg_param_new(ctx, full, dt, ps[i].rank, ps[i].shape);
+        if (!p) {
+            tg_status st = tg_last_status(ctx);
+            tg__params_truncate(ctx, keep);
+            for (int k = 0; k < n; k++) *ps[k].out = NULL;
+            return st ? st : TG_ENOMEM;
+        }
+        *ps[i].out = p;
+    }
+    return TG_OK;
+}
+
+tg_tensor *tg_layer_param(tg_ctx *ctx, const char *layer, const char *role) {
+    if (!ctx) return NULL;
+    if (!layer || !role) {
+        tg__error(ctx, TG_EINVAL, "layer_param: layer and role must not be NULL");
+        return NULL;
+    }
+    char full[300];
+    int len = snprintf(full, sizeof full, "%s.%s", layer, role);
+    tg_tensor *p = len > 0 && (size_t)len < sizeof full ? tg_param_find(ctx, full) : NULL;
+    if (!p)
+        tg__error(ctx, TG_EINVAL, "layer_param: no parameter '%s.%s' in this context (roles: W, b for dense, "
+                  "conv2d and tree layers; Wx, Wh, b, Uc, bhn for cells; l<k>[r].<cell role> for a stacked rnn)",
+                  layer, role);
+    return p;
+}
+
 /* ---- dense layer: y = x·W + b ---- */
 
 tg_status tg_dense_init(tg_dense *layer, tg_ctx *ctx, const char *name, int64_t in, int64_t out,
@@ -82,35 +148,23 @@ tg_status tg_dense_init(tg_dense *layer, tg_ctx *ctx, const char *name, int64_t 
     if (!ctx) return TG_EINVAL;
     if (!layer || !name)
         return tg__error(ctx, TG_EINVAL, "dense_init: layer and name must not be NULL");
-    layer->W = layer->b = NULL;
+    memset(layer, 0, sizeof *layer);
     if (in <= 0 || out <= 0)
         return tg__error(ctx, TG_EINVAL, "dense_init: '%s' needs in > 0 and out > 0, got in=%lld out=%lld",
                          name, (long long)in, (long long)out);
-    if (dt != TG_F32 && dt != TG_F64)
-        return tg__error(ctx, TG_EDTYPE, "dense_init: '%s': dtype %d is not f32 or f64", name, (int)dt);
     if (init != TG_INIT_XAVIER && init != TG_INIT_HE && init != TG_INIT_ZERO)
         return tg__error(ctx, TG_EINVAL, "dense_init: '%s': unknown init kind %d", name, (int)init);
-    char wname[160], bname[160];
-    if (!name[0] || strlen(name) > 125)
-        return tg__error(ctx, TG_EINVAL, "dense_init: a layer name needs 1 to 125 bytes (got %zu)",
-                         strlen(name));
-    snprintf(wname, sizeof wname, "%s.W", name);
-    snprintf(bname, sizeof bname, "%s.b", name);
-    /* Check both names first so that a clash creates neither parameter. */
-    if (tg_param_find(ctx, wname) || tg_param_find(ctx, bname))
-        return tg__error(ctx, TG_EINVAL, "dense_init: parameters of a layer named '%s' already exist", name);
-    int64_t wshape[2] = {in, out}, bshape[1] = {out};
-    tg_tensor *W = tg_param_new(ctx, wname, dt, 2, wshape);
-    if (!W) return tg_last_status(ctx);
-    tg_tensor *b = tg_param_new(ctx, bname, dt, 1, bshape);
-    if (!b) return tg_last_status(ctx); /* W stays registered: parameters cannot be removed */
-    b->flags |= TG_NO_DECAY;
-    if (init == TG_INIT_XAVIER) tg_init_xavier_uniform(W);
-    else if (init == TG_INIT_HE) tg_init_he_uniform(W);
+    tg__param_spec ps[2] = {{"W", 2, {in, out}, &layer->W}, {"b", 1, {out}, &layer->b}};
+    tg_status st = tg__layer_params(ctx, "dense_init", name, "", dt, ps, 2);
+    if (st) return st;
     /* TG_INIT_ZERO: tg_param_new already zeroed W; b is zero in every case. */
-    layer->W = W;
-    layer->b = b;
+    if (init == TG_INIT_XAVIER) tg_init_xavier_uniform(layer->W);
+    else if (init == TG_INIT_HE) tg_init_he_uniform(layer->W);
     return TG_OK;
+}
+
+void tg_dense_free(tg_dense *layer) {
+    if (layer) memset(layer, 0, sizeof *layer);
 }
 
 tg_tensor *tg_dense_forward(const tg_dense *layer, tg_tensor *x) {

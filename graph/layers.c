@@ -19,19 +19,10 @@
  * tg_conv2d_layer_free releases it. W and b belong to the context. */
 #include "graph_internal.h"
 
-#include <stdio.h>
-
 #define WHO "conv2d_layer_init"
 
-/* NULL: the defaults; anything else is taken as given, as in tg_conv2d. */
-static tg_conv_opts norm_opts(const tg_conv_opts *o) {
-    return o ? *o : (tg_conv_opts){{1, 1}, {0, 0}, {1, 1}, 1};
-}
-
 static tg_status check_args(tg_ctx *ctx, const char *name, int64_t C, int64_t O, int kh, int kw,
-                            const tg_conv_opts *a, tg_dtype dt, tg_init_kind init) {
-    if (!name[0] || strlen(name) > 125)
-        return tg__error(ctx, TG_EINVAL, WHO ": a layer name needs 1 to 125 bytes (got %zu)", strlen(name));
+                            const tg_conv_opts *a, tg_init_kind init) {
     if (C <= 0 || O <= 0 || kh <= 0 || kw <= 0)
         return tg__error(ctx, TG_EINVAL,
                          WHO ": '%s' needs in, out, kh, kw > 0, got in=%lld out=%lld kernel %dx%d", name,
@@ -46,8 +37,6 @@ static tg_status check_args(tg_ctx *ctx, const char *name, int64_t C, int64_t O,
     if (a->groups < 1 || C % a->groups || O % a->groups)
         return tg__error(ctx, TG_EINVAL, WHO ": '%s': in=%lld and out=%lld must both divide into %d groups",
                          name, (long long)C, (long long)O, a->groups);
-    if (dt != TG_F32 && dt != TG_F64)
-        return tg__error(ctx, TG_EDTYPE, WHO ": '%s': dtype %d is not f32 or f64", name, (int)dt);
     if (init != TG_INIT_XAVIER && init != TG_INIT_HE && init != TG_INIT_ZERO)
         return tg__error(ctx, TG_EINVAL, WHO ": '%s': unknown init kind %d", name, (int)init);
     return TG_OK;
@@ -59,26 +48,14 @@ tg_status tg_conv2d_layer_init(tg_conv2d_layer *layer, tg_ctx *ctx, const char *
     if (!ctx) return TG_EINVAL;
     if (!layer || !name) return tg__error(ctx, TG_EINVAL, WHO ": layer and name must not be NULL");
     memset(layer, 0, sizeof *layer);
-    tg_conv_opts a = norm_opts(opts);
-    tg_status st = check_args(ctx, name, in_ch, out_ch, kh, kw, &a, dt, init);
+    tg_conv_opts a = tg__conv_opts_norm(opts); /* the same defaults as tg_conv2d */
+    tg_status st = check_args(ctx, name, in_ch, out_ch, kh, kw, &a, init);
     if (st) return st;
-    char wname[160], bname[160];
-    snprintf(wname, sizeof wname, "%s.W", name);
-    snprintf(bname, sizeof bname, "%s.b", name);
-    /* Check both names first so that a clash creates neither parameter. */
-    if (tg_param_find(ctx, wname) || tg_param_find(ctx, bname))
-        return tg__error(ctx, TG_EINVAL, WHO ": parameters of a layer named '%s' already exist", name);
-    int64_t wshape[4] = {out_ch, in_ch / a.groups, kh, kw}, bshape[1] = {out_ch};
-    tg_tensor *W = tg_param_new(ctx, wname, dt, 4, wshape);
-    if (!W) return tg_last_status(ctx);
-    tg_tensor *b = tg_param_new(ctx, bname, dt, 1, bshape);
-    if (!b) return tg_last_status(ctx); /* W stays registered: parameters cannot be removed */
-    b->flags |= TG_NO_DECAY;
+    tg__param_spec ps[2] = {{"W", 4, {out_ch, in_ch / a.groups, kh, kw}, &layer->W}, {"b", 1, {out_ch}, &layer->b}};
+    if ((st = tg__layer_params(ctx, WHO, name, "", dt, ps, 2))) return st;
     /* Fans of (O, C/G, KH, KW): fan_in = C/G·KH·KW, fan_out = O·KH·KW. */
-    if (init == TG_INIT_XAVIER) tg_init_xavier_uniform(W);
-    else if (init == TG_INIT_HE) tg_init_he_uniform(W);
-    layer->W = W;
-    layer->b = b;
+    if (init == TG_INIT_XAVIER) tg_init_xavier_uniform(layer->W);
+    else if (init == TG_INIT_HE) tg_init_he_uniform(layer->W);
     layer->opts = a;
     return TG_OK;
 }
@@ -136,5 +113,5 @@ tg_tensor *tg_conv2d_layer_forward(const tg_conv2d_layer *layer, tg_tensor *x) {
 void tg_conv2d_layer_free(tg_conv2d_layer *layer) {
     if (!layer) return;
     tg_tensor_free(layer->mask);
-    layer->mask = NULL;
+    memset(layer, 0, sizeof *layer); /* W and b stay in the context */
 }

@@ -352,6 +352,17 @@ void tg_optim_zero_grad(tg_optim *opt) {
     if (opt) tg_zero_grad_of(opt->params, opt->n);
 }
 
+double tg__grad_sumsq(const tg_tensor *t, double acc) {
+    if (t->dtype == TG_F32) {
+        const float *g = t->grad;
+        for (int64_t k = 0; k < t->numel; k++) acc += (double)g[k] * (double)g[k];
+    } else {
+        const double *g = t->grad;
+        for (int64_t k = 0; k < t->numel; k++) acc += g[k] * g[k];
+    }
+    return acc;
+}
+
 tg_status tg_optim_clip_grad_norm(tg_optim *opt, double max_norm, double *norm_out) {
     if (!opt) return TG_EINVAL;
     if (norm_out) *norm_out = 0;
@@ -359,16 +370,7 @@ tg_status tg_optim_clip_grad_norm(tg_optim *opt, double max_norm, double *norm_o
         return tg__error(opt->ctx, TG_EINVAL, "clip_grad_norm: max_norm must be >= 0, got %g", max_norm);
     /* Sum of squares in double whatever the dtype, in a fixed order. */
     double ss = 0;
-    for (int i = 0; i < opt->n; i++) {
-        const tg_tensor *p = opt->params[i];
-        if (p->dtype == TG_F32) {
-            const float *g = p->grad;
-            for (int64_t k = 0; k < p->numel; k++) ss += (double)g[k] * (double)g[k];
-        } else {
-            const double *g = p->grad;
-            for (int64_t k = 0; k < p->numel; k++) ss += g[k] * g[k];
-        }
-    }
+    for (int i = 0; i < opt->n; i++) ss = tg__grad_sumsq(opt->params[i], ss);
     double norm = sqrt(ss);
     if (norm_out) *norm_out = norm;
     if (!isfinite(norm))

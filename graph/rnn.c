@@ -17,8 +17,6 @@
 #include <math.h>
 #include <stdio.h>
 
-#define NAME_MAX_LEN 120 /* room for ".Wx" etc. within the 127-byte parameter names */
-
 static int gates_of(tg_cell_kind k) {
     switch (k) {
     case TG_CELL_RNN_TANH:
@@ -49,59 +47,46 @@ int tg_cell_kind_parse(const char *name) {
     return -1;
 }
 
-static tg_tensor *new_param(tg_ctx *ctx, const char *name, const char *part, tg_dtype dt, int rank, int64_t d0,
-                            int64_t d1) {
-    char full[160];
-    snprintf(full, sizeof full, "%s.%s", name, part);
-    int64_t shape[2] = {d0, d1};
-    return tg_param_new(ctx, full, dt, rank, shape);
+/* A cell named "<name><sub>": sub is "" for tg_cell_init and ".l<k>[r]" for
+ * the cells of a tg_rnn, so the name limit is checked on the user's name. */
+static tg_status cell_init(tg_cell *c, tg_ctx *ctx, const char *name, const char *sub, tg_cell_kind kind, int64_t in,
+                           int64_t hidden, tg_dtype dt) {
+    memset(c, 0, sizeof *c);
+    int G = gates_of(kind);
+    if (G == 0) return tg__error(ctx, TG_EINVAL, "cell_init: '%s%s': unknown cell kind %d", name, sub, (int)kind);
+    if (in <= 0 || hidden <= 0)
+        return tg__error(ctx, TG_EINVAL, "cell_init: '%s%s' needs in > 0 and hidden > 0, got in=%lld hidden=%lld",
+                         name, sub, (long long)in, (long long)hidden);
+    int64_t H = hidden, GH = (int64_t)G * H;
+    tg__param_spec ps[4] = {{"Wx", 2, {in, GH}, &c->Wx},
+                            {"Wh", 2, {H, kind == TG_CELL_GRU ? 2 * H : GH}, &c->Wh},
+                            {"b", 1, {GH}, &c->b}};
+    int n = 3;
+    if (kind == TG_CELL_GRU) ps[n++] = (tg__param_spec){"Uc", 2, {H, H}, &c->Uc};
+    if (kind == TG_CELL_GRU_TORCH) ps[n++] = (tg__param_spec){"bhn", 1, {H}, &c->bhn};
+    tg_status st = tg__layer_params(ctx, "cell_init", name, sub, dt, ps, n);
+    if (st) return st;
+    c->kind = kind;
+    c->in = in;
+    c->hidden = hidden;
+    /* PyTorch's default for its recurrent layers: every weight and bias from
+     * U(-1/√H, 1/√H). */
+    double a = 1.0 / sqrt((double)H);
+    tg_tensor *all[5] = {c->Wx, c->Wh, c->b, c->Uc, c->bhn};
+    for (int i = 0; i < 5; i++)
+        if (all[i]) tg_init_uniform(all[i], -a, a);
+    return TG_OK;
 }
 
 tg_status tg_cell_init(tg_cell *c, tg_ctx *ctx, const char *name, tg_cell_kind kind, int64_t in, int64_t hidden,
                        tg_dtype dt) {
     if (!ctx) return TG_EINVAL;
     if (!c || !name) return tg__error(ctx, TG_EINVAL, "cell_init: cell and name must not be NULL");
-    memset(c, 0, sizeof *c);
-    int G = gates_of(kind);
-    if (G == 0) return tg__error(ctx, TG_EINVAL, "cell_init: '%s': unknown cell kind %d", name, (int)kind);
-    if (in <= 0 || hidden <= 0)
-        return tg__error(ctx, TG_EINVAL, "cell_init: '%s' needs in > 0 and hidden > 0, got in=%lld hidden=%lld",
-                         name, (long long)in, (long long)hidden);
-    if (dt != TG_F32 && dt != TG_F64)
-        return tg__error(ctx, TG_EDTYPE, "cell_init: '%s': dtype %d is not f32 or f64", name, (int)dt);
-    if (!name[0] || strlen(name) > NAME_MAX_LEN)
-        return tg__error(ctx, TG_EINVAL, "cell_init: a cell name needs 1 to %d bytes (got %zu)", NAME_MAX_LEN,
-                         strlen(name));
-    static const char *const parts[] = {"Wx", "Wh", "b", "Uc", "bhn"};
-    for (int i = 0; i < 5; i++) {
-        char full[160];
-        snprintf(full, sizeof full, "%s.%s", name, parts[i]);
-        if (tg_param_find(ctx, full))
-            return tg__error(ctx, TG_EINVAL, "cell_init: parameters of a cell named '%s' already exist", name);
-    }
-    int64_t H = hidden, GH = (int64_t)G * H;
-    c->kind = kind;
-    c->in = in;
-    c->hidden = hidden;
-    c->Wx = new_param(ctx, name, "Wx", dt, 2, in, GH);
-    c->Wh = new_param(ctx, name, "Wh", dt, 2, H, kind == TG_CELL_GRU ? 2 * H : GH);
-    c->b = new_param(ctx, name, "b", dt, 1, GH, 0);
-    if (kind == TG_CELL_GRU) c->Uc = new_param(ctx, name, "Uc", dt, 2, H, H);
-    if (kind == TG_CELL_GRU_TORCH) c->bhn = new_param(ctx, name, "bhn", dt, 1, H, 0);
-    if (!c->Wx || !c->Wh || !c->b || (kind == TG_CELL_GRU && !c->Uc) || (kind == TG_CELL_GRU_TORCH && !c->bhn)) {
-        tg_status st = tg_last_status(ctx);
-        memset(c, 0, sizeof *c);
-        return st ? st : TG_ENOMEM;
-    }
-    /* PyTorch's default for its recurrent layers: every weight and bias from
-     * U(-1/√H, 1/√H). */
-    double a = 1.0 / sqrt((double)H);
-    tg_tensor *ps[5] = {c->Wx, c->Wh, c->b, c->Uc, c->bhn};
-    for (int i = 0; i < 5; i++)
-        if (ps[i]) tg_init_uniform(ps[i], -a, a);
-    c->b->flags |= TG_NO_DECAY;
-    if (c->bhn) c->bhn->flags |= TG_NO_DECAY;
-    return TG_OK;
+    return cell_init(c, ctx, name, "", kind, in, hidden, dt);
+}
+
+void tg_cell_free(tg_cell *c) {
+    if (c) memset(c, 0, sizeof *c);
 }
 
 int tg_cell_params(const tg_cell *c, tg_tensor **out) {
@@ -217,16 +202,32 @@ static int cell_ready(const tg_cell *c) {
     return c && c->Wx && c->Wh && c->b && (c->kind != TG_CELL_GRU || c->Uc) && (c->kind != TG_CELL_GRU_TORCH || c->bhn);
 }
 
-tg_tensor *tg_rnn_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h) {
+/* One step of any kind once the kind is known to fit: shapes, parameters,
+ * then the input side and step_xw. `who` starts the messages. */
+static tg_status one_step(const tg_cell *c, const char *who, tg_tensor *x, tg_rnn_state in, tg_rnn_state *out) {
+    tg_status st = check_step(c, who, x, in.h, in.c);
+    if (st) return st;
+    if (!cell_ready(c))
+        return tg__error(x->ctx, TG_EINVAL, "%s: the cell is not initialized (input %s)", who, tg__sh(x));
+    tg_tensor *xw = input_side(c, x);
+    return xw ? step_xw(c, xw, in, out) : last_status(x->ctx);
+}
+
+/* The step of a cell whose state is h alone (RNN, GRU), if c's kind is
+ * `kind` or `kind2`. */
+static tg_tensor *h_step(const tg_cell *c, tg_tensor *x, tg_tensor *h, tg_cell_kind kind, tg_cell_kind kind2,
+                         const char *who, const char *want) {
     if (!x || !h) return NULL;
-    if (!c || (c->kind != TG_CELL_RNN_TANH && c->kind != TG_CELL_RNN_RELU)) {
-        kind_error(c, x, "rnn_cell", "rnn or rnn_relu");
+    if (!c || (c->kind != kind && c->kind != kind2)) {
+        kind_error(c, x, who, want);
         return NULL;
     }
-    if (check_step(c, "rnn_cell", x, h, NULL)) return NULL;
     tg_rnn_state out;
-    tg_tensor *xw = input_side(c, x);
-    return xw && step_xw(c, xw, (tg_rnn_state){h, NULL}, &out) == TG_OK ? out.h : NULL;
+    return one_step(c, who, x, (tg_rnn_state){h, NULL}, &out) == TG_OK ? out.h : NULL;
+}
+
+tg_tensor *tg_rnn_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h) {
+    return h_step(c, x, h, TG_CELL_RNN_TANH, TG_CELL_RNN_RELU, "rnn_cell", "rnn or rnn_relu");
 }
 
 tg_status tg_lstm_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h, tg_tensor *cs, tg_tensor **h_out,
@@ -236,31 +237,16 @@ tg_status tg_lstm_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h, tg_tensor *
     if (!x || !h || !cs) return TG_EINVAL; /* keep the first message */
     if (!h_out || !c_out) return tg__error(x->ctx, TG_EINVAL, "lstm_cell: h_out and c_out must not be NULL");
     if (!c || c->kind != TG_CELL_LSTM) return kind_error(c, x, "lstm_cell", "lstm");
-    tg_status st = check_step(c, "lstm_cell", x, h, cs);
-    if (st) return st;
     tg_rnn_state out;
-    tg_tensor *xw = input_side(c, x);
-    if (!xw) return last_status(x->ctx);
-    if ((st = step_xw(c, xw, (tg_rnn_state){h, cs}, &out))) return st;
+    tg_status st = one_step(c, "lstm_cell", x, (tg_rnn_state){h, cs}, &out);
+    if (st) return st;
     *h_out = out.h;
     *c_out = out.c;
     return TG_OK;
 }
 
 tg_tensor *tg_gru_cell(const tg_cell *c, tg_tensor *x, tg_tensor *h) {
-    if (!x || !h) return NULL;
-    if (!c || (c->kind != TG_CELL_GRU && c->kind != TG_CELL_GRU_TORCH)) {
-        kind_error(c, x, "gru_cell", "gru or gru_torch");
-        return NULL;
-    }
-    if (check_step(c, "gru_cell", x, h, NULL)) return NULL;
-    if (!cell_ready(c)) {
-        tg__error(x->ctx, TG_EINVAL, "gru_cell: the cell is not initialized (input %s)", tg__sh(x));
-        return NULL;
-    }
-    tg_rnn_state out;
-    tg_tensor *xw = input_side(c, x);
-    return xw && step_xw(c, xw, (tg_rnn_state){h, NULL}, &out) == TG_OK ? out.h : NULL;
+    return h_step(c, x, h, TG_CELL_GRU, TG_CELL_GRU_TORCH, "gru_cell", "gru or gru_torch");
 }
 
 tg_status tg_cell_step(const tg_cell *c, tg_tensor *x, const tg_rnn_state *s, tg_rnn_state *out) {
@@ -296,17 +282,20 @@ tg_status tg_rnn_init(tg_rnn *r, tg_ctx *ctx, const char *name, tg_cell_kind kin
     if (layers < 1 || layers > TG_RNN_MAX_LAYERS)
         return tg__error(ctx, TG_EINVAL, "rnn_init: '%s': layers must be 1..%d, got %d", name, TG_RNN_MAX_LAYERS,
                          layers);
-    if (!name[0] || strlen(name) > NAME_MAX_LEN - 4)
-        return tg__error(ctx, TG_EINVAL, "rnn_init: a name needs 1 to %d bytes (got %zu)", NAME_MAX_LEN - 4,
-                         strlen(name));
+    size_t len = strlen(name);
+    if (len < 1 || len > TG_LAYER_NAME_MAX)
+        return tg__error(ctx, TG_EINVAL, "rnn_init: a layer name needs 1 to %d bytes (got %zu)", TG_LAYER_NAME_MAX,
+                         len);
     int dirs = bidirectional ? 2 : 1;
+    int keep = tg_param_count(ctx); /* all cells or none */
     for (int l = 0; l < layers; l++)
         for (int d = 0; d < dirs; d++) {
-            char cname[160];
-            snprintf(cname, sizeof cname, "%s.l%d%s", name, l, d ? "r" : "");
+            char sub[16];
+            snprintf(sub, sizeof sub, ".l%d%s", l, d ? "r" : "");
             int64_t lin = l == 0 ? in : (int64_t)dirs * hidden;
-            tg_status st = tg_cell_init(&r->cell[l][d], ctx, cname, kind, lin, hidden, dt);
+            tg_status st = cell_init(&r->cell[l][d], ctx, name, sub, kind, lin, hidden, dt);
             if (st) {
+                tg__params_truncate(ctx, keep);
                 memset(r, 0, sizeof *r);
                 return st;
             }
@@ -317,6 +306,10 @@ tg_status tg_rnn_init(tg_rnn *r, tg_ctx *ctx, const char *name, tg_cell_kind kin
     r->in = in;
     r->hidden = hidden;
     return TG_OK;
+}
+
+void tg_rnn_free(tg_rnn *r) {
+    if (r) memset(r, 0, sizeof *r);
 }
 
 int tg_rnn_params(const tg_rnn *r, tg_tensor **out) {

@@ -10,7 +10,6 @@
 #include "graph_internal.h"
 
 #include <math.h>
-#include <stdio.h>
 
 tg_status tg_tree_layer_init(tg_tree_layer *c, tg_ctx *ctx, const char *name, int64_t dim, tg_dtype dt) {
     if (!ctx) return TG_EINVAL;
@@ -18,26 +17,16 @@ tg_status tg_tree_layer_init(tg_tree_layer *c, tg_ctx *ctx, const char *name, in
     memset(c, 0, sizeof *c);
     if (dim <= 0)
         return tg__error(ctx, TG_EINVAL, "tree_layer_init: '%s' needs dim > 0, got %lld", name, (long long)dim);
-    if (dt != TG_F32 && dt != TG_F64)
-        return tg__error(ctx, TG_EDTYPE, "tree_layer_init: '%s': dtype %d is not f32 or f64", name, (int)dt);
-    if (!name[0] || strlen(name) > 125)
-        return tg__error(ctx, TG_EINVAL, "tree_layer_init: a name needs 1 to 125 bytes (got %zu)", strlen(name));
-    char wn[160], bn[160];
-    snprintf(wn, sizeof wn, "%s.W", name);
-    snprintf(bn, sizeof bn, "%s.b", name);
-    if (tg_param_find(ctx, wn) || tg_param_find(ctx, bn))
-        return tg__error(ctx, TG_EINVAL, "tree_layer_init: parameters of a cell named '%s' already exist", name);
-    int64_t ws[2] = {2 * dim, dim}, bs[1] = {dim};
-    c->W = tg_param_new(ctx, wn, dt, 2, ws);
-    c->b = c->W ? tg_param_new(ctx, bn, dt, 1, bs) : NULL;
-    if (!c->W || !c->b) {
-        memset(c, 0, sizeof *c);
-        return tg_last_status(ctx) ? tg_last_status(ctx) : TG_ENOMEM;
-    }
+    tg__param_spec ps[2] = {{"W", 2, {2 * dim, dim}, &c->W}, {"b", 1, {dim}, &c->b}};
+    tg_status st = tg__layer_params(ctx, "tree_layer_init", name, "", dt, ps, 2);
+    if (st) return st;
     tg_init_xavier_uniform(c->W);
-    c->b->flags |= TG_NO_DECAY;
     c->dim = dim;
     return TG_OK;
+}
+
+void tg_tree_layer_free(tg_tree_layer *c) {
+    if (c) memset(c, 0, sizeof *c);
 }
 
 tg_tensor *tg_tree_cell(const tg_tree_layer *c, tg_tensor *left, tg_tensor *right) {

@@ -850,20 +850,28 @@ const tg_op_def tg_op_conv1d = {
                       {"1,2,5;1,2,3", &c1_negpad}}},
 };
 
-/* NULL opts = the defaults; anything else is taken as given, and the op
- * rejects a stride, dilation or groups below 1 and a negative pad. */
-static tg_conv_opts norm_opts(const tg_conv_opts *o) {
-    return o ? *o : (tg_conv_opts){{1, 1}, {0, 0}, {1, 1}, 1};
+/* A zero field is its default, so `(tg_conv_opts){.stride = {2, 2}}` means
+ * stride 2, pad 0, dilation 1, groups 1, as C users expect of a zero-
+ * initialized options struct; NULL is every default. A negative field stays
+ * as given and the op rejects it with its message. */
+tg_conv_opts tg__conv_opts_norm(const tg_conv_opts *o) {
+    tg_conv_opts a = o ? *o : (tg_conv_opts){{0, 0}, {0, 0}, {0, 0}, 0};
+    for (int i = 0; i < 2; i++) {
+        if (a.stride[i] == 0) a.stride[i] = 1;
+        if (a.dilation[i] == 0) a.dilation[i] = 1;
+    }
+    if (a.groups == 0) a.groups = 1;
+    return a;
 }
 
 tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_opts *o) {
-    tg_conv_opts a = norm_opts(o);
+    tg_conv_opts a = tg__conv_opts_norm(o);
     tg_tensor *in[3] = {x, w, b};
     return tg_apply(&tg_op_conv2d, in, b ? 3 : 2, &a);
 }
 
 tg_tensor *tg_conv1d(tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_opts *o) {
-    tg_conv_opts a = norm_opts(o);
+    tg_conv_opts a = tg__conv_opts_norm(o);
     tg_tensor *in[3] = {x, w, b};
     return tg_apply(&tg_op_conv1d, in, b ? 3 : 2, &a);
 }

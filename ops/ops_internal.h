@@ -24,6 +24,12 @@ static inline int64_t tg__min64(int64_t a, int64_t b) { return a < b ? a : b; }
  * 0 = pick per shape (default), 1 = direct loops, 2 = im2col + GEMM. */
 extern int tg__conv_algo;
 
+/* Convolution options with every zero field made its default (stride 1,
+ * dilation 1, groups 1; pad 0 is already its default); NULL is all defaults.
+ * Negative fields are kept for the op to reject. tg_conv2d, tg_conv1d and
+ * tg_conv2d_layer_init all read their options through it (ops/conv.c). */
+tg_conv_opts tg__conv_opts_norm(const tg_conv_opts *o);
+
 /* ---- registry ---- */
 extern const tg_op_def *const tg__op_table[];
 extern const int tg__op_table_count;

@@ -224,16 +224,16 @@ static void test_layer_api(void) {
     tg_conv2d_layer B;
     tg_conv_opts g3 = {{1, 1}, {0, 0}, {1, 1}, 3};
     tg_conv_opts negpad = {{1, 1}, {-1, 0}, {1, 1}, 1};
-    tg_conv_opts stride0 = {{0, 1}, {0, 0}, {1, 1}, 1};
+    tg_conv_opts strideneg = {{-1, 1}, {0, 0}, {1, 1}, 1}; /* 0 would mean the default, 1 */
     CHECK(tg_conv2d_layer_init(&B, ctx, "b1", 4, 6, 3, 3, &g3, TG_F32, TG_INIT_HE) == TG_EINVAL &&
               strstr(tg_last_error(ctx), "groups"),
           "4 channels into 3 groups: '%s'", tg_last_error(ctx));
     CHECK(tg_conv2d_layer_init(&B, ctx, "b2", 4, 6, 3, 3, &negpad, TG_F32, TG_INIT_HE) == TG_EINVAL,
           "negative padding");
     CHECK(tg_conv2d_layer_init(&B, ctx, "b3", 4, 6, 0, 3, NULL, TG_F32, TG_INIT_HE) == TG_EINVAL, "kernel 0");
-    CHECK(tg_conv2d_layer_init(&B, ctx, "b4", 4, 6, 3, 3, &stride0, TG_F32, TG_INIT_HE) == TG_EINVAL &&
+    CHECK(tg_conv2d_layer_init(&B, ctx, "b4", 4, 6, 3, 3, &strideneg, TG_F32, TG_INIT_HE) == TG_EINVAL &&
               strstr(tg_last_error(ctx), "stride"),
-          "stride 0: '%s'", tg_last_error(ctx));
+          "stride -1: '%s'", tg_last_error(ctx));
     CHECK(tg_conv2d_layer_init(&B, ctx, "", 4, 6, 3, 3, NULL, TG_F32, TG_INIT_HE) == TG_EINVAL, "empty name");
     CHECK(tg_conv2d_layer_init(&B, ctx, "conv", 4, 6, 3, 3, NULL, TG_F32, TG_INIT_HE) == TG_EINVAL &&
               strstr(tg_last_error(ctx), "already exist"),

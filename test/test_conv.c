@@ -220,16 +220,18 @@ static void error_tests(tg_ctx *ctx) {
         tg_tensor *in[2] = {T4(1, 2, 5, 5), T4(1, 2, 3, 3)};
         expect_error(ctx, tg_apply(conv, in, 2, &s0), "conv2d", "[1,2,5,5]", "stride", "stride 0");
     }
-    /* the public wrappers take the options as given: stride 0 is an error there too */
-    expect_error(ctx, tg_conv2d(T4(1, 2, 5, 5), T4(1, 2, 3, 3), NULL, &s0), "conv2d", "[1,2,5,5]", "stride",
-                 "tg_conv2d stride 0");
-    expect_error(ctx, tg_conv1d(T3(1, 2, 5), T3(1, 2, 3), NULL, &s0), "conv1d", "[1,2,5]", "stride",
-                 "tg_conv1d stride 0");
+    /* the public wrappers read a zero field as its default (test_layers_api
+     * checks that); a negative stride is still an error there */
+    tg_conv_opts sneg = {{-1, 1}, {0, 0}, {1, 1}, 1};
+    expect_error(ctx, tg_conv2d(T4(1, 2, 5, 5), T4(1, 2, 3, 3), NULL, &sneg), "conv2d", "[1,2,5,5]", "stride",
+                 "tg_conv2d stride -1");
+    expect_error(ctx, tg_conv1d(T3(1, 2, 5), T3(1, 2, 3), NULL, &sneg), "conv1d", "[1,2,5]", "stride",
+                 "tg_conv1d stride -1");
     expect_error(ctx, tg_conv1d(T3(1, 2, 5), T3(1, 2, 3), NULL, &neg), "conv1d", "[1,2,5]", "-1",
                  "tg_conv1d negative padding");
-    tg_conv_opts g0 = {{1, 1}, {0, 0}, {1, 1}, 0};
-    expect_error(ctx, tg_conv2d(T4(1, 2, 5, 5), T4(1, 2, 3, 3), NULL, &g0), "conv2d", "[1,2,5,5]", "groups",
-                 "groups 0");
+    tg_conv_opts gneg = {{1, 1}, {0, 0}, {1, 1}, -1};
+    expect_error(ctx, tg_conv2d(T4(1, 2, 5, 5), T4(1, 2, 3, 3), NULL, &gneg), "conv2d", "[1,2,5,5]", "groups",
+                 "groups -1");
     expect_error(ctx, tg_conv2d(T4(1, 2, 5, 5), T4(1, 3, 3, 3), NULL, NULL), "conv2d", "[1,2,5,5]", "[1,3,3,3]",
                  "weight/input channel mismatch");
     expect_error(ctx, tg_conv2d(T3(2, 5, 5), T4(1, 2, 3, 3), NULL, NULL), "conv2d", "[2,5,5]", "[1,2,3,3]",
