@@ -30,23 +30,27 @@ tg_tape *tg_tape_begin(tg_ctx *ctx) {
     return t;
 }
 
+/* TG_OK when t may drop its arena: it is active and the innermost tape. An
+ * inner tape may hold tensors that point into this tape's arena (tg_detach
+ * shares data; a tree net builds a tape per tree over the outer tape's
+ * inputs), so recycling an outer tape's arena would leave them dangling. */
+static tg_status check_innermost(const tg_tape *t, const char *who) {
+    tg_ctx *ctx = t->ctx;
+    if (!t->active) return tg__error(ctx, TG_ESTATE, "%s: the tape is not active (ended twice?)", who);
+    if (ctx->active == t) return TG_OK;
+    int depth = 0;
+    for (const tg_tape *q = ctx->active; q && q != t; q = q->prev_active) depth++;
+    return tg__error(ctx, TG_ESTATE,
+                     "%s: the tape is not the innermost one (%d tape%s begun after it %s still active; end %s "
+                     "first)",
+                     who, depth, depth == 1 ? "" : "s", depth == 1 ? "is" : "are", depth == 1 ? "it" : "them");
+}
+
 tg_status tg_tape_end(tg_tape *t) {
     if (!t) return TG_OK; /* like free(NULL): cleanup after a failed begin */
+    tg_status st = check_innermost(t, "tape_end");
+    if (st) return st;
     tg_ctx *ctx = t->ctx;
-    if (!t->active)
-        return tg__error(ctx, TG_ESTATE, "tape_end: the tape is not active (ended twice?)");
-    if (ctx->active != t) {
-        /* Tapes nest as a stack. An inner tape may hold tensors that point
-         * into this tape's arena (tg_detach shares data; a tree net builds a
-         * tape per tree over the outer tape's inputs), so recycling this arena
-         * first would leave them dangling: refuse and change nothing. */
-        int depth = 0;
-        for (tg_tape *q = ctx->active; q && q != t; q = q->prev_active) depth++;
-        return tg__error(ctx, TG_ESTATE,
-                         "tape_end: the tape is not the innermost one (%d tape%s begun after it are still "
-                         "active; end them first)",
-                         depth, depth == 1 ? "" : "s");
-    }
     ctx->active = t->prev_active;
     t->active = 0;
     tg__arena_reset(&t->arena);
@@ -57,11 +61,14 @@ tg_status tg_tape_end(tg_tape *t) {
     return TG_OK;
 }
 
-void tg_tape_reset(tg_tape *t) {
-    if (!t) return;
+tg_status tg_tape_reset(tg_tape *t) {
+    if (!t) return TG_EINVAL; /* no context to hold a message */
+    tg_status st = check_innermost(t, "tape_reset");
+    if (st) return st;
     tg__arena_reset(&t->arena);
     t->nodes = NULL;
     t->n_nodes = t->cap_nodes = 0;
+    return TG_OK;
 }
 
 tg_tape *tg_ctx_active_tape(tg_ctx *ctx) { return ctx ? ctx->active : NULL; }

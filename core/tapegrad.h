@@ -333,8 +333,10 @@ tg_tape *tg_tape_begin(tg_ctx *ctx);
  *  no-op returning TG_OK, so cleanup after a failed tg_tape_begin needs no
  *  test. */
 tg_status tg_tape_end(tg_tape *tape);
-/** Drop everything recorded so far but keep the tape active, O(1). */
-void tg_tape_reset(tg_tape *tape);
+/** Drop everything recorded so far but keep the tape active, O(1). The same
+ *  rule as tg_tape_end: only the innermost active tape (TG_ESTATE with a
+ *  message otherwise, nothing changed); NULL is TG_EINVAL. */
+tg_status tg_tape_reset(tg_tape *tape);
 /** The innermost active tape, or NULL (also for NULL ctx); still owned by
  *  whoever began it. */
 tg_tape *tg_ctx_active_tape(tg_ctx *ctx);

@@ -35,9 +35,13 @@ static void test_tape_end_order(void) {
     tg_status st = tg_tape_end(outer);
     CHECK(st == TG_ESTATE, "ending the outer tape first returned %d (%s)", st, tg_strerror(st));
     CHECK(tg_ctx_last_status(ctx) == TG_ESTATE, "last status %d", tg_ctx_last_status(ctx));
-    CHECK(strstr(tg_ctx_last_error(ctx), "tape_end") && strstr(tg_ctx_last_error(ctx), "innermost"),
+    CHECK(strstr(tg_ctx_last_error(ctx), "tape_end") && strstr(tg_ctx_last_error(ctx), "innermost") &&
+              strstr(tg_ctx_last_error(ctx), "(1 tape begun after it is still active"),
           "message '%s' should name tape_end and the innermost rule", tg_ctx_last_error(ctx));
     CHECK(tg_ctx_active_tape(ctx) == inner, "the inner tape must stay active");
+    st = tg_tape_reset(outer); /* the same hazard: it would rewind the arena under inner's tensors */
+    CHECK(st == TG_ESTATE && strstr(tg_ctx_last_error(ctx), "tape_reset: the tape is not the innermost"),
+          "resetting the outer tape returned %d '%s'", st, tg_ctx_last_error(ctx));
     /* Had the outer arena been recycled, the next tape would take it from the
      * pool and overwrite x's data with its own zeroed tensor. */
     tg_tape *probe = tg_tape_begin(ctx);
@@ -45,6 +49,11 @@ static void test_tape_end_order(void) {
     tg_tensor_fill(z, -7.0);
     CHECK(tg_tensor_get(xd, 0) == 3.0 && tg_tensor_get(x, 3) == 3.0,
           "outer tensor overwritten: x[0] = %g, x[3] = %g, want 3", tg_tensor_get(xd, 0), tg_tensor_get(x, 3));
+    tg_tensor_requires_grad(z, 1);
+    CHECK(tg_add(z, z) && tg_tape_nodes(probe) == 1, "one node recorded: %lld", (long long)tg_tape_nodes(probe));
+    CHECK(tg_tape_reset(probe) == TG_OK && tg_tape_nodes(probe) == 0 && tg_ctx_active_tape(ctx) == probe,
+          "resetting the innermost tape: %s", tg_ctx_last_error(ctx));
+    CHECK(tg_tape_reset(NULL) == TG_EINVAL, "tg_tape_reset(NULL)");
     CHECK(tg_tape_end(probe) == TG_OK, "ending the innermost tape: %s", tg_ctx_last_error(ctx));
     CHECK(tg_tape_end(inner) == TG_OK, "ending the inner tape: %s", tg_ctx_last_error(ctx));
     CHECK(tg_ctx_active_tape(ctx) == outer, "outer should be active again");
@@ -313,9 +322,9 @@ int main(void) {
     test_param_by_name(TG_F32);
     test_param_by_name(TG_F64);
     test_renames();
-    /* 111 CHECKs run, none conditional; fewer means a section was skipped. */
+    /* 115 CHECKs run, none conditional; fewer means a section was skipped. */
     printf("api: %d checks, %d failed\n", n_checks, n_failed);
-    if (n_checks < 111) {
+    if (n_checks < 115) {
         fprintf(stderr, "only %d checks ran\n", n_checks);
         return 1;
     }
