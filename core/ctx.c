@@ -83,6 +83,10 @@ void tg_ctx_free(tg_ctx *ctx) {
 
 int tg_ctx_threads(const tg_ctx *ctx) { return ctx ? ctx->threads : 1; }
 tg_topology tg_ctx_topology(const tg_ctx *ctx) { return ctx->topo; }
+/* The getter names of the rule in docs/design.md; error.c keeps the state
+ * and the deprecated tg_last_error / tg_last_status. */
+const char *tg_ctx_last_error(const tg_ctx *ctx) { return tg_last_error(ctx); }
+tg_status tg_ctx_last_status(const tg_ctx *ctx) { return tg_last_status(ctx); }
 
 /* ---- parameters ---- */
 
@@ -128,6 +132,42 @@ tg_tensor *tg_param_new(tg_ctx *ctx, const char *name, tg_dtype dt, int rank, co
     if (rank <= 1) t->flags |= TG_NO_DECAY;
     ctx->params.items[ctx->params.n++] = t;
     return t;
+}
+
+/* The parameter called name with exactly n elements, or NULL with the error
+ * written (who names the caller in the message). */
+static tg_tensor *param_sized(tg_ctx *ctx, const char *who, const char *name, const void *buf, int64_t n) {
+    if (!name || !buf) {
+        tg__error(ctx, TG_EINVAL, "%s: %s is NULL", who, name ? "the value array" : "name");
+        return NULL;
+    }
+    tg_tensor *p = tg_param_find(ctx, name);
+    if (!p) {
+        tg__error(ctx, TG_EINVAL, "%s: no parameter named '%s' (%d parameters)", who, name, ctx->params.n);
+        return NULL;
+    }
+    if (n != p->numel) {
+        tg__error(ctx, TG_ESHAPE, "%s: '%s' is %s (%lld values), got %lld", who, name, tg__sh(p),
+                  (long long)p->numel, (long long)n);
+        return NULL;
+    }
+    return p;
+}
+
+tg_status tg_param_set_f64(tg_ctx *ctx, const char *name, const double *src, int64_t n) {
+    if (!ctx) return TG_EINVAL;
+    tg_tensor *p = param_sized(ctx, "param_set_f64", name, src, n);
+    if (!p) return tg_last_status(ctx);
+    tg_tensor_set_f64(p, src);
+    return TG_OK;
+}
+
+tg_status tg_param_get_f64(tg_ctx *ctx, const char *name, double *dst, int64_t n) {
+    if (!ctx) return TG_EINVAL;
+    tg_tensor *p = param_sized(ctx, "param_get_f64", name, dst, n);
+    if (!p) return tg_last_status(ctx);
+    tg_tensor_get_f64(p, dst);
+    return TG_OK;
 }
 
 int tg_param_count(const tg_ctx *ctx) { return ctx ? ctx->params.n : 0; }

@@ -56,7 +56,7 @@ struct tg_tape {
     tg_node **nodes;       /* recorded nodes, in order (arena-backed, grown by doubling) */
     int64_t n_nodes, cap_nodes;
     uint32_t epoch;        /* backward pass counter: intermediate grads zeroed per pass */
-    int active;
+    int active;            /* 1 from tg_tape_begin to tg_tape_end */
     tg_tape *prev_active;  /* the tape active before this one */
     tg_tape *next_free;    /* pool link when not in use */
 };
@@ -70,7 +70,8 @@ typedef struct tg__param_list {
 /* ---- thread pool (core/pool.c) ---- */
 typedef struct tg__pool tg__pool;
 typedef void (*tg__task_fn)(void *arg, int64_t task);
-/* NULL for threads <= 1 (no pool, no overhead) or when no thread could start. */
+/* NULL for threads <= 1 (no pool, no overhead), on no memory, or when no
+ * thread could start. */
 tg__pool *tg__pool_new(int threads);
 void tg__pool_free(tg__pool *p);
 /* Run fn(arg, t) for t in [0, n_tasks) on the caller and ctx's workers; returns
@@ -100,7 +101,10 @@ struct tg_ctx {
 };
 
 /* ---- errors ---- */
-/* Set ctx's error (overwriting) and return s. */
+/* Set ctx's status to s and its message (overwriting, truncated to 511 bytes)
+ * and return s; NULL ctx only returns s. Every failure calls it (or
+ * tg_set_error, the same) once with its own message: see docs/design.md,
+ * "Errors". */
 tg_status tg__error(tg_ctx *ctx, tg_status s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -108,12 +112,17 @@ tg_status tg__error(tg_ctx *ctx, tg_status s, const char *fmt, ...)
     ;
 /* "[2,3]" for a shape. */
 char *tg__shape_fmt(int rank, const int64_t *shape, char *buf, size_t len);
-/* Shape string of tensor i of a node, in a rotating static buffer (for messages). */
+/* "[2,3]", the shape of t ("(null)" for NULL), in one of 8 rotating per-thread
+ * buffers, so one message can format up to 8 shapes. */
 const char *tg__sh(const tg_tensor *t);
 
 /* ---- tensors ---- */
-/* Allocate a tensor (header + data, zeroed if zero=true) in tape's arena. */
+/* A tensor (header and data, the data zeroed if zero) in tape's arena, as two
+ * blocks; NULL with a TG_ENOMEM message. The shape is not checked: the
+ * caller has (tg__check_shape). */
 tg_tensor *tg__tensor_on_tape(tg_tape *tape, tg_dtype dt, int rank, const int64_t *shape, bool zero);
+/* Product of shape[0..rank), 1 for rank 0; no overflow check (call
+ * tg__check_shape on a user's shape first). */
 int64_t tg__numel(int rank, const int64_t *shape);
 /* Check a shape given by the user; sets an error naming `who` on failure. */
 tg_status tg__check_shape(tg_ctx *ctx, const char *who, int rank, const int64_t *shape);
@@ -159,6 +168,11 @@ void tg__gemm_mt_f64(tg_ctx *ctx, int transA, int transB, int64_t M, int64_t N, 
 #define TG_DISPATCH(dt, FN, ...) ((dt) == TG_F32 ? FN##_f32(__VA_ARGS__) : FN##_f64(__VA_ARGS__))
 
 /* ---- backward internals ---- */
+/* The walk behind tg_backward and tg_backward_seeded: seed y's gradient with
+ * dy (y->numel elements of y's dtype; NULL: ones), then run the backward
+ * kernel of every node from y's down to node 0 that a gradient reached.
+ * TG_ESTATE with a message when y was not recorded on tape or tape is not
+ * active; a kernel's failure stops the walk with its own status. */
 tg_status tg__run_backward(tg_tape *tape, tg_tensor *y, const void *dy);
 
 #endif /* TG_INTERNAL_H */

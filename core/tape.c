@@ -30,36 +30,49 @@ tg_tape *tg_tape_begin(tg_ctx *ctx) {
     return t;
 }
 
-void tg_tape_end(tg_tape *t) {
-    if (!t) return;
+/* TG_OK when t may drop its arena: it is active and the innermost tape. An
+ * inner tape may hold tensors that point into this tape's arena (tg_detach
+ * shares data; a tree net builds a tape per tree over the outer tape's
+ * inputs), so recycling an outer tape's arena would leave them dangling. */
+static tg_status check_innermost(const tg_tape *t, const char *who) {
     tg_ctx *ctx = t->ctx;
-    if (!t->active) return;
-    if (ctx->active != t) {
-        /* Ending an outer tape first: unlink it from the active stack. */
-        for (tg_tape *q = ctx->active; q; q = q->prev_active)
-            if (q->prev_active == t) {
-                q->prev_active = t->prev_active;
-                break;
-            }
-    } else {
-        ctx->active = t->prev_active;
-    }
+    if (!t->active) return tg__error(ctx, TG_ESTATE, "%s: the tape is not active (ended twice?)", who);
+    if (ctx->active == t) return TG_OK;
+    int depth = 0;
+    for (const tg_tape *q = ctx->active; q && q != t; q = q->prev_active) depth++;
+    return tg__error(ctx, TG_ESTATE,
+                     "%s: the tape is not the innermost one (%d tape%s begun after it %s still active; end %s "
+                     "first)",
+                     who, depth, depth == 1 ? "" : "s", depth == 1 ? "is" : "are", depth == 1 ? "it" : "them");
+}
+
+tg_status tg_tape_end(tg_tape *t) {
+    if (!t) return TG_OK; /* like free(NULL): cleanup after a failed begin */
+    tg_status st = check_innermost(t, "tape_end");
+    if (st) return st;
+    tg_ctx *ctx = t->ctx;
+    ctx->active = t->prev_active;
     t->active = 0;
     tg__arena_reset(&t->arena);
     t->nodes = NULL;
     t->n_nodes = t->cap_nodes = 0;
     t->next_free = ctx->free_tapes;
     ctx->free_tapes = t;
+    return TG_OK;
 }
 
-void tg_tape_reset(tg_tape *t) {
-    if (!t) return;
+tg_status tg_tape_reset(tg_tape *t) {
+    if (!t) return TG_EINVAL; /* no context to hold a message */
+    tg_status st = check_innermost(t, "tape_reset");
+    if (st) return st;
     tg__arena_reset(&t->arena);
     t->nodes = NULL;
     t->n_nodes = t->cap_nodes = 0;
+    return TG_OK;
 }
 
-tg_tape *tg_tape_active(tg_ctx *ctx) { return ctx ? ctx->active : NULL; }
+tg_tape *tg_ctx_active_tape(tg_ctx *ctx) { return ctx ? ctx->active : NULL; }
+tg_tape *tg_tape_active(tg_ctx *ctx) { return tg_ctx_active_tape(ctx); } /* deprecated name */
 int64_t tg_tape_nodes(const tg_tape *t) { return t ? t->n_nodes : 0; }
 size_t tg_tape_capacity(const tg_tape *t) { return t ? t->arena.capacity : 0; }
 
@@ -290,6 +303,12 @@ tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const v
 
     tg_out_spec spec = {0};
     spec.dtype = in[0]->dtype;
+    /* The status a kernel leaves says whether it wrote its own message; an
+     * earlier failure's status must not answer for it (error.c keeps the
+     * last failure until the next one), so the kernels run with it cleared
+     * and the earlier one comes back when they succeed. */
+    tg_status before = ctx->err_status;
+    ctx->err_status = TG_OK;
     tg_status st = op->infer(n, &spec);
     if (st) {
         if (ctx->err_status == TG_OK) tg__error(ctx, st, "%s: invalid input", op->name);
@@ -309,6 +328,7 @@ tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const v
         if (ctx->err_status == TG_OK) tg__error(ctx, st, "%s: forward failed", op->name);
         return NULL;
     }
+    if (ctx->err_status == TG_OK) ctx->err_status = before;
     if (ctx->cfg.anomaly) {
         int64_t k = first_nonfinite(out->data, out->dtype, out->numel);
         if (k >= 0) {
@@ -379,11 +399,14 @@ tg_status tg__run_backward(tg_tape *tape, tg_tensor *y, const void *dy) {
                              "backward: %s has no gradient; wrap it in tg_no_grad or tg_detach its "
                              "output",
                              n->op->name);
+        tg_status before = ctx->err_status; /* cleared around the kernel, as in tg_apply */
+        ctx->err_status = TG_OK;
         tg_status st = n->op->backward(n);
         if (st) {
             if (ctx->err_status == TG_OK) tg__error(ctx, st, "%s: backward failed", n->op->name);
             return st;
         }
+        if (ctx->err_status == TG_OK) ctx->err_status = before;
         if (ctx->cfg.anomaly) {
             for (int j = 0; j < n->n_in; j++) {
                 tg_tensor *x = n->in[j];

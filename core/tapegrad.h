@@ -12,10 +12,19 @@
  * Parameters belong to the context and die with tg_ctx_free(). Tensors from
  * tg_tensor_new() belong to the caller, who frees them with tg_tensor_free().
  *
- * Errors: an op that fails returns NULL and leaves a message in the context
- * (tg_last_error); an op given a NULL input returns NULL and keeps the first
- * message, so user code may check once at the end of a chain. Functions that
- * do not return tensors return tg_status: 0 or a negative TG_E* code.
+ * Errors: an op that fails returns NULL and leaves its own status and
+ * message in the context (tg_ctx_last_status, tg_ctx_last_error); success
+ * leaves them as they were, like errno. An op given a NULL input returns NULL
+ * and keeps the first message, so user code may check once at the end of a
+ * chain. Functions that do not return tensors return tg_status: 0 or a
+ * negative TG_E* code.
+ *
+ * Names: a getter is tg_<thing>_<property>(thing) (tg_ctx_threads,
+ * tg_tensor_dim, tg_tape_nodes); an array argument comes before its count
+ * (tg_concat(xs, n, axis)), except a count that describes the structure of
+ * what follows: a shape is (rank, shape) as in tg_tensor, a reduction's axes
+ * (n_axes, axes). docs/design.md lists the rule and the names it replaced;
+ * those are kept, marked deprecated, so no caller has to change.
  *
  * Dimension letters used in comments: B batch, N/M/K matrix sizes, C classes
  * or channels, T time.
@@ -133,16 +142,25 @@ typedef struct tg_topology {
 } tg_topology;
 tg_topology tg_ctx_topology(const tg_ctx *ctx);
 
-/** The message of the last error, "" if none. Owned by ctx; valid until the
- *  next error or tg_clear_error(). */
+/** The message of the last failure, "" if none: every failure writes its
+ *  own (an op whose kernel returns an error without one gets "<op>: invalid
+ *  input" or "<op>: forward failed"), and a success changes nothing, so after
+ *  a NULL or an error status it describes that failure. Owned by ctx; valid
+ *  until the next failure or tg_clear_error(). NULL ctx: "no context". */
+const char *tg_ctx_last_error(const tg_ctx *ctx);
+/** The status of the last failure, TG_OK if none since tg_ctx_new or
+ *  tg_clear_error (same rules as tg_ctx_last_error). NULL ctx: TG_EINVAL. */
+tg_status tg_ctx_last_status(const tg_ctx *ctx);
+/** Deprecated names of tg_ctx_last_error and tg_ctx_last_status (the getter
+ *  rule, docs/design.md); the same functions. */
 const char *tg_last_error(const tg_ctx *ctx);
-/** The status of the last error, TG_OK if none. */
 tg_status tg_last_status(const tg_ctx *ctx);
-/** Forget the last error. */
+/** Forget the last error. NULL is a no-op. */
 void tg_clear_error(tg_ctx *ctx);
 /** Set ctx's error to status s with a printf-style message (overwriting the
  *  previous one, truncated to 511 bytes) and return s, so a user op's infer
- *  can `return tg_set_error(n->ctx, TG_ESHAPE, "my_op: ... %s", ...)`. */
+ *  can `return tg_set_error(n->ctx, TG_ESHAPE, "my_op: ... %s", ...)`. NULL
+ *  ctx: returns s and stores nothing. */
 tg_status tg_set_error(tg_ctx *ctx, tg_status s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -224,25 +242,49 @@ tg_tensor *tg_scalar(tg_ctx *ctx, tg_dtype dt, double v);
  *  its grad buffer (zeroed). Returns TG_EINVAL for op outputs. */
 tg_status tg_tensor_requires_grad(tg_tensor *t, int on);
 
-/** Element at flat index i, as double. Out of range: NaN and an error in ctx. */
-double tg_get(const tg_tensor *t, int64_t i);
-/** Store v at flat index i, converted to the tensor's dtype (out of range: error, no write). */
-void tg_set(tg_tensor *t, int64_t i, double v);
-/** The first (for a one-element tensor, the only) value; NaN if empty. */
-double tg_item(const tg_tensor *t);
-/** Gradient element at flat index i (0 if no grad buffer). */
-double tg_grad_get(const tg_tensor *t, int64_t i);
-/** Copy n = t->numel doubles into t (converted). */
+/** Element at flat index i, as double. Out of range: NaN and an error in ctx;
+ *  NULL t: NaN. */
+double tg_tensor_get(const tg_tensor *t, int64_t i);
+/** Store v at flat index i, converted to the tensor's dtype (out of range:
+ *  error, no write; NULL t: no-op). */
+void tg_tensor_set(tg_tensor *t, int64_t i, double v);
+/** The first (for a one-element tensor, the only) value; NaN if empty or NULL. */
+double tg_tensor_item(const tg_tensor *t);
+/** Gradient element at flat index i (0 if no grad buffer); out of range or
+ *  NULL t as tg_tensor_get. */
+double tg_tensor_grad_get(const tg_tensor *t, int64_t i);
+/** Copy t's whole gradient out as doubles (f32 converted, f64 copied):
+ *  dst[i] = ∂L/∂t[i] as the last tg_backward left it, n = t->numel; all 0
+ *  when t has no grad buffer (it never required a gradient). The bulk form
+ *  of tg_tensor_grad_get. Errors (dst untouched): NULL t TG_EINVAL (no
+ *  message: no context); NULL dst TG_EINVAL; n != t->numel TG_ESHAPE naming
+ *  both counts. */
+tg_status tg_tensor_grad_get_f64(const tg_tensor *t, double *dst, int64_t n);
+/** Copy n = t->numel doubles into t (converted). t and src must not be NULL. */
 void tg_tensor_set_f64(tg_tensor *t, const double *src);
-/** Copy t's values out as doubles (dst holds t->numel). */
+/** Copy t's values out as doubles (dst holds t->numel). t and dst must not
+ *  be NULL. */
 void tg_tensor_get_f64(const tg_tensor *t, double *dst);
-/** Fill every element with v. */
+/** Fill every element with v. t must not be NULL. */
 void tg_tensor_fill(tg_tensor *t, double v);
-/** 1 if both shapes are equal. */
+/** 1 if both shapes are equal. a and b must not be NULL. */
+int tg_tensor_shape_eq(const tg_tensor *a, const tg_tensor *b);
+/** Writes "[2,3]" into buf (always NUL-terminated; "(null)" for NULL t);
+ *  returns buf. */
+char *tg_tensor_shape_str(const tg_tensor *t, char *buf, size_t len);
+/** Dimension d (negative counts from the end); -1 if out of range. t must
+ *  not be NULL. */
+int64_t tg_tensor_dim(const tg_tensor *t, int d);
+/** Deprecated names (the getter rule, docs/design.md), the same functions:
+ *  tg_get = tg_tensor_get, tg_set = tg_tensor_set, tg_item = tg_tensor_item,
+ *  tg_grad_get = tg_tensor_grad_get, tg_shape_eq = tg_tensor_shape_eq,
+ *  tg_shape_str = tg_tensor_shape_str, tg_dim = tg_tensor_dim. */
+double tg_get(const tg_tensor *t, int64_t i);
+void tg_set(tg_tensor *t, int64_t i, double v);
+double tg_item(const tg_tensor *t);
+double tg_grad_get(const tg_tensor *t, int64_t i);
 int tg_shape_eq(const tg_tensor *a, const tg_tensor *b);
-/** Writes "[2,3]" into buf (always NUL-terminated); returns buf. */
 char *tg_shape_str(const tg_tensor *t, char *buf, size_t len);
-/** Dimension d (negative counts from the end); -1 if out of range. */
 int64_t tg_dim(const tg_tensor *t, int d);
 
 /* ------------------------------------------------------------------------ */
@@ -253,8 +295,20 @@ int64_t tg_dim(const tg_tensor *t, int d);
  *  buffer, TG_REQUIRES_GRAD set. Names are unique within a context (up to 127
  *  bytes); a duplicate name gives NULL with TG_EINVAL. */
 tg_tensor *tg_param_new(tg_ctx *ctx, const char *name, tg_dtype dt, int rank, const int64_t *shape);
-/** The parameter called name, or NULL; owned by ctx (do not free). */
+/** The parameter called name, or NULL (no error written; NULL ctx or name:
+ *  NULL); owned by ctx (do not free). Layers name theirs "<layer>.<role>":
+ *  tg_dense_init(&fc1, ctx, "fc1", ...) makes "fc1.W" and "fc1.b". */
 tg_tensor *tg_param_find(tg_ctx *ctx, const char *name);
+/** Set the parameter called name from n doubles, row-major, converted to its
+ *  dtype (f32 rounds): how known weights go in (porting a numpy model,
+ *  docs/tutorial/02-mlp.md) without reaching into a layer's struct.
+ *  Errors, parameter untouched: NULL ctx TG_EINVAL (no message); NULL name or
+ *  src TG_EINVAL; no such parameter TG_EINVAL naming it; n != its element
+ *  count TG_ESHAPE naming its shape. */
+tg_status tg_param_set_f64(tg_ctx *ctx, const char *name, const double *src, int64_t n);
+/** The reverse: copy the parameter's n values out as doubles into dst, with
+ *  the same errors (dst untouched). */
+tg_status tg_param_get_f64(tg_ctx *ctx, const char *name, double *dst, int64_t n);
 /** Number of parameters, and the i-th in creation order (NULL outside
  *  [0, count)). The context owns them. */
 int tg_param_count(const tg_ctx *ctx);
@@ -273,11 +327,20 @@ void tg_zero_grad_of(tg_tensor **ts, int n);
  *  NULL on no memory. */
 tg_tape *tg_tape_begin(tg_ctx *ctx);
 /** End the tape: every temp tensor and node on it dies, in O(1); its arena
- *  chunks go back to the pool for reuse. Must be the innermost active tape. */
-void tg_tape_end(tg_tape *tape);
-/** Drop everything recorded so far but keep the tape active, O(1). */
-void tg_tape_reset(tg_tape *tape);
-/** The innermost active tape, or NULL; still owned by whoever began it. */
+ *  chunks go back to the pool for reuse. Only the innermost active tape can
+ *  end: for an outer one (inner tapes may point into its arena) or one
+ *  already ended, TG_ESTATE with a message and nothing changes. NULL is a
+ *  no-op returning TG_OK, so cleanup after a failed tg_tape_begin needs no
+ *  test. */
+tg_status tg_tape_end(tg_tape *tape);
+/** Drop everything recorded so far but keep the tape active, O(1). The same
+ *  rule as tg_tape_end: only the innermost active tape (TG_ESTATE with a
+ *  message otherwise, nothing changed); NULL is TG_EINVAL. */
+tg_status tg_tape_reset(tg_tape *tape);
+/** The innermost active tape, or NULL (also for NULL ctx); still owned by
+ *  whoever began it. */
+tg_tape *tg_ctx_active_tape(tg_ctx *ctx);
+/** Deprecated name of tg_ctx_active_tape (the getter rule, docs/design.md). */
 tg_tape *tg_tape_active(tg_ctx *ctx);
 /** Number of nodes recorded on the tape. */
 int64_t tg_tape_nodes(const tg_tape *tape);
@@ -845,8 +908,11 @@ tg_status tg_dense_init(tg_dense *layer, tg_ctx *ctx, const char *name, int64_t 
                         tg_dtype dt, tg_init_kind init);
 /** Zero *layer (W and b stay in the context). NULL is a no-op. */
 void tg_dense_free(tg_dense *layer);
-/** x (B,in) -> (B,out) = tg_add(tg_matmul(x, W), b). Tape-owned result; NULL
- *  with a "dense: ..." message if x is not (B,in). */
+/** x (B,in) -> (B,out) = tg_addmm(b, x, W) = x·W + b, one op (one node,
+ *  one (B,out) tensor). Tape-owned result; NULL x gives NULL (first message
+ *  kept); NULL with TG_EINVAL "dense: layer is not initialized" for a layer
+ *  without W or b, TG_ESHAPE "dense: input ... does not fit W ..." if x is
+ *  not (B,in). */
 tg_tensor *tg_dense_forward(const tg_dense *layer, tg_tensor *x);
 
 /** A conv2d layer y = tg_conv2d(x, W⊙M, b, &opts) (graph/layers.c) with

@@ -47,6 +47,40 @@ static double reduce_out(const tg_tensor *y, const double *w) {
     return s + c;
 }
 
+/* build(ctx, in, n, user) on `tape`, with a failure's status its own: the
+ * context keeps the last failure's status until the next one, so a user
+ * function that returns NULL without setting an error would otherwise
+ * report whatever failed before it. A tape the function began and left
+ * active is ended here (the caller's tape can only end once it is the
+ * innermost again) and reported. On success the earlier status comes back. */
+static tg_tensor *build_on(tg_ctx *ctx, tg_tape *tape, build_fn build, void *user, tg_tensor **in, int n,
+                           tg_status *st) {
+    tg_status before = tg_ctx_last_status(ctx);
+    char msg[512]; /* the context's message buffer size */
+    if (before) snprintf(msg, sizeof msg, "%s", tg_ctx_last_error(ctx));
+    tg_clear_error(ctx);
+    tg_tensor *y = build(ctx, in, n, user);
+    int left_open = 0;
+    while (tg_ctx_active_tape(ctx) && tg_ctx_active_tape(ctx) != tape) {
+        tg_tape_end(tg_ctx_active_tape(ctx));
+        left_open++;
+    }
+    if (left_open) {
+        *st = tg__error(ctx, TG_ESTATE, "gradcheck: the function left %d tape%s active (end every tape it begins)",
+                        left_open, left_open == 1 ? "" : "s");
+        return NULL;
+    }
+    if (!y) {
+        if (tg_ctx_last_status(ctx) == TG_OK)
+            tg__error(ctx, TG_EINVAL, "gradcheck: the function returned NULL without setting an error");
+        *st = tg_ctx_last_status(ctx);
+        return NULL;
+    }
+    if (tg_ctx_last_status(ctx) == TG_OK && before != TG_OK) tg_set_error(ctx, before, "%s", msg);
+    *st = TG_OK;
+    return y;
+}
+
 /* The generic check. `in` are f64 leaves; those with TG_REQUIRES_GRAD are
  * differentiated. *w_io: NULL on entry means "make w" when the output has
  * more than one element (freed here). */
@@ -83,9 +117,8 @@ static tg_status check_generic(tg_ctx *ctx, build_fn build, void *user, tg_tenso
         st = TG_ENOMEM;
         goto done;
     }
-    tg_tensor *y = build(ctx, in, n, user);
+    tg_tensor *y = build_on(ctx, tape, build, user, in, n, &st);
     if (!y) {
-        st = tg_last_status(ctx) ? tg_last_status(ctx) : TG_EINVAL;
         tg_tape_end(tape);
         goto restore;
     }
@@ -125,9 +158,9 @@ static tg_status check_generic(tg_ctx *ctx, build_fn build, void *user, tg_tenso
             for (int k = 0; k < 2 && !st; k++) {
                 x[j] = x0 + (k ? -o.eps : o.eps);
                 tg_tape *t = tg_tape_begin(ctx);
-                tg_tensor *yy = t ? build(ctx, in, n, user) : NULL;
-                if (!yy) st = tg_last_status(ctx) ? tg_last_status(ctx) : TG_ENOMEM;
-                else s[k] = reduce_out(yy, w);
+                tg_tensor *yy = t ? build_on(ctx, t, build, user, in, n, &st) : NULL;
+                if (!t) st = TG_ENOMEM;
+                else if (yy) s[k] = reduce_out(yy, w);
                 tg_tape_end(t);
             }
             x[j] = x0;
