@@ -76,7 +76,7 @@ static int build(tg_ctx *ctx, const cls_opts *o, int64_t rows, int64_t cols, cls
         return -1;
     snprintf(net->desc, sizeof net->desc,
              "cnn: 1x%lldx%lld, conv %lld@3x3 relu, conv %lld@3x3 relu, max-pool 2x2, dropout %g, "
-             "dense %d relu, dropout %g, dense 10",
+             "dense %d relu, dropout %g, dense 10\n",
              (long long)rows, (long long)cols, (long long)F, (long long)F, m->dropout, hidden_opt, m->dropout);
     return 0;
 }

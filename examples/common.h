@@ -1,15 +1,20 @@
 /*
  * common.h: what every example program shares, so that they all behave as
- * one family of command-line tools:
+ * one family of command-line tools. One header; one .c per job:
  *
- *   - one flag parser driven by a table of flag specs (ex_flag), with one
- *     --help layout and one set of exit codes;
- *   - a progress reporter: a bar redrawn with \r when stderr is a terminal,
- *     one plain line per epoch otherwise;
- *   - a result printer for the last stdout line, "result: key=value ...",
- *     which scripts and tests parse;
- *   - an SVG line-plot writer for per-epoch curves;
- *   - small checks run before training (directory exists, path writable).
+ *   flags.c       one flag parser driven by a table of flag specs (ex_flag),
+ *                 with one --help layout, and the error printers behind one
+ *                 set of exit codes;
+ *   checks.c      small checks run before training (directory exists, path
+ *                 writable);
+ *   progress.c    the clock and a progress reporter: a bar redrawn with \r
+ *                 when stderr is a terminal, one plain line per epoch;
+ *   result.c      the last stdout line, "result: key=value ...", which
+ *                 scripts and tests parse;
+ *   plot.c        an SVG line-plot writer for per-epoch curves;
+ *   early_stop.c  --early-stop's copy of the best parameters;
+ *   train.c       pieces of a training run: the context, a failed step's
+ *                 message, --dot, the accuracy loop of every classifier.
  *
  * Exit codes of every example: 0 success, 1 runtime error (a file that will
  * not load, training that diverges), 2 usage error (unknown flag, malformed or
@@ -27,7 +32,7 @@
 
 enum { EX_OK = 0, EX_RUNTIME = 1, EX_USAGE = 2 };
 
-/* ---- flag parser ---- */
+/* ---- flag parser (flags.c) ---- */
 
 typedef enum ex_flag_type {
     EX_INT,      /* target int *;       "--epochs 20" */
@@ -85,7 +90,7 @@ int ex_runtime_error(const char *prog, const char *fmt, ...)
 /** The flag named name in flags[0..n), or NULL. */
 ex_flag *ex_flag_find(ex_flag *flags, int n, const char *name);
 
-/* ---- checks before training ---- */
+/* ---- checks before training (checks.c) ---- */
 
 /** 0 when dir is an existing directory; otherwise -1 and why in msg. */
 int ex_check_dir(const char *dir, char *msg, size_t len);
@@ -93,12 +98,12 @@ int ex_check_dir(const char *dir, char *msg, size_t len);
  *  writing and removes it again. Otherwise -1 and why in msg. */
 int ex_check_writable(const char *path, char *msg, size_t len);
 
-/* ---- time ---- */
+/* ---- time (progress.c) ---- */
 
 /** Monotonic seconds. */
 double ex_now(void);
 
-/* ---- progress reporter ---- */
+/* ---- progress reporter (progress.c) ---- */
 
 typedef struct ex_progress {
     int tty;                 /* stderr is a terminal: draw the bar */
@@ -128,7 +133,7 @@ void ex_progress_epoch_end(ex_progress *p, const char *fmt, ...)
 #endif
     ;
 
-/* ---- result line ---- */
+/* ---- result line (result.c) ---- */
 
 typedef struct ex_result {
     char buf[1024];
@@ -143,7 +148,7 @@ void ex_result_add(ex_result *r, const char *key, const char *fmt, ...)
 /** Print "result: key=value ..." and a newline to stdout, and flush. */
 void ex_result_print(const ex_result *r);
 
-/* ---- SVG line plot ---- */
+/* ---- SVG line plot (plot.c) ---- */
 
 /** One curve: y[0..n) plotted at x = 1..n (epochs). right_axis: 1 to scale
  *  it against the right-hand axis. Non-finite values are skipped and the
@@ -161,7 +166,7 @@ typedef struct ex_series {
 int ex_plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel_left,
                 const char *ylabel_right, const ex_series *s, int ns);
 
-/* ---- early stopping (the lecture's rule) ---- */
+/* ---- early stopping, the lecture's rule (early_stop.c) ---- */
 
 /** The state of --early-stop: a copy of every parameter at the best
  *  validation check so far. Zero-initialise with EX_EARLY_STOP_INIT. */
@@ -182,5 +187,35 @@ int ex_early_stop_check(ex_early_stop *e, tg_ctx *ctx, int ep, double val_acc, i
 int ex_early_stop_restore(const ex_early_stop *e, tg_ctx *ctx, int epochs_run);
 /** Free the copies. */
 void ex_early_stop_free(ex_early_stop *e);
+
+/* ---- a training run's shared pieces (train.c) ---- */
+
+/** A context seeded with seed, running threads workers (0: TG_THREADS or
+ *  one per core); NULL when out of memory. */
+tg_ctx *ex_ctx_new(int seed, int threads);
+/** Print "PROG: epoch E batch B+1: why" (the last error in ctx, else st's
+ *  text) for a training step that failed; returns EX_RUNTIME. batch is
+ *  0-based. */
+int ex_step_error(const char *prog, tg_ctx *ctx, tg_status st, int epoch, int64_t batch);
+/** Print that the training and test images differ in size; returns
+ *  EX_RUNTIME. */
+int ex_size_error(const char *prog, const tg_dataset *train, const tg_dataset *test);
+/** --dot: write tape (after backward: edges carry gradient norms) as
+ *  Graphviz DOT to path, titled "PROG: the first training step". */
+tg_status ex_write_dot(tg_ctx *ctx, tg_tape *tape, const char *prog, const char *path);
+
+/** Largest evaluation batch of ex_accuracy (its index arrays are on the
+ *  stack: 12 kB at 1000). */
+#define EX_EVAL_MAX 1000
+/** The logits (B, C) of samples idx[0..B) of ds on the active tape, with
+ *  labels[0..B) filled; NULL on failure (message in the context). */
+typedef tg_tensor *(*ex_logits_fn)(void *user, const tg_dataset *ds, const int64_t *idx, int64_t B,
+                                   int32_t *labels);
+/** Accuracy on samples [first, first + n) of ds: batches of at most batch
+ *  (≤ EX_EVAL_MAX; 0 means EX_EVAL_MAX) under no-grad, each on its own tape;
+ *  a sample is right when its first largest logit is its label. Returns 0,
+ *  or -1 when logits failed. */
+int ex_accuracy(tg_ctx *ctx, ex_logits_fn logits, void *user, const tg_dataset *ds, int64_t first, int64_t n,
+                int batch, double *acc);
 
 #endif /* EX_COMMON_H */

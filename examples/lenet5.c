@@ -144,7 +144,7 @@ static int build(tg_ctx *ctx, const cls_opts *o, int64_t rows, int64_t cols, cls
         return -1;
     snprintf(net->desc, sizeof net->desc,
              "LeNet-5 %s: %lldx%lld images in a 1x%lldx%lld frame, C1 6@5x5, S2, C3 16@5x5 (60 of 96 "
-             "connections), S4, C5 120@5x5 (%lldx%lld), F6 84, 10",
+             "connections), S4, C5 120@5x5 (%lldx%lld), F6 84, 10\n",
              squash_opt, (long long)rows, (long long)cols, (long long)net->H, (long long)net->W, (long long)oh,
              (long long)ow);
     return 0;

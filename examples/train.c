@@ -1,0 +1,63 @@
+/* train.c: the pieces of a training run that several examples share: the
+ * context from --seed/--threads, the messages of a failed step and of
+ * mismatched data sets, --dot's file, and the accuracy loop of every
+ * classifier (see common.h). */
+#include "common.h"
+
+tg_ctx *ex_ctx_new(int seed, int threads) {
+    tg_config cfg = tg_config_default();
+    cfg.seed = (uint64_t)seed;
+    cfg.threads = threads;
+    return tg_ctx_new(&cfg);
+}
+
+int ex_step_error(const char *prog, tg_ctx *ctx, tg_status st, int epoch, int64_t batch) {
+    return ex_runtime_error(prog, "epoch %d batch %lld: %s", epoch, (long long)batch + 1,
+                            tg_last_error(ctx)[0] ? tg_last_error(ctx) : tg_strerror(st));
+}
+
+int ex_size_error(const char *prog, const tg_dataset *train, const tg_dataset *test) {
+    return ex_runtime_error(prog, "training images are %lldx%lld but test images %lldx%lld", (long long)train->rows,
+                            (long long)train->cols, (long long)test->rows, (long long)test->cols);
+}
+
+tg_status ex_write_dot(tg_ctx *ctx, tg_tape *tape, const char *prog, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) return tg_set_error(ctx, TG_EIO, "--dot: cannot open '%s' for writing", path);
+    char title[96];
+    snprintf(title, sizeof title, "%s: the first training step (edges: gradient norms)", prog);
+    tg_dot_opts d = {.grad_norms = 1, .title = title};
+    tg_status st = tg_tape_dot(tape, f, &d);
+    if (fclose(f) != 0 && st == TG_OK) st = tg_set_error(ctx, TG_EIO, "--dot: cannot write '%s'", path);
+    return st;
+}
+
+int ex_accuracy(tg_ctx *ctx, ex_logits_fn logits, void *user, const tg_dataset *ds, int64_t first, int64_t n,
+                int batch, double *acc) {
+    int64_t idx[EX_EVAL_MAX], correct = 0, EB = batch > 0 && batch < EX_EVAL_MAX ? batch : EX_EVAL_MAX;
+    int32_t lab[EX_EVAL_MAX];
+    tg_no_grad_begin(ctx);
+    int rc = 0;
+    for (int64_t s = 0; s < n && rc == 0; s += EB) {
+        int64_t B = n - s < EB ? n - s : EB;
+        for (int64_t i = 0; i < B; i++) idx[i] = first + s + i;
+        tg_tape *tape = tg_tape_begin(ctx);
+        tg_tensor *z = tape ? logits(user, ds, idx, B, lab) : NULL; /* (B, C) */
+        if (!z) {
+            rc = -1;
+        } else {
+            const float *zp = z->data;
+            int64_t C = z->shape[1];
+            for (int64_t b = 0; b < B; b++) {
+                int64_t best = 0;
+                for (int64_t c = 1; c < C; c++)
+                    if (zp[b * C + c] > zp[b * C + best]) best = c; /* the first of equal maxima */
+                correct += best == lab[b];
+            }
+        }
+        if (tape) tg_tape_end(tape);
+    }
+    tg_no_grad_end(ctx);
+    *acc = n > 0 ? (double)correct / (double)n : 0;
+    return rc;
+}
