@@ -421,26 +421,18 @@ static int parse_opts(int argc, char **argv, opts *o) {
     ex_flag flags[] = {
         {.name = "cell", .type = EX_STRING, .target = &o->cell, .choices = cell_names,
          .help = "recurrent cell: simple tanh RNN, LSTM, GRU (lectures' form), ReLU RNN, PyTorch's GRU"},
-        {.name = "hidden", .type = EX_INT, .target = &o->hidden, .help = "hidden units (and embedding size)",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 8192},
-        {.name = "layers", .type = EX_INT, .target = &o->layers, .help = "stacked recurrent layers",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = TG_RNN_MAX_LAYERS},
-        {.name = "seq", .type = EX_INT, .target = &o->seq, .help = "BPTT length: characters unrolled per step",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 1024},
-        {.name = "batch", .type = EX_INT, .target = &o->batch, .help = "parallel streams per step",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 4096},
-        {.name = "epochs", .type = EX_INT, .target = &o->epochs,
-         .help = "train for N passes over the training text instead of --steps", .range = EX_LO | EX_HI, .lo = 1,
-         .hi = 100000},
+        ex_flag_int("hidden", &o->hidden, "hidden units (and embedding size)", 1, 8192),
+        ex_flag_int("layers", &o->layers, "stacked recurrent layers", 1, TG_RNN_MAX_LAYERS),
+        ex_flag_int("seq", &o->seq, "BPTT length: characters unrolled per step", 1, 1024),
+        ex_flag_int("batch", &o->batch, "parallel streams per step", 1, 4096),
+        ex_flag_int("epochs", &o->epochs, "train for N passes over the training text instead of --steps", 1, 100000),
         {.name = "steps", .type = EX_INT, .target = &o->steps,
          .help = "training steps of --batch x --seq characters; 200 for --corpus zh (0: no training, e.g. evaluate "
                  "and sample a --load)",
          .range = EX_LO, .lo = 0},
-        {.name = "eval-every", .type = EX_INT, .target = &o->eval_every,
-         .help = "validate every N steps (0: once per epoch, or 5 times for a --steps run)", .range = EX_LO,
-         .lo = 0},
-        {.name = "lr", .type = EX_DOUBLE, .target = &o->lr, .help = "Adam learning rate",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 10},
+        ex_flag_min("eval-every", &o->eval_every,
+                    "validate every N steps (0: once per epoch, or 5 times for a --steps run)", 0),
+        ex_flag_lr(&o->lr, "Adam learning rate", 10),
         {.name = "clip", .type = EX_DOUBLE, .target = &o->clip,
          .help = "clip the global gradient norm to this (0: no clipping)", .range = EX_LO | EX_HI, .lo = 0,
          .hi = 1e6},
@@ -459,12 +451,10 @@ static int parse_opts(int argc, char **argv, opts *o) {
          .help = "start from a checkpoint written by --save (same --cell/--hidden/--layers and text)"},
         {.name = "plot", .type = EX_STRING, .target = &o->plot, .metavar = "FILE.svg",
          .help = "write training and validation bits per character at each validation as an SVG plot"},
-        {.name = "seed", .type = EX_INT, .target = &o->seed, .help = "seed of initialisation and sampling",
-         .range = EX_LO, .lo = 0},
-        {.name = "threads", .type = EX_INT, .target = &o->threads,
-         .help = "worker threads; 0 = TG_THREADS or one per core", .range = EX_LO | EX_HI, .lo = 0, .hi = 256},
+        ex_flag_min("seed", &o->seed, "seed of initialisation and sampling", 0),
+        ex_flag_threads(&o->threads),
     };
-    int n = (int)(sizeof flags / sizeof flags[0]);
+    int n = EX_NFLAGS(flags);
     int rc = ex_parse(argc, argv, PROG,
                       "Train a character-level language model (RNN, LSTM or GRU) with truncated BPTT.\n"
                       "Default: a 256-unit LSTM on Debian's fortunes, 1500 steps of 32x64 characters.",
@@ -696,10 +686,7 @@ int main(int argc, char **argv) {
         }
         printf("corpus %s: %d files from %s\n", o.corpus, nf, FORTUNE_DIR);
     }
-    tg_config cfg = tg_config_default();
-    cfg.seed = (uint64_t)o.seed;
-    cfg.threads = o.threads;
-    tg_ctx *ctx = tg_ctx_new(&cfg);
+    tg_ctx *ctx = ex_ctx_new(o.seed, o.threads);
     if (!ctx || vocab_build(&d.voc, &d.train_txt, &d.val_txt) != 0 || !(d.tr = encode(&d.voc, &d.train_txt)) ||
         !(d.va = encode(&d.voc, &d.val_txt)))
         rc = ex_runtime_error(PROG, "out of memory");

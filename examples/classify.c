@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const optim_names[] = {"sgd",      "momentum", "nesterov", "adagrad", "rmsprop",
-                                          "adadelta", "adam",     "adamw",    NULL};
 
 /* One run: the program, its options, the network and what it trains in. */
 typedef struct job {
@@ -41,26 +39,20 @@ static int parse_opts(int argc, char **argv, const cls_program *p, cls_opts *o) 
     const char *default_optim = o->optim;
     if (o->momentum == 0) o->momentum = 0.9; /* momentum/nesterov's default */
     ex_flag common[] = {
-        {.name = "data", .type = EX_STRING, .target = &o->data, .metavar = "DIR",
-         .help = "MNIST-layout directory (files with or without .gz)"},
-        {.name = "epochs", .type = EX_INT, .target = &o->epochs, .help = "passes over the training set",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "batch", .type = EX_INT, .target = &o->batch, .help = "mini-batch size",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "lr", .type = EX_DOUBLE, .target = &o->lr,
-         .help = "learning rate; if not given with --optim, that optimizer's torch default (sgd: 0.01)",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 1000},
-        {.name = "optim", .type = EX_STRING, .target = &o->optim, .choices = optim_names, .help = "optimizer"},
+        ex_flag_data(&o->data),
+        ex_flag_int("epochs", &o->epochs, "passes over the training set", 1, 100000),
+        ex_flag_int("batch", &o->batch, "mini-batch size", 1, 100000),
+        ex_flag_lr(&o->lr,
+                   "learning rate; if not given with --optim, that optimizer's torch default (sgd: 0.01)", 1000),
+        ex_flag_optim(&o->optim, "optimizer"),
         {.name = "momentum", .type = EX_DOUBLE, .target = &o->momentum,
          .help = "momentum of momentum/nesterov (and of rmsprop when given)", .range = EX_LO | EX_HI,
          .lo = 0, .hi = 0.999999},
         {.name = "weight-decay", .type = EX_DOUBLE, .target = &o->weight_decay,
          .help = "L2 weight decay (decoupled for adamw; biases are not decayed)", .range = EX_LO | EX_HI,
          .lo = 0, .hi = 10},
-        {.name = "seed", .type = EX_INT, .target = &o->seed,
-         .help = "seed of initialisation, shuffling and dropout", .range = EX_LO, .lo = 0},
-        {.name = "threads", .type = EX_INT, .target = &o->threads,
-         .help = "worker threads; 0 = TG_THREADS or one per core", .range = EX_LO | EX_HI, .lo = 0, .hi = 256},
+        ex_flag_min("seed", &o->seed, "seed of initialisation, shuffling and dropout", 0),
+        ex_flag_threads(&o->threads),
         {.name = "save", .type = EX_STRING, .target = &o->save, .metavar = "FILE",
          .help = "save parameters and optimizer state (safetensors) after training"},
         {.name = "load", .type = EX_STRING, .target = &o->load, .metavar = "FILE",
@@ -71,8 +63,7 @@ static int parse_opts(int argc, char **argv, const cls_program *p, cls_opts *o) 
          .help = "write loss and accuracy per epoch as an SVG plot"},
         {.name = "dot", .type = EX_STRING, .target = &o->dot, .metavar = "FILE.dot",
          .help = "write the first training step's tape, with gradient norms, as Graphviz DOT"},
-        {.name = "limit", .type = EX_INT, .target = &o->limit,
-         .help = "train on the first N training samples only (0 = all)", .range = EX_LO, .lo = 0},
+        ex_flag_min("limit", &o->limit, "train on the first N training samples only (0 = all)", 0),
         {.name = "early-stop", .type = EX_INT, .target = &o->early_stop,
          .help = "hold out a validation split, check it every N epochs, stop when its error rises and keep the "
                  "best epoch's parameters (0 = off)",

@@ -87,10 +87,8 @@ int main(int argc, char **argv) {
         {.name = "dropout", .type = EX_DOUBLE, .target = &dropout_opt, .metavar = "P",
          .help = "dropout rate after the pooling and the hidden dense layer", .range = EX_LO | EX_HI, .lo = 0,
          .hi = 0.95},
-        {.name = "filters", .type = EX_INT, .target = &filters_opt, .help = "maps of each conv layer",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 1024},
-        {.name = "hidden", .type = EX_INT, .target = &hidden_opt, .help = "units of the hidden dense layer",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
+        ex_flag_int("filters", &filters_opt, "maps of each conv layer", 1, 1024),
+        ex_flag_int("hidden", &hidden_opt, "units of the hidden dense layer", 1, 100000),
     };
     cls_program p = {
         .prog = PROG,

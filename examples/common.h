@@ -90,6 +90,26 @@ int ex_runtime_error(const char *prog, const char *fmt, ...)
 /** The flag named name in flags[0..n), or NULL. */
 ex_flag *ex_flag_find(ex_flag *flags, int n, const char *name);
 
+/* The flags many programs have, so that each is spelled and ranged once.
+ * They return the entry by value for a flag table's initializer. */
+
+/** Every optimizer of tapegrad, NULL-terminated, in --help's order. */
+extern const char *const ex_optim_names[];
+/** An int flag in [lo, hi]. */
+ex_flag ex_flag_int(const char *name, int *target, const char *help, double lo, double hi);
+/** An int flag >= lo. */
+ex_flag ex_flag_min(const char *name, int *target, const char *help, double lo);
+/** --lr in (0, hi]. */
+ex_flag ex_flag_lr(double *target, const char *help, double hi);
+/** --optim, one of ex_optim_names. */
+ex_flag ex_flag_optim(const char **target, const char *help);
+/** --data DIR, an MNIST-layout directory. */
+ex_flag ex_flag_data(const char **target);
+/** --threads in [0, 256]; 0 = TG_THREADS or one per core. */
+ex_flag ex_flag_threads(int *target);
+/** The number of entries of a flag table (an array, not a pointer). */
+#define EX_NFLAGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 /* ---- checks before training (checks.c) ---- */
 
 /** 0 when dir is an existing directory; otherwise -1 and why in msg. */
@@ -207,12 +227,19 @@ tg_status ex_write_dot(tg_ctx *ctx, tg_tape *tape, const char *prog, const char 
 /** Largest evaluation batch of ex_accuracy (its index arrays are on the
  *  stack: 12 kB at 1000). */
 #define EX_EVAL_MAX 1000
+/** One evaluation batch: samples idx[0..B) (absolute indices), done
+ *  samples before it. Returns 0, or nonzero to stop. */
+typedef int (*ex_batch_fn)(void *user, int64_t done, const int64_t *idx, int64_t B);
+/** Run fn over samples [first, first + n) in batches of at most batch
+ *  (≤ EX_EVAL_MAX; 0 means EX_EVAL_MAX), under no-grad, each call on a tape
+ *  of its own that ends after it (so memory is bounded by one batch).
+ *  Returns 0, -1 when a tape cannot begin, or fn's first nonzero return. */
+int ex_eval_batches(tg_ctx *ctx, int64_t first, int64_t n, int batch, ex_batch_fn fn, void *user);
 /** The logits (B, C) of samples idx[0..B) of ds on the active tape, with
  *  labels[0..B) filled; NULL on failure (message in the context). */
 typedef tg_tensor *(*ex_logits_fn)(void *user, const tg_dataset *ds, const int64_t *idx, int64_t B,
                                    int32_t *labels);
-/** Accuracy on samples [first, first + n) of ds: batches of at most batch
- *  (≤ EX_EVAL_MAX; 0 means EX_EVAL_MAX) under no-grad, each on its own tape;
+/** Accuracy on samples [first, first + n) of ds, through ex_eval_batches:
  *  a sample is right when its first largest logit is its label. Returns 0,
  *  or -1 when logits failed. */
 int ex_accuracy(tg_ctx *ctx, ex_logits_fn logits, void *user, const tg_dataset *ds, int64_t first, int64_t n,

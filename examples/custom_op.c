@@ -219,12 +219,9 @@ int main(int argc, char **argv) {
     int epochs = 500, samples = 200, seed = 42, wrong = 0;
     double lr = 0.05, outliers = 0.2, noise = 0.3, scale = 0.3;
     ex_flag flags[] = {
-        {.name = "epochs", .type = EX_INT, .target = &epochs, .help = "Adam steps per fit (full batch)",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 10000000},
-        {.name = "lr", .type = EX_DOUBLE, .target = &lr, .help = "Adam learning rate",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 10},
-        {.name = "samples", .type = EX_INT, .target = &samples, .help = "points to fit",
-         .range = EX_LO | EX_HI, .lo = 2, .hi = 10000000},
+        ex_flag_int("epochs", &epochs, "Adam steps per fit (full batch)", 1, 10000000),
+        ex_flag_lr(&lr, "Adam learning rate", 10),
+        ex_flag_int("samples", &samples, "points to fit", 2, 10000000),
         {.name = "outliers", .type = EX_DOUBLE, .target = &outliers,
          .help = "fraction of points pushed up by U(5,15)", .range = EX_LO | EX_HI, .lo = 0, .hi = 0.5},
         {.name = "noise", .type = EX_DOUBLE, .target = &noise, .help = "standard deviation of the inliers' noise",
@@ -232,8 +229,7 @@ int main(int argc, char **argv) {
         {.name = "scale", .type = EX_DOUBLE, .target = &scale,
          .help = "s in log cosh(r/s): residuals well below s count as squared, above as absolute",
          .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 1000},
-        {.name = "seed", .type = EX_INT, .target = &seed, .help = "seed of the data and the gradient check",
-         .range = EX_LO, .lo = 0},
+        ex_flag_min("seed", &seed, "seed of the data and the gradient check", 0),
         {.name = "wrong-backward", .type = EX_BOOL, .target = &wrong,
          .help = "use a deliberately wrong backward, to watch the gradient check catch it"},
     };
@@ -243,10 +239,7 @@ int main(int argc, char **argv) {
                       flags, (int)(sizeof flags / sizeof flags[0]));
     if (rc >= 0) return rc;
 
-    tg_config cfg = tg_config_default();
-    cfg.seed = (uint64_t)seed;
-    cfg.threads = 1;
-    tg_ctx *ctx = tg_ctx_new(&cfg);
+    tg_ctx *ctx = ex_ctx_new(seed, 1);
     if (!ctx) return ex_runtime_error(PROG, "out of memory");
     ex_result res = {0};
     data d = {0};

@@ -306,3 +306,37 @@ int ex_parse(int argc, char **argv, const char *prog, const char *summary, ex_fl
     free(defaults);
     return rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* The flags many programs have, written once                               */
+/* ------------------------------------------------------------------------ */
+
+const char *const ex_optim_names[] = {"sgd",      "momentum", "nesterov", "adagrad", "rmsprop",
+                                      "adadelta", "adam",     "adamw",    NULL};
+
+ex_flag ex_flag_int(const char *name, int *target, const char *help, double lo, double hi) {
+    return (ex_flag){.name = name, .type = EX_INT, .target = target, .help = help, .range = EX_LO | EX_HI,
+                     .lo = lo, .hi = hi};
+}
+
+ex_flag ex_flag_min(const char *name, int *target, const char *help, double lo) {
+    return (ex_flag){.name = name, .type = EX_INT, .target = target, .help = help, .range = EX_LO, .lo = lo};
+}
+
+ex_flag ex_flag_lr(double *target, const char *help, double hi) {
+    return (ex_flag){.name = "lr", .type = EX_DOUBLE, .target = target, .help = help,
+                     .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = hi};
+}
+
+ex_flag ex_flag_optim(const char **target, const char *help) {
+    return (ex_flag){.name = "optim", .type = EX_STRING, .target = target, .choices = ex_optim_names, .help = help};
+}
+
+ex_flag ex_flag_data(const char **target) {
+    return (ex_flag){.name = "data", .type = EX_STRING, .target = target, .metavar = "DIR",
+                     .help = "MNIST-layout directory (files with or without .gz)"};
+}
+
+ex_flag ex_flag_threads(int *target) {
+    return ex_flag_int("threads", target, "worker threads; 0 = TG_THREADS or one per core", 0, 256);
+}

@@ -110,21 +110,26 @@ static int make_ring(tg_ctx *ctx, data *d, int64_t n) {
     return 0;
 }
 
+typedef struct sampler {
+    tg_ctx *ctx;
+    const gen_gan *m;
+    float *out;
+} sampler;
+
+/* ex_batch_fn: B samples of G into out from sample done on. */
+static int sample_batch(void *user, int64_t done, const int64_t *idx, int64_t B) {
+    (void)idx;
+    sampler *sp = user;
+    tg_tensor *x = gen_mlp_forward(&sp->m->G, gen_noise(sp->ctx, TG_F32, B, sp->m->Z));
+    if (!x) return -1;
+    memcpy(sp->out + done * sp->m->X, x->data, (size_t)(B * sp->m->X) * sizeof(float));
+    return 0;
+}
+
 /* n samples of G into out (n·X floats), in batches, no recording. */
 static int sample(tg_ctx *ctx, const gen_gan *m, int64_t n, float *out) {
-    enum { EB = 1000 };
-    int rc = 0;
-    tg_no_grad_begin(ctx);
-    for (int64_t s = 0; s < n && !rc; s += EB) {
-        int64_t B = n - s < EB ? n - s : EB;
-        tg_tape *tape = tg_tape_begin(ctx);
-        tg_tensor *x = tape ? gen_mlp_forward(&m->G, gen_noise(ctx, TG_F32, B, m->Z)) : NULL;
-        if (!x) rc = -1;
-        else memcpy(out + s * m->X, x->data, (size_t)(B * m->X) * sizeof(float));
-        if (tape) tg_tape_end(tape);
-    }
-    tg_no_grad_end(ctx);
-    return rc;
+    sampler sp = {ctx, m, out};
+    return ex_eval_batches(ctx, 0, n, 1000, sample_batch, &sp);
 }
 
 /* ---- ring: mode coverage and the scatter plot ---- */
@@ -327,48 +332,37 @@ static int parse_opts(int argc, char **argv, opts *o) {
     ex_flag flags[] = {
         {.name = "data", .type = EX_STRING, .target = &o->data, .metavar = "DIR|ring",
          .help = "MNIST-layout directory, or \"ring\" for 8 Gaussians on a circle"},
-        {.name = "k", .type = EX_INT, .target = &o->k, .help = "discriminator steps per generator step",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100},
+        ex_flag_int("k", &o->k, "discriminator steps per generator step", 1, 100),
         {.name = "gen-loss", .type = EX_STRING, .target = &o->gen_loss, .choices = loss_names,
          .help = "generator loss: -log D(G(z)) (nonsat) or log(1 - D(G(z))) (minimax)"},
         {.name = "optim", .type = EX_STRING, .target = &o->optim, .choices = optim_names,
          .help = "optimizer of both players"},
-        {.name = "lr", .type = EX_DOUBLE, .target = &o->lr,
-         .help = "learning rate; if not given: adam 2e-4 on images, 1e-3 on the ring; momentum/sgd 0.02",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 1000},
+        ex_flag_lr(&o->lr,
+                   "learning rate; if not given: adam 2e-4 on images, 1e-3 on the ring; momentum/sgd 0.02", 1000),
         {.name = "momentum", .type = EX_DOUBLE, .target = &o->momentum, .help = "momentum of --optim momentum",
          .range = EX_LO | EX_HI, .lo = 0, .hi = 0.999999},
         {.name = "beta1", .type = EX_DOUBLE, .target = &o->beta1, .help = "Adam's beta1", .range = EX_LO | EX_HI,
          .lo = 0, .hi = 0.999999},
-        {.name = "noise", .type = EX_INT, .target = &o->noise,
-         .help = "dimension of z (2 on the ring if not given)", .range = EX_LO | EX_HI, .lo = 1,
-         .hi = 10000},
+        ex_flag_int("noise", &o->noise, "dimension of z (2 on the ring if not given)", 1, 10000),
         {.name = "g-hidden", .type = EX_INTLIST, .target = &o->g_hidden, .metavar = "LIST",
          .help = "generator hidden sizes (128,128 on the ring if not given)",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
         {.name = "d-hidden", .type = EX_INTLIST, .target = &o->d_hidden, .metavar = "LIST",
          .help = "discriminator hidden sizes (128,128 on the ring if not given)",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "epochs", .type = EX_INT, .target = &o->epochs,
-         .help = "passes of the training set through D",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "batch", .type = EX_INT, .target = &o->batch,
-         .help = "minibatch size m of noise and of data (256 on the ring if not given)",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "seed", .type = EX_INT, .target = &o->seed, .help = "seed of initialisation, data and noise",
-         .range = EX_LO, .lo = 0},
-        {.name = "threads", .type = EX_INT, .target = &o->threads,
-         .help = "worker threads; 0 = TG_THREADS or one per core", .range = EX_LO | EX_HI, .lo = 0, .hi = 256},
-        {.name = "limit", .type = EX_INT, .target = &o->limit,
-         .help = "use the first N training examples only (0 = all)", .range = EX_LO, .lo = 0},
+        ex_flag_int("epochs", &o->epochs, "passes of the training set through D", 1, 100000),
+        ex_flag_int("batch", &o->batch,
+                    "minibatch size m of noise and of data (256 on the ring if not given)", 1, 100000),
+        ex_flag_min("seed", &o->seed, "seed of initialisation, data and noise", 0),
+        ex_flag_threads(&o->threads),
+        ex_flag_min("limit", &o->limit, "use the first N training examples only (0 = all)", 0),
         {.name = "png", .type = EX_STRING, .target = &o->png, .metavar = "FILE.png",
          .help = "images: write 64 samples here at the end (none: do not)"},
-        {.name = "png-every", .type = EX_INT, .target = &o->png_every,
-         .help = "images: also write FILE_epochN.png every N epochs (0 = never)", .range = EX_LO, .lo = 0},
+        ex_flag_min("png-every", &o->png_every, "images: also write FILE_epochN.png every N epochs (0 = never)", 0),
         {.name = "svg", .type = EX_STRING, .target = &o->svg, .metavar = "FILE.svg",
          .help = "ring: plot real and generated points here (none: do not)"},
     };
-    int n = (int)(sizeof flags / sizeof flags[0]);
+    int n = EX_NFLAGS(flags);
     int rc = ex_parse(argc, argv, PROG,
                       "Train a generative adversarial net (Goodfellow et al. 2014, Algorithm 1) on Fashion-MNIST\n"
                       "(or any MNIST-layout data set) or, with --data ring, on 8 Gaussians around a circle.",
@@ -574,10 +568,7 @@ int main(int argc, char **argv) {
     int rc = parse_opts(argc, argv, &o);
     if (rc >= 0) return rc;
     rc = EX_OK;
-    tg_config cfg = tg_config_default();
-    cfg.seed = (uint64_t)o.seed;
-    cfg.threads = o.threads;
-    tg_ctx *ctx = tg_ctx_new(&cfg);
+    tg_ctx *ctx = ex_ctx_new(o.seed, o.threads);
     if (!ctx) return ex_runtime_error(PROG, "out of memory");
     data d;
     memset(&d, 0, sizeof d);

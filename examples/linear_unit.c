@@ -37,12 +37,9 @@ int main(int argc, char **argv) {
     int epochs = 300, print_every = 50;
     double lr = 0.1;
     ex_flag flags[] = {
-        {.name = "epochs", .type = EX_INT, .target = &epochs, .help = "gradient-descent steps (full batch)",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 10000000},
-        {.name = "lr", .type = EX_DOUBLE, .target = &lr, .help = "learning rate on the standardised data",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 10},
-        {.name = "print-every", .type = EX_INT, .target = &print_every,
-         .help = "print the loss every N steps (0 = never)", .range = EX_LO, .lo = 0},
+        ex_flag_int("epochs", &epochs, "gradient-descent steps (full batch)", 1, 10000000),
+        ex_flag_lr(&lr, "learning rate on the standardised data", 10),
+        ex_flag_min("print-every", &print_every, "print the loss every N steps (0 = never)", 0),
     };
     int rc = ex_parse(argc, argv, PROG, "Fit salary = w*years + b by gradient descent through the tape.", flags,
                       (int)(sizeof flags / sizeof flags[0]));

@@ -141,16 +141,11 @@ int main(int argc, char **argv) {
         {.name = "loss", .type = EX_STRING, .target = &loss_opt, .choices = loss_names,
          .help = "softmax cross-entropy, or squared error of sigmoid outputs"},
         /* replacing the driver's entries: mlp's own wording and range */
-        {.name = "batch", .type = EX_INT, .target = &o.batch, .help = "mini-batch size", .range = EX_LO | EX_HI,
-         .lo = 1, .hi = 1000000},
-        {.name = "lr", .type = EX_DOUBLE, .target = &o.lr,
-         .help = "learning rate; if not given, 0.1 for sgd, else the optimizer's torch default",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 1000},
-        {.name = "seed", .type = EX_INT, .target = &o.seed, .help = "seed of initialisation and shuffling",
-         .range = EX_LO, .lo = 0},
-        {.name = "early-stop", .type = EX_INT, .target = &o.early_stop,
-         .help = "check a held-out validation split every N epochs; stop when its error rises (0 = off)",
-         .range = EX_LO | EX_HI, .lo = 0, .hi = 100000},
+        ex_flag_int("batch", &o.batch, "mini-batch size", 1, 1000000),
+        ex_flag_lr(&o.lr, "learning rate; if not given, 0.1 for sgd, else the optimizer's torch default", 1000),
+        ex_flag_min("seed", &o.seed, "seed of initialisation and shuffling", 0),
+        ex_flag_int("early-stop", &o.early_stop,
+                    "check a held-out validation split every N epochs; stop when its error rises (0 = off)", 0, 100000),
     };
     cls_program p = {
         .prog = PROG,

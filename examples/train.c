@@ -32,32 +32,50 @@ tg_status ex_write_dot(tg_ctx *ctx, tg_tape *tape, const char *prog, const char 
     return st;
 }
 
-int ex_accuracy(tg_ctx *ctx, ex_logits_fn logits, void *user, const tg_dataset *ds, int64_t first, int64_t n,
-                int batch, double *acc) {
-    int64_t idx[EX_EVAL_MAX], correct = 0, EB = batch > 0 && batch < EX_EVAL_MAX ? batch : EX_EVAL_MAX;
-    int32_t lab[EX_EVAL_MAX];
-    tg_no_grad_begin(ctx);
+int ex_eval_batches(tg_ctx *ctx, int64_t first, int64_t n, int batch, ex_batch_fn fn, void *user) {
+    int64_t idx[EX_EVAL_MAX], EB = batch > 0 && batch < EX_EVAL_MAX ? batch : EX_EVAL_MAX;
     int rc = 0;
+    tg_no_grad_begin(ctx);
     for (int64_t s = 0; s < n && rc == 0; s += EB) {
         int64_t B = n - s < EB ? n - s : EB;
         for (int64_t i = 0; i < B; i++) idx[i] = first + s + i;
         tg_tape *tape = tg_tape_begin(ctx);
-        tg_tensor *z = tape ? logits(user, ds, idx, B, lab) : NULL; /* (B, C) */
-        if (!z) {
-            rc = -1;
-        } else {
-            const float *zp = z->data;
-            int64_t C = z->shape[1];
-            for (int64_t b = 0; b < B; b++) {
-                int64_t best = 0;
-                for (int64_t c = 1; c < C; c++)
-                    if (zp[b * C + c] > zp[b * C + best]) best = c; /* the first of equal maxima */
-                correct += best == lab[b];
-            }
-        }
+        rc = tape ? fn(user, s, idx, B) : -1;
         if (tape) tg_tape_end(tape);
     }
     tg_no_grad_end(ctx);
-    *acc = n > 0 ? (double)correct / (double)n : 0;
+    return rc;
+}
+
+typedef struct accuracy_job {
+    ex_logits_fn logits;
+    void *user;
+    const tg_dataset *ds;
+    int64_t correct;
+} accuracy_job;
+
+/* ex_batch_fn: count the batch's samples whose first largest logit is the label. */
+static int count_correct(void *user, int64_t done, const int64_t *idx, int64_t B) {
+    (void)done;
+    accuracy_job *a = user;
+    int32_t lab[EX_EVAL_MAX];
+    tg_tensor *z = a->logits(a->user, a->ds, idx, B, lab); /* (B, C) */
+    if (!z) return -1;
+    const float *zp = z->data;
+    int64_t C = z->shape[1];
+    for (int64_t b = 0; b < B; b++) {
+        int64_t best = 0;
+        for (int64_t c = 1; c < C; c++)
+            if (zp[b * C + c] > zp[b * C + best]) best = c;
+        a->correct += best == lab[b];
+    }
+    return 0;
+}
+
+int ex_accuracy(tg_ctx *ctx, ex_logits_fn logits, void *user, const tg_dataset *ds, int64_t first, int64_t n,
+                int batch, double *acc) {
+    accuracy_job a = {logits, user, ds, 0};
+    int rc = ex_eval_batches(ctx, first, n, batch, count_correct, &a);
+    *acc = n > 0 ? (double)a.correct / (double)n : 0;
     return rc;
 }

@@ -322,26 +322,20 @@ static int parse_opts(int argc, char **argv, opts *o) {
     o->seed = 42;
     o->lr = 0.005;
     ex_flag flags[] = {
-        {.name = "dim", .type = EX_INT, .target = &o->dim, .help = "size of word and phrase vectors",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 4096},
-        {.name = "epochs", .type = EX_INT, .target = &o->epochs, .help = "passes over the training trees",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "batch", .type = EX_INT, .target = &o->batch, .help = "trees per update (gradients accumulate)",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "lr", .type = EX_DOUBLE, .target = &o->lr, .help = "Adam learning rate",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 10},
+        ex_flag_int("dim", &o->dim, "size of word and phrase vectors", 1, 4096),
+        ex_flag_int("epochs", &o->epochs, "passes over the training trees", 1, 100000),
+        ex_flag_int("batch", &o->batch, "trees per update (gradients accumulate)", 1, 100000),
+        ex_flag_lr(&o->lr, "Adam learning rate", 10),
         {.name = "train", .type = EX_INT, .target = &o->n_train, .metavar = "N", .help = "training trees to generate",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 10000000},
         {.name = "test", .type = EX_INT, .target = &o->n_test, .metavar = "N", .help = "held-out trees to generate",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 10000000},
-        {.name = "seed", .type = EX_INT, .target = &o->seed, .help = "seed of the treebank and the initialisation",
-         .range = EX_LO, .lo = 0},
-        {.name = "threads", .type = EX_INT, .target = &o->threads,
-         .help = "worker threads; 0 = TG_THREADS or one per core", .range = EX_LO | EX_HI, .lo = 0, .hi = 256},
+        ex_flag_min("seed", &o->seed, "seed of the treebank and the initialisation", 0),
+        ex_flag_threads(&o->threads),
         {.name = "dot", .type = EX_STRING, .target = &o->dot, .metavar = "FILE",
          .help = "write the tape of the first test tree (with gradient norms) as Graphviz DOT"},
     };
-    int n = (int)(sizeof flags / sizeof flags[0]);
+    int n = EX_NFLAGS(flags);
     int rc = ex_parse(argc, argv, PROG,
                       "Train a recursive neural network (tree net) on a generated sentiment treebank with\n"
                       "negation, and a bag-of-words baseline on the same trees.",
@@ -370,10 +364,7 @@ int main(int argc, char **argv) {
     int rc = parse_opts(argc, argv, &o);
     if (rc >= 0) return rc;
     rc = EX_OK;
-    tg_config cfg = tg_config_default();
-    cfg.seed = (uint64_t)o.seed;
-    cfg.threads = o.threads;
-    tg_ctx *ctx = tg_ctx_new(&cfg);
+    tg_ctx *ctx = ex_ctx_new(o.seed, o.threads);
     tree *train = malloc(sizeof(tree) * (size_t)o.n_train), *test = malloc(sizeof(tree) * (size_t)o.n_test);
     int64_t *perm = malloc(sizeof(int64_t) * (size_t)o.n_train);
     tg_optim *opt = NULL, *opt_bow = NULL;
