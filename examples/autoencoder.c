@@ -38,6 +38,9 @@
 #include <string.h>
 
 #define PROG "autoencoder"
+/* --help's first lines */
+static const char SUMMARY[] = "Train a dense autoencoder on Fashion-MNIST (or any MNIST-layout data set); optionally\n"
+                             "sparse (L1 on the code) or stacked (greedy pretraining, then supervised fine-tuning).";
 #define N_CLASSES 10
 #define PNG_COLS 8
 #define PNG_ROWS 4 /* pairs of (originals, reconstructions) rows */
@@ -86,11 +89,8 @@ static int fit(tg_ctx *ctx, tg_optim *opt, const tg_dataset *ds, int64_t n, int 
             tg_tape *tape = tg_tape_begin(ctx);
             tg_tensor *x = tape ? batch_of(ctx, ds, perm + b0, m, lab) : NULL;
             tg_tensor *loss = x ? f(user, x, lab) : NULL;
-            tg_status st = loss ? tg_backward(loss) : TG_EINVAL;
-            if (st == TG_OK) st = tg_optim_step(opt);
-            double lv = loss ? tg_item(loss) : NAN;
-            tg_optim_zero_grad(opt);
-            if (tape) tg_tape_end(tape);
+            double lv;
+            tg_status st = ex_step_end(opt, tape, loss, loss ? tg_backward(loss) : TG_EINVAL, &lv);
             if (st != TG_OK) {
                 rc = ex_runtime_error(PROG, "%s: epoch %d batch %lld: %s", what, ep, (long long)bi + 1,
                                       tg_last_error(ctx)[0] ? tg_last_error(ctx) : tg_strerror(st));
@@ -263,11 +263,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         {.name = "png", .type = EX_STRING, .target = &o->png, .metavar = "FILE.png",
          .help = "write test originals and reconstructions here (none: do not)"},
     };
-    int n = EX_NFLAGS(flags);
-    int rc = ex_parse(argc, argv, PROG,
-                      "Train a dense autoencoder on Fashion-MNIST (or any MNIST-layout data set); optionally\n"
-                      "sparse (L1 on the code) or stacked (greedy pretraining, then supervised fine-tuning).",
-                      flags, n);
+    int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;
     if (o->hidden.n > GEN_MAX_LAYERS)
         return ex_usage_error(PROG, "--hidden: at most %d layers, got %d", GEN_MAX_LAYERS, o->hidden.n);

@@ -35,6 +35,10 @@
 #include <sys/stat.h>
 
 #define PROG "char_rnn"
+/* --help's first lines */
+static const char SUMMARY[] = "Train a character-level language model (RNN, LSTM or GRU) with truncated BPTT.\n"
+                             "Default: a 256-unit LSTM on Debian's fortunes, 1500 steps of 32x64 characters.";
+
 #define FORTUNE_DIR "/usr/share/games/fortunes"
 
 typedef struct opts {
@@ -454,11 +458,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         ex_flag_min("seed", &o->seed, "seed of initialisation and sampling", 0),
         ex_flag_threads(&o->threads),
     };
-    int n = EX_NFLAGS(flags);
-    int rc = ex_parse(argc, argv, PROG,
-                      "Train a character-level language model (RNN, LSTM or GRU) with truncated BPTT.\n"
-                      "Default: a 256-unit LSTM on Debian's fortunes, 1500 steps of 32x64 characters.",
-                      flags, n);
+    int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;
     if (ex_flag_find(flags, n, "epochs")->set && ex_flag_find(flags, n, "steps")->set)
         return ex_usage_error(PROG, "--epochs and --steps exclude each other");

@@ -217,10 +217,8 @@ static int train(const job *j, tg_optim *opt, const tg_dataset *tr, const tg_dat
             tg_tensor *loss = tape ? batch_loss(j, tr, perm + b0, nb, labels) : NULL;
             tg_status st = loss ? tg_backward(loss) : TG_EINVAL;
             if (st == TG_OK && o->dot && ep == 1 && bi == 0) st = ex_write_dot(ctx, tape, prog, o->dot);
-            if (st == TG_OK) st = tg_optim_step(opt);
-            double lv = loss ? tg_item(loss) : NAN;
-            tg_optim_zero_grad(opt);
-            if (tape) tg_tape_end(tape);
+            double lv;
+            st = ex_step_end(opt, tape, loss, st, &lv);
             if (st != TG_OK) {
                 rc = ex_step_error(prog, ctx, st, ep, bi);
                 goto done;

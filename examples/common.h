@@ -213,6 +213,11 @@ void ex_early_stop_free(ex_early_stop *e);
 /** A context seeded with seed, running threads workers (0: TG_THREADS or
  *  one per core); NULL when out of memory. */
 tg_ctx *ex_ctx_new(int seed, int threads);
+/** The end of a training step whose loss was recorded on tape, st being
+ *  how its backward pass went: when st is TG_OK, one optimizer step; then
+ *  *lv = the loss's value (NaN without a loss), zero the grads and end the
+ *  tape (NULL: none began). Returns st or the step's failure. */
+tg_status ex_step_end(tg_optim *opt, tg_tape *tape, tg_tensor *loss, tg_status st, double *lv);
 /** Print "PROG: epoch E batch B+1: why" (the last error in ctx, else st's
  *  text) for a training step that failed; returns EX_RUNTIME. batch is
  *  0-based. */

@@ -201,11 +201,7 @@ static int fit(tg_ctx *ctx, const data *d, const char *prefix, int robust, doubl
         tg_tensor *loss;
         if (robust) loss = tg_mean(my_log_cosh(tg_mul(r, tg_scalar(ctx, TG_F64, 1 / scale))), 0, NULL, 0);
         else loss = tg_mean(tg_square(r), 0, NULL, 0);
-        tg_status st = loss ? tg_backward(loss) : TG_EINVAL;
-        if (st == TG_OK) st = tg_optim_step(opt);
-        tg_optim_zero_grad(opt);
-        lv = loss ? tg_item(loss) : NAN;
-        if (tape) tg_tape_end(tape);
+        tg_status st = ex_step_end(opt, tape, loss, loss ? tg_backward(loss) : TG_EINVAL, &lv);
         if (st != TG_OK || !isfinite(lv)) rc = -1;
     }
     *w = tg_get(lin.W, 0);

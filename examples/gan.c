@@ -57,6 +57,10 @@
 #include <string.h>
 
 #define PROG "gan"
+/* --help's first lines */
+static const char SUMMARY[] = "Train a generative adversarial net (Goodfellow et al. 2014, Algorithm 1) on Fashion-MNIST\n"
+                             "(or any MNIST-layout data set) or, with --data ring, on 8 Gaussians around a circle.";
+
 #define RING_MODES 8
 #define RING_RADIUS 2.0
 #define RING_SIGMA 0.1
@@ -362,11 +366,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         {.name = "svg", .type = EX_STRING, .target = &o->svg, .metavar = "FILE.svg",
          .help = "ring: plot real and generated points here (none: do not)"},
     };
-    int n = EX_NFLAGS(flags);
-    int rc = ex_parse(argc, argv, PROG,
-                      "Train a generative adversarial net (Goodfellow et al. 2014, Algorithm 1) on Fashion-MNIST\n"
-                      "(or any MNIST-layout data set) or, with --data ring, on 8 Gaussians around a circle.",
-                      flags, n);
+    int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;
     o->ring = !strcmp(o->data, "ring");
     if (o->g_hidden.n > GEN_MAX_LAYERS - 1 || o->d_hidden.n > GEN_MAX_LAYERS - 1)

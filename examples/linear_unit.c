@@ -71,11 +71,8 @@ int main(int argc, char **argv) {
         tg_tensor *t = tape ? tg_tensor_temp(ctx, TG_F64, 2, shape) : NULL;
         if (x && t) tg_tensor_set_f64(x, xn), tg_tensor_set_f64(t, tn);
         tg_tensor *loss = tg_mse(tg_dense_forward(&lin, x), t, TG_MEAN);
-        tg_status st = loss ? tg_backward(loss) : TG_EINVAL;
-        if (st == TG_OK) st = tg_optim_step(opt);
-        tg_optim_zero_grad(opt);
-        double lv = loss ? tg_item(loss) : NAN;
-        if (tape) tg_tape_end(tape);
+        double lv;
+        tg_status st = ex_step_end(opt, tape, loss, loss ? tg_backward(loss) : TG_EINVAL, &lv);
         if (st != TG_OK) {
             rc = ex_runtime_error(PROG, "step %d: %s", e, tg_last_error(ctx));
             goto out;

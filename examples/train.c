@@ -4,11 +4,21 @@
  * classifier (see common.h). */
 #include "common.h"
 
+#include <math.h>
+
 tg_ctx *ex_ctx_new(int seed, int threads) {
     tg_config cfg = tg_config_default();
     cfg.seed = (uint64_t)seed;
     cfg.threads = threads;
     return tg_ctx_new(&cfg);
+}
+
+tg_status ex_step_end(tg_optim *opt, tg_tape *tape, tg_tensor *loss, tg_status st, double *lv) {
+    if (st == TG_OK) st = tg_optim_step(opt);
+    *lv = loss ? tg_item(loss) : NAN;
+    tg_optim_zero_grad(opt);
+    if (tape) tg_tape_end(tape);
+    return st;
 }
 
 int ex_step_error(const char *prog, tg_ctx *ctx, tg_status st, int epoch, int64_t batch) {

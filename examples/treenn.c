@@ -35,6 +35,10 @@
 #include <string.h>
 
 #define PROG "treenn"
+/* --help's first lines */
+static const char SUMMARY[] = "Train a recursive neural network (tree net) on a generated sentiment treebank with\n"
+                             "negation, and a bag-of-words baseline on the same trees.";
+
 #define N_CLASSES 5
 #define MAXN 96 /* nodes per tree */
 
@@ -335,11 +339,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         {.name = "dot", .type = EX_STRING, .target = &o->dot, .metavar = "FILE",
          .help = "write the tape of the first test tree (with gradient norms) as Graphviz DOT"},
     };
-    int n = EX_NFLAGS(flags);
-    int rc = ex_parse(argc, argv, PROG,
-                      "Train a recursive neural network (tree net) on a generated sentiment treebank with\n"
-                      "negation, and a bag-of-words baseline on the same trees.",
-                      flags, n);
+    int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;
     char msg[600];
     if (o->dot && ex_check_writable(o->dot, msg, sizeof msg) != 0) return ex_usage_error(PROG, "--dot: %s", msg);

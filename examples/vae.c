@@ -34,6 +34,10 @@
 #include <string.h>
 
 #define PROG "vae"
+/* --help's first lines */
+static const char SUMMARY[] = "Train a variational autoencoder on Fashion-MNIST (or any MNIST-layout data set).\n"
+                             "Defaults: PyTorch's examples/vae recipe, 784-400-20, batch 128, Adam lr 1e-3, 10 epochs.";
+
 #define GRID 8
 
 typedef struct opts {
@@ -164,11 +168,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         {.name = "recon", .type = EX_STRING, .target = &o->recon, .metavar = "FILE.png",
          .help = "write test images and their reconstructions here (none: do not)"},
     };
-    int n = EX_NFLAGS(flags);
-    int rc = ex_parse(argc, argv, PROG,
-                      "Train a variational autoencoder on Fashion-MNIST (or any MNIST-layout data set).\n"
-                      "Defaults: PyTorch's examples/vae recipe, 784-400-20, batch 128, Adam lr 1e-3, 10 epochs.",
-                      flags, n);
+    int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;
     char msg[600];
     if (ex_check_dir(o->data, msg, sizeof msg) != 0)
@@ -212,11 +212,8 @@ static int run(const opts *o, tg_ctx *ctx, const tg_dataset *train, const tg_dat
             tg_tape *tape = tg_tape_begin(ctx);
             tg_tensor *x = tape ? batch_of(ctx, train, perm + b0, mb) : NULL;
             tg_tensor *loss = x ? gen_vae_loss(&m, x, gen_noise(ctx, TG_F32, mb, m.Z), NULL) : NULL;
-            tg_status st = loss ? tg_backward(loss) : TG_EINVAL;
-            if (st == TG_OK) st = tg_optim_step(opt);
-            double lv = loss ? tg_item(loss) : NAN;
-            tg_optim_zero_grad(opt);
-            if (tape) tg_tape_end(tape);
+            double lv;
+            tg_status st = ex_step_end(opt, tape, loss, loss ? tg_backward(loss) : TG_EINVAL, &lv);
             if (st != TG_OK) {
                 rc = ex_step_error(PROG, ctx, st, ep, bi);
                 goto done;
