@@ -286,7 +286,8 @@ static tg_optim *make_opt(tg_ctx *ctx, const opts *o, tg_tensor **params, int n)
     return tg_optim_new(ctx, &oc, params, n);
 }
 
-static int run(const opts *o, tg_ctx *ctx, const tg_dataset *train, const tg_dataset *test, ex_result *res) {
+static int run(const void *op, tg_ctx *ctx, const tg_dataset *train, const tg_dataset *test, ex_result *res) {
+    const opts *o = op;
     int64_t D = train->rows * train->cols, sizes[GEN_MAX_LAYERS + 2];
     sizes[0] = D;
     for (int i = 0; i < o->hidden.n; i++) sizes[i + 1] = o->hidden.v[i];
@@ -383,30 +384,17 @@ static int run(const opts *o, tg_ctx *ctx, const tg_dataset *train, const tg_dat
     return EX_OK;
 }
 
+/* ex_image_run: run, and the seconds since main began (data loading included). */
+static double t_main;
+static int run_timed(const void *op, tg_ctx *ctx, const tg_dataset *train, const tg_dataset *test, ex_result *res) {
+    int rc = run(op, ctx, train, test, res);
+    if (rc == EX_OK) ex_result_add(res, "seconds", "%.2f", ex_now() - t_main);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     opts o;
     int rc = parse_opts(argc, argv, &o);
-    if (rc >= 0) return rc;
-    tg_ctx *ctx = ex_ctx_new(o.seed, o.threads);
-    if (!ctx) return ex_runtime_error(PROG, "out of memory");
-    tg_dataset train = {0}, test = {0};
-    double t0 = ex_now();
-    if (tg_mnist_load(ctx, o.data, "train", &train) != TG_OK || tg_mnist_load(ctx, o.data, "t10k", &test) != TG_OK) {
-        rc = ex_runtime_error(PROG, "loading data from '%s': %s", o.data, tg_last_error(ctx));
-    } else if (test.rows != train.rows || test.cols != train.cols) {
-        rc = ex_size_error(PROG, &train, &test);
-    } else {
-        if (o.limit > 0 && train.n > o.limit) train.n = o.limit;
-        if (o.limit > 0 && test.n > o.limit) test.n = o.limit;
-        ex_result res = {0};
-        rc = run(&o, ctx, &train, &test, &res);
-        if (rc == EX_OK) {
-            ex_result_add(&res, "seconds", "%.2f", ex_now() - t0);
-            ex_result_print(&res);
-        }
-    }
-    tg_dataset_free(&train);
-    tg_dataset_free(&test);
-    tg_ctx_free(ctx);
-    return rc;
+    t_main = ex_now();
+    return rc >= 0 ? rc : ex_image_main(PROG, o.data, o.limit, o.seed, o.threads, run_timed, &o);
 }

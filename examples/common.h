@@ -225,6 +225,18 @@ int ex_step_error(const char *prog, tg_ctx *ctx, tg_status st, int epoch, int64_
 /** Print that the training and test images differ in size; returns
  *  EX_RUNTIME. */
 int ex_size_error(const char *prog, const tg_dataset *train, const tg_dataset *test);
+/** Load the MNIST-layout sets "train" and "t10k" of dir and keep the first
+ *  limit images of each (0: all). Returns EX_OK, or EX_RUNTIME after
+ *  printing why (a set that does not load, images of two sizes). The caller
+ *  frees both sets either way. */
+int ex_mnist_open(tg_ctx *ctx, const char *prog, const char *dir, int limit, tg_dataset *train, tg_dataset *test);
+/** What an image program does once its flags are parsed: a context
+ *  (ex_ctx_new), the two sets (ex_mnist_open), then run, whose result line
+ *  is printed when it returns EX_OK. Returns the exit code. */
+typedef int (*ex_image_run)(const void *opts, tg_ctx *ctx, const tg_dataset *train, const tg_dataset *test,
+                            ex_result *res);
+int ex_image_main(const char *prog, const char *dir, int limit, int seed, int threads, ex_image_run run,
+                  const void *opts);
 /** --dot: write tape (after backward: edges carry gradient norms) as
  *  Graphviz DOT to path, titled "PROG: the first training step". */
 tg_status ex_write_dot(tg_ctx *ctx, tg_tape *tape, const char *prog, const char *path);

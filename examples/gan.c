@@ -576,11 +576,7 @@ int main(int argc, char **argv) {
     if (o.ring) {
         if (make_ring(ctx, &d, o.limit > 0 && o.limit < RING_POINTS ? o.limit : RING_POINTS) != 0)
             rc = ex_runtime_error(PROG, "out of memory");
-    } else if (tg_mnist_load(ctx, o.data, "train", &d.ds) != TG_OK || tg_mnist_load(ctx, o.data, "t10k", &test) != TG_OK) {
-        rc = ex_runtime_error(PROG, "loading data from '%s': %s", o.data, tg_last_error(ctx));
-    } else {
-        if (o.limit > 0 && d.ds.n > o.limit) d.ds.n = o.limit;
-        if (o.limit > 0 && test.n > o.limit) test.n = o.limit;
+    } else if ((rc = ex_mnist_open(ctx, PROG, o.data, o.limit, &d.ds, &test)) == EX_OK) {
         d.n = d.ds.n;
         d.dim = d.ds.rows * d.ds.cols;
     }

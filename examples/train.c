@@ -31,6 +31,32 @@ int ex_size_error(const char *prog, const tg_dataset *train, const tg_dataset *t
                             (long long)train->cols, (long long)test->rows, (long long)test->cols);
 }
 
+int ex_mnist_open(tg_ctx *ctx, const char *prog, const char *dir, int limit, tg_dataset *train, tg_dataset *test) {
+    if (tg_mnist_load(ctx, dir, "train", train) != TG_OK || tg_mnist_load(ctx, dir, "t10k", test) != TG_OK)
+        return ex_runtime_error(prog, "loading data from '%s': %s", dir, tg_last_error(ctx));
+    if (test->rows != train->rows || test->cols != train->cols) return ex_size_error(prog, train, test);
+    if (limit > 0 && train->n > limit) train->n = limit;
+    if (limit > 0 && test->n > limit) test->n = limit;
+    return EX_OK;
+}
+
+int ex_image_main(const char *prog, const char *dir, int limit, int seed, int threads, ex_image_run run,
+                  const void *opts) {
+    tg_ctx *ctx = ex_ctx_new(seed, threads);
+    if (!ctx) return ex_runtime_error(prog, "out of memory");
+    tg_dataset train = {0}, test = {0};
+    int rc = ex_mnist_open(ctx, prog, dir, limit, &train, &test);
+    if (rc == EX_OK) {
+        ex_result res = {0};
+        rc = run(opts, ctx, &train, &test, &res);
+        if (rc == EX_OK) ex_result_print(&res);
+    }
+    tg_dataset_free(&train);
+    tg_dataset_free(&test);
+    tg_ctx_free(ctx);
+    return rc;
+}
+
 tg_status ex_write_dot(tg_ctx *ctx, tg_tape *tape, const char *prog, const char *path) {
     FILE *f = fopen(path, "w");
     if (!f) return tg_set_error(ctx, TG_EIO, "--dot: cannot open '%s' for writing", path);

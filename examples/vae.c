@@ -181,7 +181,9 @@ static int parse_opts(int argc, char **argv, opts *o) {
     return -1;
 }
 
-static int run(const opts *o, tg_ctx *ctx, const tg_dataset *train, const tg_dataset *test, ex_result *res) {
+/* ex_image_run */
+static int run(const void *op, tg_ctx *ctx, const tg_dataset *train, const tg_dataset *test, ex_result *res) {
+    const opts *o = op;
     int64_t D = train->rows * train->cols, n = train->n, B = o->batch;
     gen_vae m;
     if (gen_vae_init(&m, ctx, "vae", D, o->hidden, o->latent, TG_F32) != TG_OK)
@@ -260,23 +262,5 @@ done:
 int main(int argc, char **argv) {
     opts o;
     int rc = parse_opts(argc, argv, &o);
-    if (rc >= 0) return rc;
-    tg_ctx *ctx = ex_ctx_new(o.seed, o.threads);
-    if (!ctx) return ex_runtime_error(PROG, "out of memory");
-    tg_dataset train = {0}, test = {0};
-    if (tg_mnist_load(ctx, o.data, "train", &train) != TG_OK || tg_mnist_load(ctx, o.data, "t10k", &test) != TG_OK) {
-        rc = ex_runtime_error(PROG, "loading data from '%s': %s", o.data, tg_last_error(ctx));
-    } else if (test.rows != train.rows || test.cols != train.cols) {
-        rc = ex_size_error(PROG, &train, &test);
-    } else {
-        if (o.limit > 0 && train.n > o.limit) train.n = o.limit;
-        if (o.limit > 0 && test.n > o.limit) test.n = o.limit;
-        ex_result res = {0};
-        rc = run(&o, ctx, &train, &test, &res);
-        if (rc == EX_OK) ex_result_print(&res);
-    }
-    tg_dataset_free(&train);
-    tg_dataset_free(&test);
-    tg_ctx_free(ctx);
-    return rc;
+    return rc >= 0 ? rc : ex_image_main(PROG, o.data, o.limit, o.seed, o.threads, run, &o);
 }
