@@ -223,18 +223,8 @@ static int write_png(tg_ctx *ctx, const gen_ae *m, const tg_dataset *ds, const c
 static const char *const act_names[] = {"relu", "sigmoid", "tanh", NULL};
 
 static int parse_opts(int argc, char **argv, opts *o) {
-    memset(o, 0, sizeof *o);
-    o->data = tg_default_data_dir();
-    o->hidden.n = 2;
-    o->hidden.v[0] = 256;
-    o->hidden.v[1] = 64;
-    o->act = "relu";
-    o->optim = "adam";
-    o->epochs = 10;
-    o->batch = 100;
-    o->lr = 1e-3;
-    o->seed = 42;
-    o->png = "autoencoder.png";
+    *o = (opts){.data = tg_default_data_dir(), .hidden = {2, {256, 64}}, .act = "relu", .optim = "adam",
+                .epochs = 10, .batch = 100, .lr = 1e-3, .seed = 42, .png = "autoencoder.png"};
     ex_flag flags[] = {
         ex_flag_data(&o->data),
         {.name = "hidden", .type = EX_INTLIST, .target = &o->hidden, .metavar = "LIST",

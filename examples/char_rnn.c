@@ -408,20 +408,8 @@ static const char *const cell_names[] = {"rnn", "lstm", "gru", "rnn_relu", "gru_
 static const char *const corpus_names[] = {"en", "zh", NULL};
 
 static int parse_opts(int argc, char **argv, opts *o) {
-    memset(o, 0, sizeof *o);
-    o->cell = "lstm";
-    o->corpus = "en";
-    o->hidden = 256;
-    o->layers = 1;
-    o->seq = 64;
-    o->batch = 32;
-    o->epochs = 1;
-    o->steps = 1500;
-    o->lr = 3e-3;
-    o->clip = 5;
-    o->temperature = 0.8;
-    o->sample = 400;
-    o->seed = 42;
+    *o = (opts){.cell = "lstm", .corpus = "en", .hidden = 256, .layers = 1, .seq = 64, .batch = 32, .epochs = 1,
+                .steps = 1500, .lr = 3e-3, .clip = 5, .temperature = 0.8, .sample = 400, .seed = 42};
     ex_flag flags[] = {
         {.name = "cell", .type = EX_STRING, .target = &o->cell, .choices = cell_names,
          .help = "recurrent cell: simple tanh RNN, LSTM, GRU (lectures' form), ReLU RNN, PyTorch's GRU"},

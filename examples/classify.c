@@ -317,12 +317,29 @@ done:
     return rc;
 }
 
+void *cls_model_new(tg_ctx *ctx, cls_net *net, size_t size,
+                    tg_tensor *(*forward)(void *model, tg_tensor *x, int train)) {
+    net->model = calloc(1, size);
+    if (!net->model) return tg_set_error(ctx, TG_ENOMEM, "out of memory"), NULL;
+    net->forward = forward;
+    return net->model;
+}
+
+static void free_net(const cls_program *p, cls_net *net) {
+    if (p->free_net && net->model) p->free_net(net);
+    free(net->model);
+    net->model = NULL;
+}
+
 static int run(const cls_program *p, const cls_opts *o, tg_ctx *ctx, tg_dataset *tr, tg_dataset *test) {
     job j = {.p = p, .o = o, .ctx = ctx};
     int b = p->build(ctx, o, test->rows, test->cols, &j.net);
-    if (b == EX_USAGE) return b;
+    if (b == EX_USAGE) {
+        free_net(p, &j.net);
+        return b;
+    }
     if (b != 0) {
-        if (p->free_net) p->free_net(&j.net);
+        free_net(p, &j.net);
         return ex_runtime_error(p->prog, "building the model: %s", tg_last_error(ctx));
     }
     tg_optim_config oc = tg_optim_defaults((tg_optim_kind)tg_optim_kind_parse(o->optim));
@@ -339,7 +356,7 @@ static int run(const cls_program *p, const cls_opts *o, tg_ctx *ctx, tg_dataset 
     else if (tr->n < 1) rc = ex_usage_error(p->prog, "no training samples");
     else rc = train(&j, opt, tr, test);
     tg_optim_free(opt);
-    if (p->free_net) p->free_net(&j.net);
+    free_net(p, &j.net);
     return rc;
 }
 

@@ -69,8 +69,14 @@ typedef struct cls_program {
     int eval_batch;      /* evaluation batch, at most EX_EVAL_MAX; 0: CLS_EVAL_B */
     int one_time;        /* 1: the epoch line has one time, training and test together (mlp's line) */
     int (*build)(tg_ctx *ctx, const cls_opts *o, int64_t rows, int64_t cols, cls_net *net);
-    void (*free_net)(cls_net *net);
+    void (*free_net)(cls_net *net); /* frees what the layers own outside ctx (not net->model); NULL: nothing */
 } cls_program;
+
+/** For a program's build: a zeroed model of size bytes, set as net->model
+ *  with its forward function. The driver frees it after free_net. NULL,
+ *  with a message in ctx, when out of memory. */
+void *cls_model_new(tg_ctx *ctx, cls_net *net, size_t size,
+                    tg_tensor *(*forward)(void *model, tg_tensor *x, int train));
 
 /** The whole program: parse (o holds the defaults), check, load data, build,
  *  train or evaluate, report. Returns the exit code. */

@@ -24,7 +24,6 @@
  * Exit codes: 0 ok, 1 runtime error, 2 usage error (see common.h). */
 #include "classify.h"
 
-#include <stdlib.h>
 
 #define PROG "cnn"
 
@@ -49,21 +48,16 @@ static tg_tensor *forward(void *model, tg_tensor *x, int train) {
 
 static void free_net(cls_net *net) {
     cnn *m = net->model;
-    if (!m) return;
     tg_conv2d_layer_free(&m->conv1);
     tg_conv2d_layer_free(&m->conv2);
-    free(m);
-    net->model = NULL;
 }
 
 static int build(tg_ctx *ctx, const cls_opts *o, int64_t rows, int64_t cols, cls_net *net) {
     (void)o;
     if (rows < 2 || cols < 2) return ex_usage_error(PROG, "images of %lldx%lld are too small for 2x2 pooling",
                                                     (long long)rows, (long long)cols);
-    cnn *m = calloc(1, sizeof *m);
-    if (!m) return tg_set_error(ctx, TG_ENOMEM, "out of memory"), -1;
-    net->model = m;
-    net->forward = forward;
+    cnn *m = cls_model_new(ctx, net, sizeof *m, forward);
+    if (!m) return -1;
     net->H = rows;
     net->W = cols;
     m->dropout = dropout_opt;
@@ -95,10 +89,8 @@ int main(int argc, char **argv) {
         .summary = "Train KANN's small CNN (conv 32@3x3, conv 32@3x3, max-pool, dropout, dense 128,\n"
                    "dropout, dense 10) on Fashion-MNIST or any MNIST-layout data set.\n"
                    "Defaults: dropout 0.2, Adam lr 1e-3, batch 64, 10 epochs, seed 42.",
-        .extra = extra,
-        .n_extra = (int)(sizeof extra / sizeof extra[0]),
-        .build = build,
-        .free_net = free_net,
+        .extra = extra, .n_extra = EX_NFLAGS(extra),
+        .build = build, .free_net = free_net,
     };
     return cls_main(argc, argv, &p, &o);
 }

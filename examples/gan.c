@@ -316,23 +316,10 @@ static const char *const optim_names[] = {"adam", "momentum", "sgd", NULL};
 static const char *const loss_names[] = {"nonsat", "minimax", NULL};
 
 static int parse_opts(int argc, char **argv, opts *o) {
-    memset(o, 0, sizeof *o);
-    o->data = tg_default_data_dir();
-    o->optim = "adam";
-    o->gen_loss = "nonsat";
-    o->k = 1;
-    o->momentum = 0.5;
-    o->beta1 = 0.5;
-    o->seed = 42;
-    o->png_every = 5;
-    o->epochs = 20;
-    o->lr = 2e-4;
-    o->noise = 100;
-    o->batch = 64;
-    o->g_hidden = (ex_intlist){2, {256, 512}};
-    o->d_hidden = (ex_intlist){2, {512, 256}};
-    o->png = "gan_samples.png";
-    o->svg = "gan_ring.svg";
+    *o = (opts){.data = tg_default_data_dir(), .optim = "adam", .gen_loss = "nonsat", .k = 1, .momentum = 0.5,
+                .beta1 = 0.5, .seed = 42, .png_every = 5, .epochs = 20, .lr = 2e-4, .noise = 100, .batch = 64,
+                .g_hidden = {2, {256, 512}}, .d_hidden = {2, {512, 256}}, .png = "gan_samples.png",
+                .svg = "gan_ring.svg"};
     ex_flag flags[] = {
         {.name = "data", .type = EX_STRING, .target = &o->data, .metavar = "DIR|ring",
          .help = "MNIST-layout directory, or \"ring\" for 8 Gaussians on a circle"},
@@ -503,8 +490,8 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
         goto done;
     }
     int covered = 0;
+    double hq = NAN, acc = NAN, score = NAN, real_score = NAN; /* hq: ring; the rest: images */
     if (o->ring) {
-        double hq;
         int64_t count[RING_MODES];
         ring_modes(gen, N_EVAL, &covered, &hq, count);
         printf("ring: %d of %d modes hold >= 5%% of %d samples; %.1f%% of samples lie within 3 sigma of a mode\n"
@@ -520,13 +507,8 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
             }
             printf("wrote %s\n", o->svg);
         }
-        ex_result_add(res, "modes_covered", "%d", covered);
-        ex_result_add(res, "d_loss", "%.4f", d_mean);
-        ex_result_add(res, "g_loss", "%.4f", g_mean);
-        ex_result_add(res, "hq", "%.4f", hq);
     } else {
         gen_mlp judge;
-        double acc, score, real_score = NAN;
         int64_t count[N_CLASSES], real_count[N_CLASSES];
         int real_covered;
         if (train_judge(ctx, &judge, &d->ds, test, &acc) != 0 ||
@@ -547,9 +529,13 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
             }
             printf("wrote %s\n", o->png);
         }
-        ex_result_add(res, "modes_covered", "%d", covered);
-        ex_result_add(res, "d_loss", "%.4f", d_mean);
-        ex_result_add(res, "g_loss", "%.4f", g_mean);
+    }
+    ex_result_add(res, "modes_covered", "%d", covered);
+    ex_result_add(res, "d_loss", "%.4f", d_mean);
+    ex_result_add(res, "g_loss", "%.4f", g_mean);
+    if (o->ring) {
+        ex_result_add(res, "hq", "%.4f", hq);
+    } else {
         ex_result_add(res, "class_score", "%.2f", score);
         ex_result_add(res, "real_score", "%.2f", real_score);
         ex_result_add(res, "judge_acc", "%.4f", acc);

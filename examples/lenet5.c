@@ -113,20 +113,15 @@ static const char *squash_opt = "tanh";
 
 static void free_net(cls_net *net) {
     lenet *m = net->model;
-    if (!m) return;
     tg_conv2d_layer_free(&m->c1);
     tg_conv2d_layer_free(&m->c3);
     tg_conv2d_layer_free(&m->c5);
-    free(m);
-    net->model = NULL;
 }
 
 static int build(tg_ctx *ctx, const cls_opts *o, int64_t rows, int64_t cols, cls_net *net) {
     (void)o;
-    lenet *m = calloc(1, sizeof *m);
-    if (!m) return tg_set_error(ctx, TG_ENOMEM, "out of memory"), -1;
-    net->model = m;
-    net->forward = forward;
+    lenet *m = cls_model_new(ctx, net, sizeof *m, forward);
+    if (!m) return -1;
     m->ctx = ctx;
     m->squash = strcmp(squash_opt, "lecun") == 0 ? SQUASH_LECUN : SQUASH_TANH;
     net->H = framed(rows);
@@ -161,10 +156,8 @@ int main(int argc, char **argv) {
         .summary = "Train LeCun's LeNet-5 (32x32 input, C1-S2-C3-S4-C5-F6, C3 connection table,\n"
                    "trainable subsampling) on Fashion-MNIST or any MNIST-layout data set.\n"
                    "Defaults: tanh, Adam lr 1e-3, batch 64, 10 epochs, seed 42.",
-        .extra = extra,
-        .n_extra = (int)(sizeof extra / sizeof extra[0]),
-        .build = build,
-        .free_net = free_net,
+        .extra = extra, .n_extra = EX_NFLAGS(extra),
+        .build = build, .free_net = free_net,
     };
     return cls_main(argc, argv, &p, &o);
 }

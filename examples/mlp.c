@@ -33,7 +33,6 @@
  * Exit codes: 0 ok, 1 runtime error, 2 usage error (see common.h). */
 #include "classify.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #define PROG "mlp"
@@ -86,17 +85,10 @@ static tg_tensor *loss_of(void *mp, tg_tensor *logits, const int32_t *labels, in
     return tg_mul(sq, tg_scalar(m->ctx, TG_F32, 1.0 / (double)B));
 }
 
-static void free_net(cls_net *net) {
-    free(net->model); /* dense layers own nothing outside ctx */
-    net->model = NULL;
-}
-
 static int build(tg_ctx *ctx, const cls_opts *o, int64_t rows, int64_t cols, cls_net *net) {
     (void)o;
-    model *m = calloc(1, sizeof *m);
-    if (!m) return tg_set_error(ctx, TG_ENOMEM, "out of memory"), -1;
-    net->model = m;
-    net->forward = forward;
+    model *m = cls_model_new(ctx, net, sizeof *m, forward);
+    if (!m) return -1;
     net->loss = loss_of;
     m->ctx = ctx;
     m->act = !strcmp(act_opt, "sigmoid") ? ACT_SIGMOID : !strcmp(act_opt, "tanh") ? ACT_TANH : ACT_RELU;
@@ -152,14 +144,12 @@ int main(int argc, char **argv) {
         .summary = "Train a multilayer perceptron on Fashion-MNIST (or any MNIST-layout data set).\n"
                    "Defaults: the lecture recipe 784-500-10, ReLU, softmax cross-entropy, batch 200,\n"
                    "SGD lr 0.1, 20 epochs, seed 42.",
-        .extra = extra,
-        .n_extra = (int)(sizeof extra / sizeof extra[0]),
+        .extra = extra, .n_extra = EX_NFLAGS(extra),
         .order = flag_order,
         .flat = 1,
         .eval_batch = 1000, /* a (1000, 500) hidden activation is 2 MB: no need to bound it like cnn's */
         .one_time = 1,
-        .build = build,
-        .free_net = free_net,
+        .build = build, /* no free_net: dense layers own nothing outside ctx */
     };
     return cls_main(argc, argv, &p, &o);
 }

@@ -317,14 +317,7 @@ typedef struct opts {
 } opts;
 
 static int parse_opts(int argc, char **argv, opts *o) {
-    memset(o, 0, sizeof *o);
-    o->dim = 32;
-    o->epochs = 10;
-    o->batch = 16;
-    o->n_train = 4000;
-    o->n_test = 1000;
-    o->seed = 42;
-    o->lr = 0.005;
+    *o = (opts){.dim = 32, .epochs = 10, .batch = 16, .n_train = 4000, .n_test = 1000, .seed = 42, .lr = 0.005};
     ex_flag flags[] = {
         ex_flag_int("dim", &o->dim, "size of word and phrase vectors", 1, 4096),
         ex_flag_int("epochs", &o->epochs, "passes over the training trees", 1, 100000),

@@ -141,17 +141,8 @@ static tg_status write_recon(tg_ctx *ctx, const gen_vae *m, const tg_dataset *ds
 }
 
 static int parse_opts(int argc, char **argv, opts *o) {
-    memset(o, 0, sizeof *o);
-    o->data = tg_default_data_dir();
-    o->optim = "adam";
-    o->hidden = 400;
-    o->latent = 20;
-    o->epochs = 10;
-    o->batch = 128;
-    o->lr = 1e-3;
-    o->seed = 42;
-    o->samples = "vae_samples.png";
-    o->recon = "vae_recon.png";
+    *o = (opts){.data = tg_default_data_dir(), .optim = "adam", .hidden = 400, .latent = 20, .epochs = 10,
+                .batch = 128, .lr = 1e-3, .seed = 42, .samples = "vae_samples.png", .recon = "vae_recon.png"};
     ex_flag flags[] = {
         ex_flag_data(&o->data),
         ex_flag_int("hidden", &o->hidden, "hidden units of encoder and decoder", 1, 100000),
