@@ -244,12 +244,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
                     "with --stacked: epochs per pretrained layer (0 = --epochs)", 0, 100000),
         ex_flag_min("labeled", &o->labeled,
                     "with --stacked: fine-tune on the first N training labels only (0 = all)", 0),
-        ex_flag_int("batch", &o->batch, "mini-batch size", 1, 1000000),
-        ex_flag_lr(&o->lr, "learning rate", 1000),
-        ex_flag_optim(&o->optim, "optimizer (torch defaults apart from --lr)"),
-        ex_flag_min("seed", &o->seed, "seed of initialisation and shuffling", 0),
-        ex_flag_threads(&o->threads),
-        ex_flag_min("limit", &o->limit, "use the first N training and N test images only (0 = all)", 0),
+        EX_IMAGE_TRAIN_FLAGS(o, "seed of initialisation and shuffling"),
         {.name = "png", .type = EX_STRING, .target = &o->png, .metavar = "FILE.png",
          .help = "write test originals and reconstructions here (none: do not)"},
     };

@@ -26,6 +26,10 @@
 
 
 #define PROG "cnn"
+/* --help's first lines */
+static const char SUMMARY[] = "Train KANN's small CNN (conv 32@3x3, conv 32@3x3, max-pool, dropout, dense 128,\n"
+                             "dropout, dense 10) on Fashion-MNIST or any MNIST-layout data set.\n"
+                             "Defaults: dropout 0.2, Adam lr 1e-3, batch 64, 10 epochs, seed 42.";
 
 typedef struct cnn {
     tg_conv2d_layer conv1, conv2;
@@ -84,11 +88,7 @@ int main(int argc, char **argv) {
         ex_flag_int("filters", &filters_opt, "maps of each conv layer", 1, 1024),
         ex_flag_int("hidden", &hidden_opt, "units of the hidden dense layer", 1, 100000),
     };
-    cls_program p = {
-        .prog = PROG,
-        .summary = "Train KANN's small CNN (conv 32@3x3, conv 32@3x3, max-pool, dropout, dense 128,\n"
-                   "dropout, dense 10) on Fashion-MNIST or any MNIST-layout data set.\n"
-                   "Defaults: dropout 0.2, Adam lr 1e-3, batch 64, 10 epochs, seed 42.",
+    cls_program p = {.prog = PROG, .summary = SUMMARY,
         .extra = extra, .n_extra = EX_NFLAGS(extra),
         .build = build, .free_net = free_net,
     };

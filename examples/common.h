@@ -107,6 +107,15 @@ ex_flag ex_flag_optim(const char **target, const char *help);
 ex_flag ex_flag_data(const char **target);
 /** --threads in [0, 256]; 0 = TG_THREADS or one per core. */
 ex_flag ex_flag_threads(int *target);
+/** The training flags of the image models autoencoder and vae, as six
+ *  table entries: --batch, --lr, --optim, --seed (its help text names what
+ *  the seed draws), --threads, --limit (of both sets). o points at a struct
+ *  with those fields. */
+#define EX_IMAGE_TRAIN_FLAGS(o, seed_help)                                                                  \
+    ex_flag_int("batch", &(o)->batch, "mini-batch size", 1, 1000000), ex_flag_lr(&(o)->lr, "learning rate", 1000), \
+        ex_flag_optim(&(o)->optim, "optimizer (torch defaults apart from --lr)"),                                \
+        ex_flag_min("seed", &(o)->seed, seed_help, 0), ex_flag_threads(&(o)->threads),                            \
+        ex_flag_min("limit", &(o)->limit, "use the first N training and N test images only (0 = all)", 0)
 /** The number of entries of a flag table (an array, not a pointer). */
 #define EX_NFLAGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 

@@ -553,9 +553,9 @@ int main(int argc, char **argv) {
     opts o;
     int rc = parse_opts(argc, argv, &o);
     if (rc >= 0) return rc;
-    rc = EX_OK;
     tg_ctx *ctx = ex_ctx_new(o.seed, o.threads);
     if (!ctx) return ex_runtime_error(PROG, "out of memory");
+    rc = EX_OK;
     data d;
     memset(&d, 0, sizeof d);
     tg_dataset test = {0};

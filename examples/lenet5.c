@@ -35,6 +35,10 @@
 #include <string.h>
 
 #define PROG "lenet5"
+/* --help's first lines */
+static const char SUMMARY[] = "Train LeCun's LeNet-5 (32x32 input, C1-S2-C3-S4-C5-F6, C3 connection table,\n"
+                             "trainable subsampling) on Fashion-MNIST or any MNIST-layout data set.\n"
+                             "Defaults: tanh, Adam lr 1e-3, batch 64, 10 epochs, seed 42.";
 
 /* LeNet-5's C3 table (LeCun et al. 1998, Table I; the lectures' figure):
  * C3_TABLE[p][k] = 1 when C3 map k reads S2 map p. Maps 0-5 read 3
@@ -151,11 +155,7 @@ int main(int argc, char **argv) {
         {.name = "squash", .type = EX_STRING, .target = &squash_opt, .choices = squash_names,
          .help = "squashing function: tanh, or LeCun's 1.7159·tanh(2a/3)"},
     };
-    cls_program p = {
-        .prog = PROG,
-        .summary = "Train LeCun's LeNet-5 (32x32 input, C1-S2-C3-S4-C5-F6, C3 connection table,\n"
-                   "trainable subsampling) on Fashion-MNIST or any MNIST-layout data set.\n"
-                   "Defaults: tanh, Adam lr 1e-3, batch 64, 10 epochs, seed 42.",
+    cls_program p = {.prog = PROG, .summary = SUMMARY,
         .extra = extra, .n_extra = EX_NFLAGS(extra),
         .build = build, .free_net = free_net,
     };

@@ -36,6 +36,10 @@
 #include <string.h>
 
 #define PROG "mlp"
+/* --help's first lines */
+static const char SUMMARY[] = "Train a multilayer perceptron on Fashion-MNIST (or any MNIST-layout data set).\n"
+                             "Defaults: the lecture recipe 784-500-10, ReLU, softmax cross-entropy, batch 200,\n"
+                             "SGD lr 0.1, 20 epochs, seed 42.";
 #define MAX_LAYERS (EX_LIST_MAX + 1)
 
 enum { ACT_RELU, ACT_SIGMOID, ACT_TANH };
@@ -139,11 +143,7 @@ int main(int argc, char **argv) {
         ex_flag_int("early-stop", &o.early_stop,
                     "check a held-out validation split every N epochs; stop when its error rises (0 = off)", 0, 100000),
     };
-    cls_program p = {
-        .prog = PROG,
-        .summary = "Train a multilayer perceptron on Fashion-MNIST (or any MNIST-layout data set).\n"
-                   "Defaults: the lecture recipe 784-500-10, ReLU, softmax cross-entropy, batch 200,\n"
-                   "SGD lr 0.1, 20 epochs, seed 42.",
+    cls_program p = {.prog = PROG, .summary = SUMMARY,
         .extra = extra, .n_extra = EX_NFLAGS(extra),
         .order = flag_order,
         .flat = 1,
