@@ -81,9 +81,7 @@ static int fit(tg_ctx *ctx, tg_optim *opt, const tg_dataset *ds, int64_t n, int 
     ex_progress pr;
     ex_progress_begin(&pr, epochs, nb);
     for (int ep = 1; ep <= epochs; ep++) {
-        double t0 = ex_now();
-        ex_progress_epoch_begin(&pr, ep);
-        tg_shuffle(ctx, perm, n);
+        double t0 = ex_epoch_begin(&pr, ctx, ep, perm, n);
         for (int64_t bi = 0; bi < nb; bi++) {
             int64_t b0 = bi * B, m = n - b0 < B ? n - b0 : B;
             tg_tape *tape = tg_tape_begin(ctx);
@@ -245,8 +243,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         ex_flag_min("labeled", &o->labeled,
                     "with --stacked: fine-tune on the first N training labels only (0 = all)", 0),
         EX_IMAGE_TRAIN_FLAGS(o, "seed of initialisation and shuffling"),
-        {.name = "png", .type = EX_STRING, .target = &o->png, .metavar = "FILE.png",
-         .help = "write test originals and reconstructions here (none: do not)"},
+        ex_flag_file("png", &o->png, "FILE.png", "write test originals and reconstructions here (none: do not)"),
     };
     int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;

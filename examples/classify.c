@@ -53,16 +53,13 @@ static int parse_opts(int argc, char **argv, const cls_program *p, cls_opts *o) 
          .lo = 0, .hi = 10},
         ex_flag_min("seed", &o->seed, "seed of initialisation, shuffling and dropout", 0),
         ex_flag_threads(&o->threads),
-        {.name = "save", .type = EX_STRING, .target = &o->save, .metavar = "FILE",
-         .help = "save parameters and optimizer state (safetensors) after training"},
-        {.name = "load", .type = EX_STRING, .target = &o->load, .metavar = "FILE",
-         .help = "load parameters and optimizer state before training"},
+        ex_flag_file("save", &o->save, "FILE", "save parameters and optimizer state (safetensors) after training"),
+        ex_flag_file("load", &o->load, "FILE", "load parameters and optimizer state before training"),
         {.name = "eval-only", .type = EX_BOOL, .target = &o->eval_only,
          .help = "with --load: only evaluate on the test set"},
-        {.name = "plot", .type = EX_STRING, .target = &o->plot, .metavar = "FILE.svg",
-         .help = "write loss and accuracy per epoch as an SVG plot"},
-        {.name = "dot", .type = EX_STRING, .target = &o->dot, .metavar = "FILE.dot",
-         .help = "write the first training step's tape, with gradient norms, as Graphviz DOT"},
+        ex_flag_file("plot", &o->plot, "FILE.svg", "write loss and accuracy per epoch as an SVG plot"),
+        ex_flag_file("dot", &o->dot, "FILE.dot",
+                     "write the first training step's tape, with gradient norms, as Graphviz DOT"),
         ex_flag_min("limit", &o->limit, "train on the first N training samples only (0 = all)", 0),
         {.name = "early-stop", .type = EX_INT, .target = &o->early_stop,
          .help = "hold out a validation split, check it every N epochs, stop when its error rises and keep the "
@@ -208,9 +205,7 @@ static int train(const job *j, tg_optim *opt, const tg_dataset *tr, const tg_dat
     double t_start = ex_now(), t_train = 0, last_loss = NAN, test_acc = 0;
     int ep;
     for (ep = 1; ep <= o->epochs; ep++) {
-        ex_progress_epoch_begin(&pr, ep);
-        double t0 = ex_now();
-        tg_shuffle(ctx, perm, n_tr);
+        double t0 = ex_epoch_begin(&pr, ctx, ep, perm, n_tr);
         for (int64_t bi = 0; bi < n_batches; bi++) {
             int64_t b0 = bi * B, nb = n_tr - b0 < B ? n_tr - b0 : B;
             tg_tape *tape = tg_tape_begin(ctx);

@@ -103,6 +103,8 @@ ex_flag ex_flag_min(const char *name, int *target, const char *help, double lo);
 ex_flag ex_flag_lr(double *target, const char *help, double hi);
 /** --optim, one of ex_optim_names. */
 ex_flag ex_flag_optim(const char **target, const char *help);
+/** A string flag shown as "--name METAVAR": a file or directory. */
+ex_flag ex_flag_file(const char *name, const char **target, const char *metavar, const char *help);
 /** --data DIR, an MNIST-layout directory. */
 ex_flag ex_flag_data(const char **target);
 /** --threads in [0, 256]; 0 = TG_THREADS or one per core. */
@@ -222,6 +224,10 @@ void ex_early_stop_free(ex_early_stop *e);
 /** A context seeded with seed, running threads workers (0: TG_THREADS or
  *  one per core); NULL when out of memory. */
 tg_ctx *ex_ctx_new(int seed, int threads);
+/** Begin epoch `epoch` of a shuffled run: tell the progress reporter, and
+ *  shuffle perm[0..n) with the context's RNG (a seed replays the order).
+ *  Returns the epoch's start time (ex_now). */
+double ex_epoch_begin(ex_progress *pr, tg_ctx *ctx, int epoch, int64_t *perm, int64_t n);
 /** The end of a training step whose loss was recorded on tape, st being
  *  how its backward pass went: when st is TG_OK, one optimizer step; then
  *  *lv = the loss's value (NaN without a loss), zero the grads and end the

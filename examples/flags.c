@@ -332,9 +332,12 @@ ex_flag ex_flag_optim(const char **target, const char *help) {
     return (ex_flag){.name = "optim", .type = EX_STRING, .target = target, .choices = ex_optim_names, .help = help};
 }
 
+ex_flag ex_flag_file(const char *name, const char **target, const char *metavar, const char *help) {
+    return (ex_flag){.name = name, .type = EX_STRING, .target = target, .metavar = metavar, .help = help};
+}
+
 ex_flag ex_flag_data(const char **target) {
-    return (ex_flag){.name = "data", .type = EX_STRING, .target = target, .metavar = "DIR",
-                     .help = "MNIST-layout directory (files with or without .gz)"};
+    return ex_flag_file("data", target, "DIR", "MNIST-layout directory (files with or without .gz)");
 }
 
 ex_flag ex_flag_threads(int *target) {

@@ -321,8 +321,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
                 .g_hidden = {2, {256, 512}}, .d_hidden = {2, {512, 256}}, .png = "gan_samples.png",
                 .svg = "gan_ring.svg"};
     ex_flag flags[] = {
-        {.name = "data", .type = EX_STRING, .target = &o->data, .metavar = "DIR|ring",
-         .help = "MNIST-layout directory, or \"ring\" for 8 Gaussians on a circle"},
+        ex_flag_file("data", &o->data, "DIR|ring", "MNIST-layout directory, or \"ring\" for 8 Gaussians on a circle"),
         ex_flag_int("k", &o->k, "discriminator steps per generator step", 1, 100),
         {.name = "gen-loss", .type = EX_STRING, .target = &o->gen_loss, .choices = loss_names,
          .help = "generator loss: -log D(G(z)) (nonsat) or log(1 - D(G(z))) (minimax)"},
@@ -347,11 +346,9 @@ static int parse_opts(int argc, char **argv, opts *o) {
         ex_flag_min("seed", &o->seed, "seed of initialisation, data and noise", 0),
         ex_flag_threads(&o->threads),
         ex_flag_min("limit", &o->limit, "use the first N training examples only (0 = all)", 0),
-        {.name = "png", .type = EX_STRING, .target = &o->png, .metavar = "FILE.png",
-         .help = "images: write 64 samples here at the end (none: do not)"},
+        ex_flag_file("png", &o->png, "FILE.png", "images: write 64 samples here at the end (none: do not)"),
         ex_flag_min("png-every", &o->png_every, "images: also write FILE_epochN.png every N epochs (0 = never)", 0),
-        {.name = "svg", .type = EX_STRING, .target = &o->svg, .metavar = "FILE.svg",
-         .help = "ring: plot real and generated points here (none: do not)"},
+        ex_flag_file("svg", &o->svg, "FILE.svg", "ring: plot real and generated points here (none: do not)"),
     };
     int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;
@@ -432,9 +429,7 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
     ex_progress_begin(&pr, o->epochs, g_steps);
     double t_start = ex_now(), d_mean = NAN, g_mean = NAN;
     for (int ep = 1; ep <= o->epochs; ep++) {
-        double t0 = ex_now(), d_sum = 0, g_sum = 0;
-        ex_progress_epoch_begin(&pr, ep);
-        tg_shuffle(ctx, perm, n);
+        double t0 = ex_epoch_begin(&pr, ctx, ep, perm, n), d_sum = 0, g_sum = 0;
         int64_t next = 0;
         for (int64_t s = 0; s < g_steps; s++) {
             tg_status st = TG_OK;

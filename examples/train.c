@@ -13,6 +13,13 @@ tg_ctx *ex_ctx_new(int seed, int threads) {
     return tg_ctx_new(&cfg);
 }
 
+double ex_epoch_begin(ex_progress *pr, tg_ctx *ctx, int epoch, int64_t *perm, int64_t n) {
+    double t0 = ex_now();
+    ex_progress_epoch_begin(pr, epoch);
+    tg_shuffle(ctx, perm, n);
+    return t0;
+}
+
 tg_status ex_step_end(tg_optim *opt, tg_tape *tape, tg_tensor *loss, tg_status st, double *lv) {
     if (st == TG_OK) st = tg_optim_step(opt);
     *lv = loss ? tg_item(loss) : NAN;

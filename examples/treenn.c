@@ -329,8 +329,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
          .range = EX_LO | EX_HI, .lo = 1, .hi = 10000000},
         ex_flag_min("seed", &o->seed, "seed of the treebank and the initialisation", 0),
         ex_flag_threads(&o->threads),
-        {.name = "dot", .type = EX_STRING, .target = &o->dot, .metavar = "FILE",
-         .help = "write the tape of the first test tree (with gradient norms) as Graphviz DOT"},
+        ex_flag_file("dot", &o->dot, "FILE",
+                     "write the tape of the first test tree (with gradient norms) as Graphviz DOT"),
     };
     int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;
@@ -405,9 +405,7 @@ int main(int argc, char **argv) {
     double t_train = 0;
     scores s = {0}, sb = {0};
     for (int ep = 1; ep <= o.epochs; ep++) {
-        ex_progress_epoch_begin(&pr, ep);
-        tg_shuffle(ctx, perm, o.n_train);
-        double t0 = ex_now();
+        double t0 = ex_epoch_begin(&pr, ctx, ep, perm, o.n_train);
         double loss = train_epoch(ctx, &m, opt, train, perm, o.n_train, o.batch, 0);
         t_train += ex_now() - t0;
         double loss_bow = train_epoch(ctx, &m, opt_bow, train, perm, o.n_train, o.batch, 1);

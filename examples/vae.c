@@ -149,10 +149,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
         ex_flag_int("latent", &o->latent, "dimension of z", 1, 10000),
         ex_flag_int("epochs", &o->epochs, "passes over the training set", 1, 100000),
         EX_IMAGE_TRAIN_FLAGS(o, "seed of initialisation, shuffling and noise"),
-        {.name = "samples", .type = EX_STRING, .target = &o->samples, .metavar = "FILE.png",
-         .help = "write 64 samples from the prior here (none: do not)"},
-        {.name = "recon", .type = EX_STRING, .target = &o->recon, .metavar = "FILE.png",
-         .help = "write test images and their reconstructions here (none: do not)"},
+        ex_flag_file("samples", &o->samples, "FILE.png", "write 64 samples from the prior here (none: do not)"),
+        ex_flag_file("recon", &o->recon, "FILE.png", "write test images and their reconstructions here (none: do not)"),
     };
     int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;
@@ -192,9 +190,7 @@ static int run(const void *op, tg_ctx *ctx, const tg_dataset *train, const tg_da
     ex_progress_begin(&pr, o->epochs, nb);
     double t_start = ex_now(), nelbo = NAN, rec = NAN, kl = NAN;
     for (int ep = 1; ep <= o->epochs; ep++) {
-        double t0 = ex_now();
-        ex_progress_epoch_begin(&pr, ep);
-        tg_shuffle(ctx, perm, n);
+        double t0 = ex_epoch_begin(&pr, ctx, ep, perm, n);
         for (int64_t bi = 0; bi < nb; bi++) {
             int64_t b0 = bi * B, mb = n - b0 < B ? n - b0 : B;
             tg_tape *tape = tg_tape_begin(ctx);
