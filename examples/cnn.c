@@ -88,9 +88,10 @@ int main(int argc, char **argv) {
         ex_flag_int("filters", &filters_opt, "maps of each conv layer", 1, 1024),
         ex_flag_int("hidden", &hidden_opt, "units of the hidden dense layer", 1, 100000),
     };
-    cls_program p = {.prog = PROG, .summary = SUMMARY,
-        .extra = extra, .n_extra = EX_NFLAGS(extra),
-        .build = build, .free_net = free_net,
+    cls_program p = {.prog = PROG,
+                     .summary = SUMMARY,
+                     .extra = extra, .n_extra = EX_NFLAGS(extra),
+                     .build = build, .free_net = free_net,
     };
     return cls_main(argc, argv, &p, &o);
 }

@@ -192,14 +192,28 @@ static int write_svg(const char *path, const float *real, const float *fake, int
 
 /* ---- images: the judge classifier ---- */
 
+typedef struct judge_job {
+    tg_ctx *ctx;
+    const gen_mlp *j;
+} judge_job;
+
+/* ex_logits_fn: the judge's logits of a batch of real images. */
+static tg_tensor *judge_logits(void *user, const tg_dataset *ds, const int64_t *idx, int64_t B, int32_t *labels) {
+    judge_job *jj = user;
+    int64_t shape[2] = {B, ds->rows * ds->cols};
+    tg_tensor *x = tg_tensor_temp(jj->ctx, TG_F32, 2, shape);
+    if (!x || tg_dataset_batch(ds, idx, B, x, labels) != TG_OK) return NULL;
+    return gen_mlp_forward(jj->j, x);
+}
+
 static int train_judge(tg_ctx *ctx, gen_mlp *j, const tg_dataset *train, const tg_dataset *test, double *acc) {
     int64_t sizes[3] = {train->rows * train->cols, 256, N_CLASSES}, D = sizes[0], B = 100, n = train->n;
     if (gen_mlp_init(j, ctx, "judge", 3, sizes, GEN_RELU, GEN_IDENT, TG_F32) != TG_OK) return -1;
     tg_tensor *params[4];
     tg_optim_config oc = tg_optim_defaults(TG_OPT_ADAM);
     tg_optim *opt = tg_optim_new(ctx, &oc, params, gen_mlp_params(j, params));
-    int64_t *perm = malloc((size_t)n * sizeof *perm), idx[1000];
-    int32_t lab[1000];
+    int64_t *perm = malloc((size_t)n * sizeof *perm);
+    int32_t lab[100]; /* B */
     int rc = opt && perm ? 0 : -1;
     for (int64_t i = 0; i < n && !rc; i++) perm[i] = i;
     for (int ep = 0; ep < 2 && !rc; ep++) {
@@ -216,58 +230,51 @@ static int train_judge(tg_ctx *ctx, gen_mlp *j, const tg_dataset *train, const t
             if (tape) tg_tape_end(tape);
         }
     }
-    int64_t correct = 0;
-    tg_no_grad_begin(ctx);
-    for (int64_t s = 0; s < test->n && !rc; s += 1000) {
-        int64_t m = test->n - s < 1000 ? test->n - s : 1000, shape[2] = {m, D};
-        for (int64_t i = 0; i < m; i++) idx[i] = s + i;
-        tg_tape *tape = tg_tape_begin(ctx);
-        tg_tensor *x = tape ? tg_tensor_temp(ctx, TG_F32, 2, shape) : NULL, *z = NULL;
-        if (x && tg_dataset_batch(test, idx, m, x, lab) == TG_OK) z = gen_mlp_forward(j, x);
-        if (!z) rc = -1;
-        for (int64_t b = 0; z && b < m; b++) {
-            const float *zp = (const float *)z->data + b * N_CLASSES;
-            int best = 0;
-            for (int c = 1; c < N_CLASSES; c++)
-                if (zp[c] > zp[best]) best = c;
-            correct += best == lab[b];
-        }
-        if (tape) tg_tape_end(tape);
-    }
-    tg_no_grad_end(ctx);
-    *acc = test->n ? (double)correct / (double)test->n : 0;
+    judge_job jj = {ctx, j};
+    if (!rc) rc = ex_accuracy(ctx, judge_logits, &jj, test, 0, test->n, 1000, acc);
     free(perm);
     tg_optim_free(opt);
     return rc;
 }
 
 /* Classes as modes, and the class score, of n generated images. */
+typedef struct judged {
+    tg_ctx *ctx;
+    const gen_mlp *j;
+    const float *img;   /* (n, D) */
+    int64_t n, D;
+    double *p, *py;     /* p(y|x) (n, C); its mean over x (C) */
+    int64_t *count;     /* samples per most likely class (C) */
+} judged;
+
+/* ex_batch_fn: the judge's class probabilities of images done..done+B. */
+static int judge_batch(void *user, int64_t done, const int64_t *idx, int64_t B) {
+    (void)idx;
+    judged *jd = user;
+    int64_t shape[2] = {B, jd->D};
+    tg_tensor *x = tg_tensor_temp(jd->ctx, TG_F32, 2, shape);
+    if (x) memcpy(x->data, jd->img + done * jd->D, (size_t)(B * jd->D) * sizeof(float));
+    tg_tensor *pr = x ? tg_softmax(gen_mlp_forward(jd->j, x), -1) : NULL;
+    if (!pr) return -1;
+    for (int64_t b = 0; b < B; b++) {
+        const float *q = (const float *)pr->data + b * N_CLASSES;
+        int best = 0;
+        for (int c = 0; c < N_CLASSES; c++) {
+            jd->p[(done + b) * N_CLASSES + c] = q[c];
+            jd->py[c] += q[c] / (double)jd->n;
+            if (q[c] > q[best]) best = c;
+        }
+        jd->count[best]++;
+    }
+    return 0;
+}
+
 static int judge_samples(tg_ctx *ctx, const gen_mlp *j, const float *img, int64_t n, int64_t D, int *covered,
                          double *score, int64_t count[N_CLASSES]) {
     double *p = calloc((size_t)n * N_CLASSES, sizeof *p), py[N_CLASSES] = {0};
     memset(count, 0, N_CLASSES * sizeof *count);
-    int rc = p ? 0 : -1;
-    tg_no_grad_begin(ctx);
-    for (int64_t s = 0; s < n && !rc; s += 1000) {
-        int64_t m = n - s < 1000 ? n - s : 1000, shape[2] = {m, D};
-        tg_tape *tape = tg_tape_begin(ctx);
-        tg_tensor *x = tape ? tg_tensor_temp(ctx, TG_F32, 2, shape) : NULL;
-        if (x) memcpy(x->data, img + s * D, (size_t)(m * D) * sizeof(float));
-        tg_tensor *pr = x ? tg_softmax(gen_mlp_forward(j, x), -1) : NULL;
-        if (!pr) rc = -1;
-        for (int64_t b = 0; pr && b < m; b++) {
-            const float *q = (const float *)pr->data + b * N_CLASSES;
-            int best = 0;
-            for (int c = 0; c < N_CLASSES; c++) {
-                p[(s + b) * N_CLASSES + c] = q[c];
-                py[c] += q[c] / (double)n;
-                if (q[c] > q[best]) best = c;
-            }
-            count[best]++;
-        }
-        if (tape) tg_tape_end(tape);
-    }
-    tg_no_grad_end(ctx);
+    judged jd = {ctx, j, img, n, D, p, py, count};
+    int rc = p ? ex_eval_batches(ctx, 0, n, 1000, judge_batch, &jd) : -1;
     double kl = 0;
     for (int64_t i = 0; i < n && !rc; i++)
         for (int c = 0; c < N_CLASSES; c++) {

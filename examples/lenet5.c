@@ -155,9 +155,10 @@ int main(int argc, char **argv) {
         {.name = "squash", .type = EX_STRING, .target = &squash_opt, .choices = squash_names,
          .help = "squashing function: tanh, or LeCun's 1.7159·tanh(2a/3)"},
     };
-    cls_program p = {.prog = PROG, .summary = SUMMARY,
-        .extra = extra, .n_extra = EX_NFLAGS(extra),
-        .build = build, .free_net = free_net,
+    cls_program p = {.prog = PROG,
+                     .summary = SUMMARY,
+                     .extra = extra, .n_extra = EX_NFLAGS(extra),
+                     .build = build, .free_net = free_net,
     };
     return cls_main(argc, argv, &p, &o);
 }

@@ -40,6 +40,7 @@
 static const char SUMMARY[] = "Train a multilayer perceptron on Fashion-MNIST (or any MNIST-layout data set).\n"
                              "Defaults: the lecture recipe 784-500-10, ReLU, softmax cross-entropy, batch 200,\n"
                              "SGD lr 0.1, 20 epochs, seed 42.";
+
 #define MAX_LAYERS (EX_LIST_MAX + 1)
 
 enum { ACT_RELU, ACT_SIGMOID, ACT_TANH };
@@ -123,10 +124,10 @@ static const char *const loss_names[] = {"ce", "mse", NULL};
 
 /* mlp's --help, older than the driver, lists its own flags after --data and
  * --early-stop before --limit. */
-static const char *const flag_order[] = {"data",      "hidden",       "act",     "loss",      "epochs",
-                                         "batch",     "lr",           "optim",   "momentum",  "weight-decay",
-                                         "seed",      "threads",      "save",    "load",      "eval-only",
-                                         "plot",      "dot",          "early-stop", "limit", NULL};
+static const char *const flag_order[] = {
+    "data", "hidden", "act", "loss", "epochs", "batch", "lr", "optim", "momentum", "weight-decay",
+    "seed", "threads", "save", "load", "eval-only", "plot", "dot", "early-stop", "limit", NULL,
+};
 
 int main(int argc, char **argv) {
     cls_opts o = {.optim = "sgd", .lr = 0.1, .epochs = 20, .batch = 200, .seed = 42};
@@ -143,13 +144,14 @@ int main(int argc, char **argv) {
         ex_flag_int("early-stop", &o.early_stop,
                     "check a held-out validation split every N epochs; stop when its error rises (0 = off)", 0, 100000),
     };
-    cls_program p = {.prog = PROG, .summary = SUMMARY,
-        .extra = extra, .n_extra = EX_NFLAGS(extra),
-        .order = flag_order,
-        .flat = 1,
-        .eval_batch = 1000, /* a (1000, 500) hidden activation is 2 MB: no need to bound it like cnn's */
-        .one_time = 1,
-        .build = build, /* no free_net: dense layers own nothing outside ctx */
+    cls_program p = {.prog = PROG,
+                     .summary = SUMMARY,
+                     .extra = extra, .n_extra = EX_NFLAGS(extra),
+                     .order = flag_order,
+                     .flat = 1,
+                     .eval_batch = 1000, /* mlp's own batch before the driver: a (1000, 784) input is 3 MB */
+                     .one_time = 1,
+                     .build = build, /* no free_net: dense layers own nothing outside ctx */
     };
     return cls_main(argc, argv, &p, &o);
 }
