@@ -38,6 +38,9 @@
 #include <string.h>
 
 #define PROG "autoencoder"
+/* --help's first lines */
+static const char SUMMARY[] = "Train a dense autoencoder on Fashion-MNIST (or any MNIST-layout data set); optionally\n"
+                             "sparse (L1 on the code) or stacked (greedy pretraining, then supervised fine-tuning).";
 #define N_CLASSES 10
 #define PNG_COLS 8
 #define PNG_ROWS 4 /* pairs of (originals, reconstructions) rows */
@@ -78,19 +81,14 @@ static int fit(tg_ctx *ctx, tg_optim *opt, const tg_dataset *ds, int64_t n, int 
     ex_progress pr;
     ex_progress_begin(&pr, epochs, nb);
     for (int ep = 1; ep <= epochs; ep++) {
-        double t0 = ex_now();
-        ex_progress_epoch_begin(&pr, ep);
-        tg_shuffle(ctx, perm, n);
+        double t0 = ex_epoch_begin(&pr, ctx, ep, perm, n);
         for (int64_t bi = 0; bi < nb; bi++) {
             int64_t b0 = bi * B, m = n - b0 < B ? n - b0 : B;
             tg_tape *tape = tg_tape_begin(ctx);
             tg_tensor *x = tape ? batch_of(ctx, ds, perm + b0, m, lab) : NULL;
             tg_tensor *loss = x ? f(user, x, lab) : NULL;
-            tg_status st = loss ? tg_backward(loss) : TG_EINVAL;
-            if (st == TG_OK) st = tg_optim_step(opt);
-            double lv = loss ? tg_item(loss) : NAN;
-            tg_optim_zero_grad(opt);
-            if (tape) tg_tape_end(tape);
+            double lv;
+            tg_status st = ex_step_end(opt, tape, loss, loss ? tg_backward(loss) : TG_EINVAL, &lv);
             if (st != TG_OK) {
                 rc = ex_runtime_error(PROG, "%s: epoch %d batch %lld: %s", what, ep, (long long)bi + 1,
                                       tg_last_error(ctx)[0] ? tg_last_error(ctx) : tg_strerror(st));
@@ -136,6 +134,7 @@ typedef struct cls_job {
     const gen_ae *m;      /* encoder stack + cls (fine-tuning), or NULL */
     const tg_dense *cls;
     const gen_mlp *net;   /* the from-scratch network, or NULL */
+    tg_ctx *ctx;
 } cls_job;
 
 static tg_tensor *logits_of(const cls_job *j, tg_tensor *x) {
@@ -149,64 +148,46 @@ static tg_tensor *cls_loss(void *u, tg_tensor *x, const int32_t *labels) {
 
 /* ---- evaluation (no recording) ---- */
 
+typedef struct ae_eval {
+    tg_ctx *ctx;
+    const gen_ae *m;
+    const tg_dataset *ds;
+    double se, act, codes; /* squared error, active code units, code units */
+} ae_eval;
+
+/* ex_batch_fn: one batch's squared error and active code units. */
+static int ae_eval_batch(void *user, int64_t done, const int64_t *idx, int64_t B) {
+    (void)done;
+    ae_eval *e = user;
+    tg_tensor *x = batch_of(e->ctx, e->ds, idx, B, NULL), *r = NULL, *c = NULL;
+    tg_tensor *l = x ? gen_ae_loss(e->m, x, 0, e->m->n, 0, &r, &c) : NULL;
+    if (!l) return -1;
+    e->se += tg_item(l) * (double)(B * e->ds->rows * e->ds->cols);
+    const float *cp = c->data;
+    for (int64_t i = 0; i < c->numel; i++) e->act += fabsf(cp[i]) > 0.01f;
+    e->codes += (double)c->numel;
+    return 0;
+}
+
 /* Test reconstruction MSE (mean over pixels) of the whole stack, and the
  * fraction of code units with |c| > 0.01. */
 static int eval_ae(tg_ctx *ctx, const gen_ae *m, const tg_dataset *ds, double *mse, double *active) {
-    enum { EB = 1000 };
-    int64_t idx[EB], D = ds->rows * ds->cols;
-    double se = 0, act = 0, codes = 0;
-    int rc = 0;
-    tg_no_grad_begin(ctx);
-    for (int64_t s = 0; s < ds->n && !rc; s += EB) {
-        int64_t B = ds->n - s < EB ? ds->n - s : EB;
-        for (int64_t i = 0; i < B; i++) idx[i] = s + i;
-        tg_tape *tape = tg_tape_begin(ctx);
-        tg_tensor *x = tape ? batch_of(ctx, ds, idx, B, NULL) : NULL, *r = NULL, *c = NULL;
-        tg_tensor *l = x ? gen_ae_loss(m, x, 0, m->n, 0, &r, &c) : NULL;
-        if (!l) {
-            rc = -1;
-        } else {
-            se += tg_item(l) * (double)(B * D);
-            const float *cp = c->data;
-            for (int64_t i = 0; i < c->numel; i++) act += fabsf(cp[i]) > 0.01f;
-            codes += (double)c->numel;
-        }
-        if (tape) tg_tape_end(tape);
-    }
-    tg_no_grad_end(ctx);
-    *mse = se / (double)(ds->n * D);
-    *active = codes > 0 ? act / codes : 0;
+    ae_eval e = {ctx, m, ds, 0, 0, 0};
+    int rc = ex_eval_batches(ctx, 0, ds->n, 1000, ae_eval_batch, &e);
+    *mse = e.se / (double)(ds->n * ds->rows * ds->cols);
+    *active = e.codes > 0 ? e.act / e.codes : 0;
     return rc;
 }
 
+/* ex_logits_fn: the classifier's logits of a batch. */
+static tg_tensor *job_logits(void *user, const tg_dataset *ds, const int64_t *idx, int64_t B, int32_t *labels) {
+    const cls_job *j = user;
+    tg_tensor *x = batch_of(j->ctx, ds, idx, B, labels);
+    return x ? logits_of(j, x) : NULL;
+}
+
 static int eval_acc(tg_ctx *ctx, const cls_job *j, const tg_dataset *ds, double *acc) {
-    enum { EB = 1000 };
-    int64_t idx[EB], correct = 0;
-    int32_t lab[EB];
-    int rc = 0;
-    tg_no_grad_begin(ctx);
-    for (int64_t s = 0; s < ds->n && !rc; s += EB) {
-        int64_t B = ds->n - s < EB ? ds->n - s : EB;
-        for (int64_t i = 0; i < B; i++) idx[i] = s + i;
-        tg_tape *tape = tg_tape_begin(ctx);
-        tg_tensor *x = tape ? batch_of(ctx, ds, idx, B, lab) : NULL;
-        tg_tensor *z = x ? logits_of(j, x) : NULL;
-        if (!z) {
-            rc = -1;
-        } else {
-            const float *zp = z->data;
-            for (int64_t b = 0; b < B; b++) {
-                int best = 0;
-                for (int c = 1; c < N_CLASSES; c++)
-                    if (zp[b * N_CLASSES + c] > zp[b * N_CLASSES + best]) best = c;
-                correct += best == lab[b];
-            }
-        }
-        if (tape) tg_tape_end(tape);
-    }
-    tg_no_grad_end(ctx);
-    *acc = ds->n ? (double)correct / (double)ds->n : 0;
-    return rc;
+    return ex_accuracy(ctx, job_logits, (void *)j, ds, 0, ds->n, 1000, acc);
 }
 
 /* Originals and reconstructions of the first test images, row pairs. */
@@ -238,25 +219,12 @@ static int write_png(tg_ctx *ctx, const gen_ae *m, const tg_dataset *ds, const c
 /* ---- command line ---- */
 
 static const char *const act_names[] = {"relu", "sigmoid", "tanh", NULL};
-static const char *const optim_names[] = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop",
-                                          "adadelta", "adam", "adamw", NULL};
 
 static int parse_opts(int argc, char **argv, opts *o) {
-    memset(o, 0, sizeof *o);
-    o->data = tg_default_data_dir();
-    o->hidden.n = 2;
-    o->hidden.v[0] = 256;
-    o->hidden.v[1] = 64;
-    o->act = "relu";
-    o->optim = "adam";
-    o->epochs = 10;
-    o->batch = 100;
-    o->lr = 1e-3;
-    o->seed = 42;
-    o->png = "autoencoder.png";
+    *o = (opts){.data = tg_default_data_dir(), .hidden = {2, {256, 64}}, .act = "relu", .optim = "adam",
+                .epochs = 10, .batch = 100, .lr = 1e-3, .seed = 42, .png = "autoencoder.png"};
     ex_flag flags[] = {
-        {.name = "data", .type = EX_STRING, .target = &o->data, .metavar = "DIR",
-         .help = "MNIST-layout directory (files with or without .gz)"},
+        ex_flag_data(&o->data),
         {.name = "hidden", .type = EX_INTLIST, .target = &o->hidden, .metavar = "LIST",
          .help = "encoder layer sizes; the last is the code (at most 8 layers)", .range = EX_LO | EX_HI, .lo = 1,
          .hi = 100000},
@@ -268,35 +236,16 @@ static int parse_opts(int argc, char **argv, opts *o) {
         {.name = "stacked", .type = EX_BOOL, .target = &o->stacked,
          .help = "greedy layer-wise pretraining, then a softmax fine-tuned through the stack, "
                  "compared with the same network trained from scratch"},
-        {.name = "epochs", .type = EX_INT, .target = &o->epochs,
-         .help = "epochs of training (with --stacked: of fine-tuning, and of the from-scratch run)",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "pretrain-epochs", .type = EX_INT, .target = &o->pretrain_epochs,
-         .help = "with --stacked: epochs per pretrained layer (0 = --epochs)", .range = EX_LO | EX_HI, .lo = 0,
-         .hi = 100000},
-        {.name = "labeled", .type = EX_INT, .target = &o->labeled,
-         .help = "with --stacked: fine-tune on the first N training labels only (0 = all)", .range = EX_LO,
-         .lo = 0},
-        {.name = "batch", .type = EX_INT, .target = &o->batch, .help = "mini-batch size", .range = EX_LO | EX_HI,
-         .lo = 1, .hi = 1000000},
-        {.name = "lr", .type = EX_DOUBLE, .target = &o->lr, .help = "learning rate",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 1000},
-        {.name = "optim", .type = EX_STRING, .target = &o->optim, .choices = optim_names,
-         .help = "optimizer (torch defaults apart from --lr)"},
-        {.name = "seed", .type = EX_INT, .target = &o->seed, .help = "seed of initialisation and shuffling",
-         .range = EX_LO, .lo = 0},
-        {.name = "threads", .type = EX_INT, .target = &o->threads,
-         .help = "worker threads; 0 = TG_THREADS or one per core", .range = EX_LO | EX_HI, .lo = 0, .hi = 256},
-        {.name = "limit", .type = EX_INT, .target = &o->limit,
-         .help = "use the first N training and N test images only (0 = all)", .range = EX_LO, .lo = 0},
-        {.name = "png", .type = EX_STRING, .target = &o->png, .metavar = "FILE.png",
-         .help = "write test originals and reconstructions here (none: do not)"},
+        ex_flag_int("epochs", &o->epochs,
+                    "epochs of training (with --stacked: of fine-tuning, and of the from-scratch run)", 1, 100000),
+        ex_flag_int("pretrain-epochs", &o->pretrain_epochs,
+                    "with --stacked: epochs per pretrained layer (0 = --epochs)", 0, 100000),
+        ex_flag_min("labeled", &o->labeled,
+                    "with --stacked: fine-tune on the first N training labels only (0 = all)", 0),
+        EX_IMAGE_TRAIN_FLAGS(o, "seed of initialisation and shuffling"),
+        ex_flag_file("png", &o->png, "FILE.png", "write test originals and reconstructions here (none: do not)"),
     };
-    int n = (int)(sizeof flags / sizeof flags[0]);
-    int rc = ex_parse(argc, argv, PROG,
-                      "Train a dense autoencoder on Fashion-MNIST (or any MNIST-layout data set); optionally\n"
-                      "sparse (L1 on the code) or stacked (greedy pretraining, then supervised fine-tuning).",
-                      flags, n);
+    int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;
     if (o->hidden.n > GEN_MAX_LAYERS)
         return ex_usage_error(PROG, "--hidden: at most %d layers, got %d", GEN_MAX_LAYERS, o->hidden.n);
@@ -319,7 +268,8 @@ static tg_optim *make_opt(tg_ctx *ctx, const opts *o, tg_tensor **params, int n)
     return tg_optim_new(ctx, &oc, params, n);
 }
 
-static int run(const opts *o, tg_ctx *ctx, const tg_dataset *train, const tg_dataset *test, ex_result *res) {
+static int run(const void *op, tg_ctx *ctx, const tg_dataset *train, const tg_dataset *test, ex_result *res) {
+    const opts *o = op;
     int64_t D = train->rows * train->cols, sizes[GEN_MAX_LAYERS + 2];
     sizes[0] = D;
     for (int i = 0; i < o->hidden.n; i++) sizes[i + 1] = o->hidden.v[i];
@@ -387,7 +337,7 @@ static int run(const opts *o, tg_ctx *ctx, const tg_dataset *train, const tg_dat
     params[np++] = cls.b;
     tg_optim *opt = make_opt(ctx, o, params, np);
     if (!opt) return ex_runtime_error(PROG, "creating the optimizer: %s", tg_last_error(ctx));
-    cls_job fj = {&m, &cls, NULL};
+    cls_job fj = {&m, &cls, NULL, ctx};
     rc = fit(ctx, opt, train, n_lab, o->epochs, o->batch, cls_loss, &fj, "fine-tune", &loss);
     tg_optim_free(opt);
     double acc_ft = 0, acc_sc = 0;
@@ -404,7 +354,7 @@ static int run(const opts *o, tg_ctx *ctx, const tg_dataset *train, const tg_dat
     np = gen_mlp_params(&net, params);
     opt = make_opt(ctx, o, params, np);
     if (!opt) return ex_runtime_error(PROG, "creating the optimizer: %s", tg_last_error(ctx));
-    cls_job sj = {NULL, NULL, &net};
+    cls_job sj = {NULL, NULL, &net, ctx};
     rc = fit(ctx, opt, train, n_lab, o->epochs, o->batch, cls_loss, &sj, "scratch", &loss);
     tg_optim_free(opt);
     if (rc) return rc;
@@ -416,34 +366,17 @@ static int run(const opts *o, tg_ctx *ctx, const tg_dataset *train, const tg_dat
     return EX_OK;
 }
 
+/* ex_image_run: run, and the seconds since main began (data loading included). */
+static double t_main;
+static int run_timed(const void *op, tg_ctx *ctx, const tg_dataset *train, const tg_dataset *test, ex_result *res) {
+    int rc = run(op, ctx, train, test, res);
+    if (rc == EX_OK) ex_result_add(res, "seconds", "%.2f", ex_now() - t_main);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     opts o;
     int rc = parse_opts(argc, argv, &o);
-    if (rc >= 0) return rc;
-    tg_config cfg = tg_config_default();
-    cfg.seed = (uint64_t)o.seed;
-    cfg.threads = o.threads;
-    tg_ctx *ctx = tg_ctx_new(&cfg);
-    if (!ctx) return ex_runtime_error(PROG, "out of memory");
-    tg_dataset train = {0}, test = {0};
-    double t0 = ex_now();
-    if (tg_mnist_load(ctx, o.data, "train", &train) != TG_OK || tg_mnist_load(ctx, o.data, "t10k", &test) != TG_OK) {
-        rc = ex_runtime_error(PROG, "loading data from '%s': %s", o.data, tg_last_error(ctx));
-    } else if (test.rows != train.rows || test.cols != train.cols) {
-        rc = ex_runtime_error(PROG, "training images are %lldx%lld but test images %lldx%lld", (long long)train.rows,
-                              (long long)train.cols, (long long)test.rows, (long long)test.cols);
-    } else {
-        if (o.limit > 0 && train.n > o.limit) train.n = o.limit;
-        if (o.limit > 0 && test.n > o.limit) test.n = o.limit;
-        ex_result res = {0};
-        rc = run(&o, ctx, &train, &test, &res);
-        if (rc == EX_OK) {
-            ex_result_add(&res, "seconds", "%.2f", ex_now() - t0);
-            ex_result_print(&res);
-        }
-    }
-    tg_dataset_free(&train);
-    tg_dataset_free(&test);
-    tg_ctx_free(ctx);
-    return rc;
+    t_main = ex_now();
+    return rc >= 0 ? rc : ex_image_main(PROG, o.data, o.limit, o.seed, o.threads, run_timed, &o);
 }

@@ -35,6 +35,10 @@
 #include <sys/stat.h>
 
 #define PROG "char_rnn"
+/* --help's first lines */
+static const char SUMMARY[] = "Train a character-level language model (RNN, LSTM or GRU) with truncated BPTT.\n"
+                             "Default: a 256-unit LSTM on Debian's fortunes, 1500 steps of 32x64 characters.";
+
 #define FORTUNE_DIR "/usr/share/games/fortunes"
 
 typedef struct opts {
@@ -404,43 +408,23 @@ static const char *const cell_names[] = {"rnn", "lstm", "gru", "rnn_relu", "gru_
 static const char *const corpus_names[] = {"en", "zh", NULL};
 
 static int parse_opts(int argc, char **argv, opts *o) {
-    memset(o, 0, sizeof *o);
-    o->cell = "lstm";
-    o->corpus = "en";
-    o->hidden = 256;
-    o->layers = 1;
-    o->seq = 64;
-    o->batch = 32;
-    o->epochs = 1;
-    o->steps = 1500;
-    o->lr = 3e-3;
-    o->clip = 5;
-    o->temperature = 0.8;
-    o->sample = 400;
-    o->seed = 42;
+    *o = (opts){.cell = "lstm", .corpus = "en", .hidden = 256, .layers = 1, .seq = 64, .batch = 32, .epochs = 1,
+                .steps = 1500, .lr = 3e-3, .clip = 5, .temperature = 0.8, .sample = 400, .seed = 42};
     ex_flag flags[] = {
         {.name = "cell", .type = EX_STRING, .target = &o->cell, .choices = cell_names,
          .help = "recurrent cell: simple tanh RNN, LSTM, GRU (lectures' form), ReLU RNN, PyTorch's GRU"},
-        {.name = "hidden", .type = EX_INT, .target = &o->hidden, .help = "hidden units (and embedding size)",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 8192},
-        {.name = "layers", .type = EX_INT, .target = &o->layers, .help = "stacked recurrent layers",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = TG_RNN_MAX_LAYERS},
-        {.name = "seq", .type = EX_INT, .target = &o->seq, .help = "BPTT length: characters unrolled per step",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 1024},
-        {.name = "batch", .type = EX_INT, .target = &o->batch, .help = "parallel streams per step",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 4096},
-        {.name = "epochs", .type = EX_INT, .target = &o->epochs,
-         .help = "train for N passes over the training text instead of --steps", .range = EX_LO | EX_HI, .lo = 1,
-         .hi = 100000},
+        ex_flag_int("hidden", &o->hidden, "hidden units (and embedding size)", 1, 8192),
+        ex_flag_int("layers", &o->layers, "stacked recurrent layers", 1, TG_RNN_MAX_LAYERS),
+        ex_flag_int("seq", &o->seq, "BPTT length: characters unrolled per step", 1, 1024),
+        ex_flag_int("batch", &o->batch, "parallel streams per step", 1, 4096),
+        ex_flag_int("epochs", &o->epochs, "train for N passes over the training text instead of --steps", 1, 100000),
         {.name = "steps", .type = EX_INT, .target = &o->steps,
          .help = "training steps of --batch x --seq characters; 200 for --corpus zh (0: no training, e.g. evaluate "
                  "and sample a --load)",
          .range = EX_LO, .lo = 0},
-        {.name = "eval-every", .type = EX_INT, .target = &o->eval_every,
-         .help = "validate every N steps (0: once per epoch, or 5 times for a --steps run)", .range = EX_LO,
-         .lo = 0},
-        {.name = "lr", .type = EX_DOUBLE, .target = &o->lr, .help = "Adam learning rate",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 10},
+        ex_flag_min("eval-every", &o->eval_every,
+                    "validate every N steps (0: once per epoch, or 5 times for a --steps run)", 0),
+        ex_flag_lr(&o->lr, "Adam learning rate", 10),
         {.name = "clip", .type = EX_DOUBLE, .target = &o->clip,
          .help = "clip the global gradient norm to this (0: no clipping)", .range = EX_LO | EX_HI, .lo = 0,
          .hi = 1e6},
@@ -449,26 +433,19 @@ static int parse_opts(int argc, char **argv, opts *o) {
          .lo = 0, .hi = 100},
         {.name = "sample", .type = EX_INT, .target = &o->sample, .metavar = "N",
          .help = "characters to sample after training (0: none)", .range = EX_LO | EX_HI, .lo = 0, .hi = 1000000},
-        {.name = "text", .type = EX_STRING, .target = &o->text, .metavar = "FILE",
-         .help = "train on this UTF-8 text instead (its last tenth is the validation split)"},
+        ex_flag_file("text", &o->text, "FILE",
+                     "train on this UTF-8 text instead (its last tenth is the validation split)"),
         {.name = "corpus", .type = EX_STRING, .target = &o->corpus, .choices = corpus_names,
          .help = "en: Debian fortunes; zh: fortunes-zh (Tang poems, Song ci)"},
-        {.name = "save", .type = EX_STRING, .target = &o->save, .metavar = "FILE",
-         .help = "save the model and optimizer state (safetensors) after training"},
-        {.name = "load", .type = EX_STRING, .target = &o->load, .metavar = "FILE",
-         .help = "start from a checkpoint written by --save (same --cell/--hidden/--layers and text)"},
-        {.name = "plot", .type = EX_STRING, .target = &o->plot, .metavar = "FILE.svg",
-         .help = "write training and validation bits per character at each validation as an SVG plot"},
-        {.name = "seed", .type = EX_INT, .target = &o->seed, .help = "seed of initialisation and sampling",
-         .range = EX_LO, .lo = 0},
-        {.name = "threads", .type = EX_INT, .target = &o->threads,
-         .help = "worker threads; 0 = TG_THREADS or one per core", .range = EX_LO | EX_HI, .lo = 0, .hi = 256},
+        ex_flag_file("save", &o->save, "FILE", "save the model and optimizer state (safetensors) after training"),
+        ex_flag_file("load", &o->load, "FILE",
+                     "start from a checkpoint written by --save (same --cell/--hidden/--layers and text)"),
+        ex_flag_file("plot", &o->plot, "FILE.svg",
+                     "write training and validation bits per character at each validation as an SVG plot"),
+        ex_flag_min("seed", &o->seed, "seed of initialisation and sampling", 0),
+        ex_flag_threads(&o->threads),
     };
-    int n = (int)(sizeof flags / sizeof flags[0]);
-    int rc = ex_parse(argc, argv, PROG,
-                      "Train a character-level language model (RNN, LSTM or GRU) with truncated BPTT.\n"
-                      "Default: a 256-unit LSTM on Debian's fortunes, 1500 steps of 32x64 characters.",
-                      flags, n);
+    int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;
     if (ex_flag_find(flags, n, "epochs")->set && ex_flag_find(flags, n, "steps")->set)
         return ex_usage_error(PROG, "--epochs and --steps exclude each other");
@@ -696,10 +673,7 @@ int main(int argc, char **argv) {
         }
         printf("corpus %s: %d files from %s\n", o.corpus, nf, FORTUNE_DIR);
     }
-    tg_config cfg = tg_config_default();
-    cfg.seed = (uint64_t)o.seed;
-    cfg.threads = o.threads;
-    tg_ctx *ctx = tg_ctx_new(&cfg);
+    tg_ctx *ctx = ex_ctx_new(o.seed, o.threads);
     if (!ctx || vocab_build(&d.voc, &d.train_txt, &d.val_txt) != 0 || !(d.tr = encode(&d.voc, &d.train_txt)) ||
         !(d.va = encode(&d.voc, &d.val_txt)))
         rc = ex_runtime_error(PROG, "out of memory");

@@ -1,58 +1,66 @@
-/* classify.c: the training driver of lenet5 and cnn (see classify.h).
+/* classify.c: the training driver of mlp, lenet5 and cnn (see classify.h).
  *
- * One training step: x (B,1,H,W) built from the shuffled batch, logits =
- * net->forward(x, train=1), E = mean softmax cross-entropy, tg_backward,
- * one optimizer step, zero the grads, end the tape. Evaluation runs forward
- * with train=0 in batches of EVAL_B under a no-grad scope. */
+ * One training step: x (B,1,H,W) or (B,D) built from the shuffled batch,
+ * logits = net->forward(x, train=1), E = net->loss (default: mean softmax
+ * cross-entropy), tg_backward, one optimizer step, zero the grads, end the
+ * tape. Evaluation runs forward with train=0 through ex_accuracy. */
 #include "classify.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define EVAL_B 250 /* evaluation batch: bounds the tape (cnn: ~60 MB of activations) */
 
-static const char *const optim_names[] = {"sgd",      "momentum", "nesterov", "adagrad", "rmsprop",
-                                          "adadelta", "adam",     "adamw",    NULL};
+/* One run: the program, its options, the network and what it trains in. */
+typedef struct job {
+    const cls_program *p;
+    const cls_opts *o;
+    tg_ctx *ctx;
+    cls_net net;
+} job;
 
 /* ---- command line ---- */
 
+/* flags[0..n) in the order of names (NULL-terminated); flags not named keep
+ * their table order after the named ones. */
+static void reorder(ex_flag *flags, int n, const char *const *names) {
+    ex_flag sorted[64];
+    int m = 0, used[64] = {0};
+    for (; *names && m < n; names++)
+        for (int i = 0; i < n; i++)
+            if (!used[i] && strcmp(flags[i].name, *names) == 0) sorted[m++] = flags[i], used[i] = 1;
+    for (int i = 0; i < n; i++)
+        if (!used[i]) sorted[m++] = flags[i];
+    memcpy(flags, sorted, (size_t)n * sizeof *flags);
+}
+
 static int parse_opts(int argc, char **argv, const cls_program *p, cls_opts *o) {
     o->data = o->data ? o->data : tg_default_data_dir();
+    const char *default_optim = o->optim;
     if (o->momentum == 0) o->momentum = 0.9; /* momentum/nesterov's default */
     ex_flag common[] = {
-        {.name = "data", .type = EX_STRING, .target = &o->data, .metavar = "DIR",
-         .help = "MNIST-layout directory (files with or without .gz)"},
-        {.name = "epochs", .type = EX_INT, .target = &o->epochs, .help = "passes over the training set",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "batch", .type = EX_INT, .target = &o->batch, .help = "mini-batch size",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "lr", .type = EX_DOUBLE, .target = &o->lr,
-         .help = "learning rate; if not given with --optim, that optimizer's torch default (sgd: 0.01)",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 1000},
-        {.name = "optim", .type = EX_STRING, .target = &o->optim, .choices = optim_names, .help = "optimizer"},
+        ex_flag_data(&o->data),
+        ex_flag_int("epochs", &o->epochs, "passes over the training set", 1, 100000),
+        ex_flag_int("batch", &o->batch, "mini-batch size", 1, 100000),
+        ex_flag_lr(&o->lr,
+                   "learning rate; if not given with --optim, that optimizer's torch default (sgd: 0.01)", 1000),
+        ex_flag_optim(&o->optim, "optimizer"),
         {.name = "momentum", .type = EX_DOUBLE, .target = &o->momentum,
          .help = "momentum of momentum/nesterov (and of rmsprop when given)", .range = EX_LO | EX_HI,
          .lo = 0, .hi = 0.999999},
         {.name = "weight-decay", .type = EX_DOUBLE, .target = &o->weight_decay,
          .help = "L2 weight decay (decoupled for adamw; biases are not decayed)", .range = EX_LO | EX_HI,
          .lo = 0, .hi = 10},
-        {.name = "seed", .type = EX_INT, .target = &o->seed,
-         .help = "seed of initialisation, shuffling and dropout", .range = EX_LO, .lo = 0},
-        {.name = "threads", .type = EX_INT, .target = &o->threads,
-         .help = "worker threads; 0 = TG_THREADS or one per core", .range = EX_LO | EX_HI, .lo = 0, .hi = 256},
-        {.name = "save", .type = EX_STRING, .target = &o->save, .metavar = "FILE",
-         .help = "save parameters and optimizer state (safetensors) after training"},
-        {.name = "load", .type = EX_STRING, .target = &o->load, .metavar = "FILE",
-         .help = "load parameters and optimizer state before training"},
+        ex_flag_min("seed", &o->seed, "seed of initialisation, shuffling and dropout", 0),
+        ex_flag_threads(&o->threads),
+        ex_flag_file("save", &o->save, "FILE", "save parameters and optimizer state (safetensors) after training"),
+        ex_flag_file("load", &o->load, "FILE", "load parameters and optimizer state before training"),
         {.name = "eval-only", .type = EX_BOOL, .target = &o->eval_only,
          .help = "with --load: only evaluate on the test set"},
-        {.name = "plot", .type = EX_STRING, .target = &o->plot, .metavar = "FILE.svg",
-         .help = "write loss and accuracy per epoch as an SVG plot"},
-        {.name = "dot", .type = EX_STRING, .target = &o->dot, .metavar = "FILE.dot",
-         .help = "write the first training step's tape, with gradient norms, as Graphviz DOT"},
-        {.name = "limit", .type = EX_INT, .target = &o->limit,
-         .help = "train on the first N training samples only (0 = all)", .range = EX_LO, .lo = 0},
+        ex_flag_file("plot", &o->plot, "FILE.svg", "write loss and accuracy per epoch as an SVG plot"),
+        ex_flag_file("dot", &o->dot, "FILE.dot",
+                     "write the first training step's tape, with gradient norms, as Graphviz DOT"),
+        ex_flag_min("limit", &o->limit, "train on the first N training samples only (0 = all)", 0),
         {.name = "early-stop", .type = EX_INT, .target = &o->early_stop,
          .help = "hold out a validation split, check it every N epochs, stop when its error rises and keep the "
                  "best epoch's parameters (0 = off)",
@@ -60,16 +68,20 @@ static int parse_opts(int argc, char **argv, const cls_program *p, cls_opts *o) 
     };
     enum { N_COMMON = (int)(sizeof common / sizeof common[0]) };
     ex_flag flags[N_COMMON + CLS_MAX_EXTRA];
-    int n_extra = p->n_extra < CLS_MAX_EXTRA ? p->n_extra : CLS_MAX_EXTRA;
+    int n_extra = p->n_extra < CLS_MAX_EXTRA ? p->n_extra : CLS_MAX_EXTRA, n = N_COMMON;
     memcpy(flags, common, sizeof common);
-    for (int i = 0; i < n_extra; i++) flags[N_COMMON + i] = p->extra[i];
-    int n = N_COMMON + n_extra;
+    for (int i = 0; i < n_extra; i++) {
+        ex_flag *same = ex_flag_find(flags, N_COMMON, p->extra[i].name);
+        if (same) *same = p->extra[i];
+        else flags[n++] = p->extra[i];
+    }
+    if (p->order) reorder(flags, n, p->order);
     int rc = ex_parse(argc, argv, p->prog, p->summary, flags, n);
-    for (int i = 0; i < n_extra; i++) p->extra[i].set = flags[N_COMMON + i].set;
+    for (int i = 0; i < n_extra; i++) p->extra[i].set = ex_flag_find(flags, n, p->extra[i].name)->set;
     if (rc >= 0) return rc;
     tg_optim_kind kind = (tg_optim_kind)tg_optim_kind_parse(o->optim);
     tg_optim_config d = tg_optim_defaults(kind);
-    if (!ex_flag_find(flags, n, "lr")->set && ex_flag_find(flags, n, "optim")->set) o->lr = d.lr;
+    if (!ex_flag_find(flags, n, "lr")->set && strcmp(o->optim, default_optim) != 0) o->lr = d.lr;
     if (!ex_flag_find(flags, n, "momentum")->set && kind != TG_OPT_MOMENTUM && kind != TG_OPT_NESTEROV)
         o->momentum = d.momentum;
     if (!ex_flag_find(flags, n, "weight-decay")->set) o->weight_decay = d.weight_decay;
@@ -97,19 +109,21 @@ static int validate(const char *prog, const cls_opts *o) {
 
 /* ---- batches ---- */
 
-/* x (B,1,H,W) on the active tape: images idx[0..B) of ds, /255, placed at
- * (pad_top, pad_left) in a zero frame; labels[0..B) filled. */
-static tg_tensor *make_batch(tg_ctx *ctx, const cls_net *net, const tg_dataset *ds, const int64_t *idx,
-                             int64_t B, int32_t *labels) {
+/* x on the active tape: images idx[0..B) of ds, /255, as (B, D) rows when
+ * the program is flat, else as (B,1,H,W) placed at (pad_top, pad_left) in a
+ * zero frame; labels[0..B) filled. */
+static tg_tensor *make_batch(const job *j, const tg_dataset *ds, const int64_t *idx, int64_t B, int32_t *labels) {
+    const cls_net *net = &j->net;
     int64_t D = ds->rows * ds->cols, flat_shape[2] = {B, D}, shape[4] = {B, 1, net->H, net->W};
-    tg_tensor *flat = tg_tensor_temp(ctx, TG_F32, 2, flat_shape);
+    tg_tensor *flat = tg_tensor_temp(j->ctx, TG_F32, 2, flat_shape);
     if (!flat || tg_dataset_batch(ds, idx, B, flat, labels) != TG_OK) return NULL;
+    if (j->p->flat) return flat;
     if (net->H == ds->rows && net->W == ds->cols) {
-        tg_tensor *x = tg_tensor_temp(ctx, TG_F32, 4, shape);
+        tg_tensor *x = tg_tensor_temp(j->ctx, TG_F32, 4, shape);
         if (x) memcpy(x->data, flat->data, (size_t)(B * D) * sizeof(float));
         return x;
     }
-    tg_tensor *x = tg_tensor_temp(ctx, TG_F32, 4, shape); /* zeroed: the frame */
+    tg_tensor *x = tg_tensor_temp(j->ctx, TG_F32, 4, shape); /* zeroed: the frame */
     if (!x) return NULL;
     const float *s = flat->data;
     float *d = x->data;
@@ -120,57 +134,27 @@ static tg_tensor *make_batch(tg_ctx *ctx, const cls_net *net, const tg_dataset *
     return x;
 }
 
-/* Accuracy on samples [first, first + n) of ds, in batches, without recording. */
-static int evaluate_range(tg_ctx *ctx, const cls_net *net, const tg_dataset *ds, int64_t first, int64_t n,
-                          double *acc) {
-    int64_t idx[EVAL_B], correct = 0;
-    int32_t lab[EVAL_B];
-    tg_no_grad_begin(ctx);
-    int rc = 0;
-    for (int64_t s = 0; s < n && rc == 0; s += EVAL_B) {
-        int64_t B = n - s < EVAL_B ? n - s : EVAL_B;
-        for (int64_t i = 0; i < B; i++) idx[i] = first + s + i;
-        tg_tape *tape = tg_tape_begin(ctx);
-        tg_tensor *x = tape ? make_batch(ctx, net, ds, idx, B, lab) : NULL;
-        tg_tensor *z = x ? net->forward(net->model, x, 0) : NULL;
-        if (!z) {
-            rc = -1;
-        } else {
-            const float *zp = z->data;
-            for (int64_t b = 0; b < B; b++) {
-                int best = 0;
-                for (int c = 1; c < CLS_CLASSES; c++)
-                    if (zp[b * CLS_CLASSES + c] > zp[b * CLS_CLASSES + best]) best = c;
-                correct += best == lab[b];
-            }
-        }
-        if (tape) tg_tape_end(tape);
-    }
-    tg_no_grad_end(ctx);
-    *acc = n > 0 ? (double)correct / (double)n : 0;
-    return rc;
+/* ex_logits_fn: the network's evaluation logits of a batch. */
+static tg_tensor *eval_logits(void *user, const tg_dataset *ds, const int64_t *idx, int64_t B, int32_t *labels) {
+    const job *j = user;
+    tg_tensor *x = make_batch(j, ds, idx, B, labels);
+    return x ? j->net.forward(j->net.model, x, 0) : NULL;
 }
 
-static int evaluate(tg_ctx *ctx, const cls_net *net, const tg_dataset *ds, double *acc) {
-    return evaluate_range(ctx, net, ds, 0, ds->n, acc);
+/* Accuracy on samples [first, first + n) of ds. */
+static int evaluate_range(const job *j, const tg_dataset *ds, int64_t first, int64_t n, double *acc) {
+    int eb = j->p->eval_batch > 0 ? j->p->eval_batch : CLS_EVAL_B;
+    return ex_accuracy(j->ctx, eval_logits, (void *)j, ds, first, n, eb, acc);
 }
 
-static tg_status write_dot(tg_ctx *ctx, tg_tape *tape, const char *prog, const char *path) {
-    FILE *f = fopen(path, "w");
-    if (!f) return tg_set_error(ctx, TG_EIO, "--dot: cannot open '%s' for writing", path);
-    char title[96];
-    snprintf(title, sizeof title, "%s: the first training step (edges: gradient norms)", prog);
-    tg_dot_opts d = {.grad_norms = 1, .title = title};
-    tg_status st = tg_tape_dot(tape, f, &d);
-    if (fclose(f) != 0 && st == TG_OK) st = tg_set_error(ctx, TG_EIO, "--dot: cannot write '%s'", path);
-    return st;
-}
+static int evaluate(const job *j, const tg_dataset *ds, double *acc) { return evaluate_range(j, ds, 0, ds->n, acc); }
 
 /* ---- training ---- */
 
-static int eval_only(const char *prog, tg_ctx *ctx, const cls_net *net, const tg_dataset *test) {
+static int eval_only(const job *j, const tg_dataset *test) {
     double t0 = ex_now(), acc;
-    if (evaluate(ctx, net, test, &acc) != 0) return ex_runtime_error(prog, "evaluation failed: %s", tg_last_error(ctx));
+    if (evaluate(j, test, &acc) != 0)
+        return ex_runtime_error(j->p->prog, "evaluation failed: %s", tg_last_error(j->ctx));
     printf("test accuracy %.4f on %lld samples\n", acc, (long long)test->n);
     ex_result res = {0};
     ex_result_add(&res, "test_acc", "%.4f", acc);
@@ -179,13 +163,24 @@ static int eval_only(const char *prog, tg_ctx *ctx, const cls_net *net, const tg
     return EX_OK;
 }
 
-/* --early-stop N, as in mlp: the last 5000 training samples (a tenth when
- * there are fewer than 10000) are held out; every N epochs (and after the
- * last) their accuracy is measured, the parameters of the best check so far
- * are kept, and training stops as soon as the validation error rises above
- * the previous check's. The best parameters are restored at the end. */
-static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net *net, tg_optim *opt,
-                 const tg_dataset *tr, const tg_dataset *test) {
+/* The loss of one training batch on the active tape. */
+static tg_tensor *batch_loss(const job *j, const tg_dataset *tr, const int64_t *idx, int64_t B, int32_t *labels) {
+    tg_tensor *x = make_batch(j, tr, idx, B, labels);
+    if (!x) return NULL;
+    tg_tensor *z = j->net.forward(j->net.model, x, 1);
+    return j->net.loss ? j->net.loss(j->net.model, z, labels, B) : tg_cross_entropy(z, labels, TG_MEAN);
+}
+
+/* --early-stop N: the last 5000 training samples (a tenth when there are
+ * fewer than 10000) are held out; every N epochs (and after the last) their
+ * accuracy is measured, the parameters of the best check so far are kept,
+ * and training stops as soon as the validation error rises above the
+ * previous check's. The best parameters are restored at the end; optimizer
+ * state is not rolled back. */
+static int train(const job *j, tg_optim *opt, const tg_dataset *tr, const tg_dataset *test) {
+    const char *prog = j->p->prog;
+    const cls_opts *o = j->o;
+    tg_ctx *ctx = j->ctx;
     int64_t n_all = tr->n, n_val = o->early_stop ? (n_all >= 10000 ? 5000 : n_all / 10) : 0;
     int64_t n_tr = n_all - n_val, B = o->batch, n_batches = (n_tr + B - 1) / B;
     if (n_tr < 1 || (o->early_stop && n_val < 1))
@@ -201,7 +196,7 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
         goto done;
     }
     for (int64_t i = 0; i < n_tr; i++) perm[i] = i;
-    printf("%s\n%s lr %g, batch %lld, %lld training samples%s, %d threads\n", net->desc, o->optim, o->lr,
+    printf("%s%s lr %g, batch %lld, %lld training samples%s, %d threads\n", j->net.desc, o->optim, o->lr,
            (long long)B, (long long)n_tr, n_val ? " (+ validation split)" : "", tg_ctx_threads(ctx));
     fflush(stdout);
 
@@ -210,23 +205,17 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
     double t_start = ex_now(), t_train = 0, last_loss = NAN, test_acc = 0;
     int ep;
     for (ep = 1; ep <= o->epochs; ep++) {
-        ex_progress_epoch_begin(&pr, ep);
-        double t0 = ex_now();
-        tg_shuffle(ctx, perm, n_tr);
+        double t0 = ex_epoch_begin(&pr, ctx, ep, perm, n_tr);
         for (int64_t bi = 0; bi < n_batches; bi++) {
             int64_t b0 = bi * B, nb = n_tr - b0 < B ? n_tr - b0 : B;
             tg_tape *tape = tg_tape_begin(ctx);
-            tg_tensor *x = tape ? make_batch(ctx, net, tr, perm + b0, nb, labels) : NULL;
-            tg_tensor *loss = x ? tg_cross_entropy(net->forward(net->model, x, 1), labels, TG_MEAN) : NULL;
+            tg_tensor *loss = tape ? batch_loss(j, tr, perm + b0, nb, labels) : NULL;
             tg_status st = loss ? tg_backward(loss) : TG_EINVAL;
-            if (st == TG_OK && o->dot && ep == 1 && bi == 0) st = write_dot(ctx, tape, prog, o->dot);
-            if (st == TG_OK) st = tg_optim_step(opt);
-            double lv = loss ? tg_item(loss) : NAN;
-            tg_optim_zero_grad(opt);
-            if (tape) tg_tape_end(tape);
+            if (st == TG_OK && o->dot && ep == 1 && bi == 0) st = ex_write_dot(ctx, tape, prog, o->dot);
+            double lv;
+            st = ex_step_end(opt, tape, loss, st, &lv);
             if (st != TG_OK) {
-                rc = ex_runtime_error(prog, "epoch %d batch %lld: %s", ep, (long long)bi + 1,
-                                      tg_last_error(ctx)[0] ? tg_last_error(ctx) : tg_strerror(st));
+                rc = ex_step_error(prog, ctx, st, ep, bi);
                 goto done;
             }
             if (!isfinite(lv)) {
@@ -240,7 +229,7 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
         t_train += t_ep;
         last_loss = ex_progress_loss(&pr);
         double te0 = ex_now();
-        if (evaluate(ctx, net, test, &test_acc) != 0) {
+        if (evaluate(j, test, &test_acc) != 0) {
             rc = ex_runtime_error(prog, "evaluation failed: %s", tg_last_error(ctx));
             goto done;
         }
@@ -251,7 +240,7 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
         char valtxt[48] = "";
         if (o->early_stop && (ep % o->early_stop == 0 || ep == o->epochs)) {
             double va;
-            if (evaluate_range(ctx, net, tr, n_tr, n_val, &va) != 0) {
+            if (evaluate_range(j, tr, n_tr, n_val, &va) != 0) {
                 rc = ex_runtime_error(prog, "validation failed: %s", tg_last_error(ctx));
                 goto done;
             }
@@ -262,8 +251,12 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
                 goto done;
             }
         }
-        ex_progress_epoch_end(&pr, "epoch %3d  train_loss %.4f  test_acc %.4f%s  %.1f s (+ %.1f s test)", ep,
-                              last_loss, test_acc, valtxt, t_ep, ex_now() - te0);
+        if (j->p->one_time)
+            ex_progress_epoch_end(&pr, "epoch %3d  train_loss %.4f  test_acc %.4f%s  %.1f s", ep, last_loss, test_acc,
+                                  valtxt, ex_now() - t0);
+        else
+            ex_progress_epoch_end(&pr, "epoch %3d  train_loss %.4f  test_acc %.4f%s  %.1f s (+ %.1f s test)", ep,
+                                  last_loss, test_acc, valtxt, t_ep, ex_now() - te0);
         if (stop) {
             printf("validation error rose; stopping after epoch %d\n", ep);
             ep++;
@@ -272,7 +265,7 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
     }
     int epochs_run = ep - 1;
     if (o->early_stop && ex_early_stop_restore(&es, ctx, epochs_run)) {
-        if (evaluate(ctx, net, test, &test_acc) != 0) {
+        if (evaluate(j, test, &test_acc) != 0) {
             rc = ex_runtime_error(prog, "evaluation failed: %s", tg_last_error(ctx));
             goto done;
         }
@@ -292,7 +285,8 @@ static int train(const char *prog, const cls_opts *o, tg_ctx *ctx, const cls_net
                           {"test accuracy", h_acc, epochs_run, 1},
                           {"validation accuracy", h_val, epochs_run, 1}};
         char title[160];
-        snprintf(title, sizeof title, "%s: %s lr %g, batch %lld", prog, o->optim, o->lr, (long long)B);
+        snprintf(title, sizeof title, "%s: %s%s lr %g, batch %lld", prog, j->net.plot_tag, o->optim, o->lr,
+                 (long long)B);
         if (ex_plot_svg(o->plot, title, "epoch", "loss", "accuracy", s, o->early_stop ? 3 : 2) != 0) {
             rc = ex_runtime_error(prog, "--plot: cannot write '%s'", o->plot);
             goto done;
@@ -318,49 +312,67 @@ done:
     return rc;
 }
 
+void *cls_model_new(tg_ctx *ctx, cls_net *net, size_t size,
+                    tg_tensor *(*forward)(void *model, tg_tensor *x, int train)) {
+    net->model = calloc(1, size);
+    if (!net->model) return tg_set_error(ctx, TG_ENOMEM, "out of memory"), NULL;
+    net->forward = forward;
+    return net->model;
+}
+
+static void free_net(const cls_program *p, cls_net *net) {
+    if (p->free_net && net->model) p->free_net(net);
+    free(net->model);
+    net->model = NULL;
+}
+
 static int run(const cls_program *p, const cls_opts *o, tg_ctx *ctx, tg_dataset *tr, tg_dataset *test) {
-    cls_net net;
-    memset(&net, 0, sizeof net);
-    int b = p->build(ctx, o, test->rows, test->cols, &net);
-    if (b == EX_USAGE) return b;
+    job j = {.p = p, .o = o, .ctx = ctx};
+    int b = p->build(ctx, o, test->rows, test->cols, &j.net);
+    if (b == EX_USAGE) {
+        free_net(p, &j.net);
+        return b;
+    }
     if (b != 0) {
-        if (p->free_net) p->free_net(&net);
+        free_net(p, &j.net);
         return ex_runtime_error(p->prog, "building the model: %s", tg_last_error(ctx));
     }
     tg_optim_config oc = tg_optim_defaults((tg_optim_kind)tg_optim_kind_parse(o->optim));
     oc.lr = o->lr;
     oc.momentum = o->momentum;
     oc.weight_decay = o->weight_decay;
-    oc.decay_biases = 0;
+    oc.decay_biases = 0; /* the lecture's L2 term covers the weights only */
     tg_optim *opt = tg_optim_new(ctx, &oc, NULL, 0);
     int rc;
     if (!opt) rc = ex_runtime_error(p->prog, "creating the optimizer: %s", tg_last_error(ctx));
     else if (o->load && tg_checkpoint_load(ctx, o->load, opt) != TG_OK)
         rc = ex_runtime_error(p->prog, "--load: %s", tg_last_error(ctx));
-    else if (o->eval_only) rc = eval_only(p->prog, ctx, &net, test);
+    else if (o->eval_only) rc = eval_only(&j, test);
     else if (tr->n < 1) rc = ex_usage_error(p->prog, "no training samples");
-    else rc = train(p->prog, o, ctx, &net, opt, tr, test);
+    else rc = train(&j, opt, tr, test);
     tg_optim_free(opt);
-    if (p->free_net) p->free_net(&net);
+    free_net(p, &j.net);
     return rc;
+}
+
+/* A flat network reads rows·cols pixels, so it only needs the counts equal. */
+static int same_size(const cls_program *p, const tg_dataset *a, const tg_dataset *b) {
+    if (p->flat) return a->rows * a->cols == b->rows * b->cols;
+    return a->rows == b->rows && a->cols == b->cols;
 }
 
 int cls_main(int argc, char **argv, const cls_program *p, cls_opts *o) {
     int rc = parse_opts(argc, argv, p, o);
     if (rc >= 0) return rc;
     if ((rc = validate(p->prog, o)) >= 0) return rc;
-    tg_config cfg = tg_config_default();
-    cfg.seed = (uint64_t)o->seed;
-    cfg.threads = o->threads;
-    tg_ctx *ctx = tg_ctx_new(&cfg);
+    tg_ctx *ctx = ex_ctx_new(o->seed, o->threads);
     if (!ctx) return ex_runtime_error(p->prog, "out of memory");
     tg_dataset tr = {0}, test = {0};
     if (tg_mnist_load(ctx, o->data, "t10k", &test) != TG_OK ||
         (!o->eval_only && tg_mnist_load(ctx, o->data, "train", &tr) != TG_OK)) {
         rc = ex_runtime_error(p->prog, "loading data from '%s': %s", o->data, tg_last_error(ctx));
-    } else if (!o->eval_only && (test.rows != tr.rows || test.cols != tr.cols)) {
-        rc = ex_runtime_error(p->prog, "training images are %lldx%lld but test images %lldx%lld",
-                              (long long)tr.rows, (long long)tr.cols, (long long)test.rows, (long long)test.cols);
+    } else if (!o->eval_only && !same_size(p, &tr, &test)) {
+        rc = ex_size_error(p->prog, &tr, &test);
     } else {
         if (o->limit > 0 && tr.n > o->limit) tr.n = o->limit;
         rc = run(p, o, ctx, &tr, &test);

@@ -24,9 +24,12 @@
  * Exit codes: 0 ok, 1 runtime error, 2 usage error (see common.h). */
 #include "classify.h"
 
-#include <stdlib.h>
 
 #define PROG "cnn"
+/* --help's first lines */
+static const char SUMMARY[] = "Train KANN's small CNN (conv 32@3x3, conv 32@3x3, max-pool, dropout, dense 128,\n"
+                             "dropout, dense 10) on Fashion-MNIST or any MNIST-layout data set.\n"
+                             "Defaults: dropout 0.2, Adam lr 1e-3, batch 64, 10 epochs, seed 42.";
 
 typedef struct cnn {
     tg_conv2d_layer conv1, conv2;
@@ -49,21 +52,16 @@ static tg_tensor *forward(void *model, tg_tensor *x, int train) {
 
 static void free_net(cls_net *net) {
     cnn *m = net->model;
-    if (!m) return;
     tg_conv2d_layer_free(&m->conv1);
     tg_conv2d_layer_free(&m->conv2);
-    free(m);
-    net->model = NULL;
 }
 
 static int build(tg_ctx *ctx, const cls_opts *o, int64_t rows, int64_t cols, cls_net *net) {
     (void)o;
     if (rows < 2 || cols < 2) return ex_usage_error(PROG, "images of %lldx%lld are too small for 2x2 pooling",
                                                     (long long)rows, (long long)cols);
-    cnn *m = calloc(1, sizeof *m);
-    if (!m) return tg_set_error(ctx, TG_ENOMEM, "out of memory"), -1;
-    net->model = m;
-    net->forward = forward;
+    cnn *m = cls_model_new(ctx, net, sizeof *m, forward);
+    if (!m) return -1;
     net->H = rows;
     net->W = cols;
     m->dropout = dropout_opt;
@@ -76,7 +74,7 @@ static int build(tg_ctx *ctx, const cls_opts *o, int64_t rows, int64_t cols, cls
         return -1;
     snprintf(net->desc, sizeof net->desc,
              "cnn: 1x%lldx%lld, conv %lld@3x3 relu, conv %lld@3x3 relu, max-pool 2x2, dropout %g, "
-             "dense %d relu, dropout %g, dense 10",
+             "dense %d relu, dropout %g, dense 10\n",
              (long long)rows, (long long)cols, (long long)F, (long long)F, m->dropout, hidden_opt, m->dropout);
     return 0;
 }
@@ -87,20 +85,13 @@ int main(int argc, char **argv) {
         {.name = "dropout", .type = EX_DOUBLE, .target = &dropout_opt, .metavar = "P",
          .help = "dropout rate after the pooling and the hidden dense layer", .range = EX_LO | EX_HI, .lo = 0,
          .hi = 0.95},
-        {.name = "filters", .type = EX_INT, .target = &filters_opt, .help = "maps of each conv layer",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 1024},
-        {.name = "hidden", .type = EX_INT, .target = &hidden_opt, .help = "units of the hidden dense layer",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
+        ex_flag_int("filters", &filters_opt, "maps of each conv layer", 1, 1024),
+        ex_flag_int("hidden", &hidden_opt, "units of the hidden dense layer", 1, 100000),
     };
-    cls_program p = {
-        .prog = PROG,
-        .summary = "Train KANN's small CNN (conv 32@3x3, conv 32@3x3, max-pool, dropout, dense 128,\n"
-                   "dropout, dense 10) on Fashion-MNIST or any MNIST-layout data set.\n"
-                   "Defaults: dropout 0.2, Adam lr 1e-3, batch 64, 10 epochs, seed 42.",
-        .extra = extra,
-        .n_extra = (int)(sizeof extra / sizeof extra[0]),
-        .build = build,
-        .free_net = free_net,
+    cls_program p = {.prog = PROG,
+                     .summary = SUMMARY,
+                     .extra = extra, .n_extra = EX_NFLAGS(extra),
+                     .build = build, .free_net = free_net,
     };
     return cls_main(argc, argv, &p, &o);
 }

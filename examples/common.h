@@ -1,15 +1,20 @@
 /*
  * common.h: what every example program shares, so that they all behave as
- * one family of command-line tools:
+ * one family of command-line tools. One header; one .c per job:
  *
- *   - one flag parser driven by a table of flag specs (ex_flag), with one
- *     --help layout and one set of exit codes;
- *   - a progress reporter: a bar redrawn with \r when stderr is a terminal,
- *     one plain line per epoch otherwise;
- *   - a result printer for the last stdout line, "result: key=value ...",
- *     which scripts and tests parse;
- *   - an SVG line-plot writer for per-epoch curves;
- *   - small checks run before training (directory exists, path writable).
+ *   flags.c       one flag parser driven by a table of flag specs (ex_flag),
+ *                 with one --help layout, and the error printers behind one
+ *                 set of exit codes;
+ *   checks.c      small checks run before training (directory exists, path
+ *                 writable);
+ *   progress.c    the clock and a progress reporter: a bar redrawn with \r
+ *                 when stderr is a terminal, one plain line per epoch;
+ *   result.c      the last stdout line, "result: key=value ...", which
+ *                 scripts and tests parse;
+ *   plot.c        an SVG line-plot writer for per-epoch curves;
+ *   early_stop.c  --early-stop's copy of the best parameters;
+ *   train.c       pieces of a training run: the context, a failed step's
+ *                 message, --dot, the accuracy loop of every classifier.
  *
  * Exit codes of every example: 0 success, 1 runtime error (a file that will
  * not load, training that diverges), 2 usage error (unknown flag, malformed or
@@ -27,7 +32,7 @@
 
 enum { EX_OK = 0, EX_RUNTIME = 1, EX_USAGE = 2 };
 
-/* ---- flag parser ---- */
+/* ---- flag parser (flags.c) ---- */
 
 typedef enum ex_flag_type {
     EX_INT,      /* target int *;       "--epochs 20" */
@@ -85,7 +90,38 @@ int ex_runtime_error(const char *prog, const char *fmt, ...)
 /** The flag named name in flags[0..n), or NULL. */
 ex_flag *ex_flag_find(ex_flag *flags, int n, const char *name);
 
-/* ---- checks before training ---- */
+/* The flags many programs have, so that each is spelled and ranged once.
+ * They return the entry by value for a flag table's initializer. */
+
+/** Every optimizer of tapegrad, NULL-terminated, in --help's order. */
+extern const char *const ex_optim_names[];
+/** An int flag in [lo, hi]. */
+ex_flag ex_flag_int(const char *name, int *target, const char *help, double lo, double hi);
+/** An int flag >= lo. */
+ex_flag ex_flag_min(const char *name, int *target, const char *help, double lo);
+/** --lr in (0, hi]. */
+ex_flag ex_flag_lr(double *target, const char *help, double hi);
+/** --optim, one of ex_optim_names. */
+ex_flag ex_flag_optim(const char **target, const char *help);
+/** A string flag shown as "--name METAVAR": a file or directory. */
+ex_flag ex_flag_file(const char *name, const char **target, const char *metavar, const char *help);
+/** --data DIR, an MNIST-layout directory. */
+ex_flag ex_flag_data(const char **target);
+/** --threads in [0, 256]; 0 = TG_THREADS or one per core. */
+ex_flag ex_flag_threads(int *target);
+/** The training flags of the image models autoencoder and vae, as six
+ *  table entries: --batch, --lr, --optim, --seed (its help text names what
+ *  the seed draws), --threads, --limit (of both sets). o points at a struct
+ *  with those fields. */
+#define EX_IMAGE_TRAIN_FLAGS(o, seed_help)                                                                  \
+    ex_flag_int("batch", &(o)->batch, "mini-batch size", 1, 1000000), ex_flag_lr(&(o)->lr, "learning rate", 1000), \
+        ex_flag_optim(&(o)->optim, "optimizer (torch defaults apart from --lr)"),                                \
+        ex_flag_min("seed", &(o)->seed, seed_help, 0), ex_flag_threads(&(o)->threads),                            \
+        ex_flag_min("limit", &(o)->limit, "use the first N training and N test images only (0 = all)", 0)
+/** The number of entries of a flag table (an array, not a pointer). */
+#define EX_NFLAGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* ---- checks before training (checks.c) ---- */
 
 /** 0 when dir is an existing directory; otherwise -1 and why in msg. */
 int ex_check_dir(const char *dir, char *msg, size_t len);
@@ -93,12 +129,12 @@ int ex_check_dir(const char *dir, char *msg, size_t len);
  *  writing and removes it again. Otherwise -1 and why in msg. */
 int ex_check_writable(const char *path, char *msg, size_t len);
 
-/* ---- time ---- */
+/* ---- time (progress.c) ---- */
 
 /** Monotonic seconds. */
 double ex_now(void);
 
-/* ---- progress reporter ---- */
+/* ---- progress reporter (progress.c) ---- */
 
 typedef struct ex_progress {
     int tty;                 /* stderr is a terminal: draw the bar */
@@ -128,7 +164,7 @@ void ex_progress_epoch_end(ex_progress *p, const char *fmt, ...)
 #endif
     ;
 
-/* ---- result line ---- */
+/* ---- result line (result.c) ---- */
 
 typedef struct ex_result {
     char buf[1024];
@@ -143,7 +179,7 @@ void ex_result_add(ex_result *r, const char *key, const char *fmt, ...)
 /** Print "result: key=value ..." and a newline to stdout, and flush. */
 void ex_result_print(const ex_result *r);
 
-/* ---- SVG line plot ---- */
+/* ---- SVG line plot (plot.c) ---- */
 
 /** One curve: y[0..n) plotted at x = 1..n (epochs). right_axis: 1 to scale
  *  it against the right-hand axis. Non-finite values are skipped and the
@@ -161,7 +197,7 @@ typedef struct ex_series {
 int ex_plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel_left,
                 const char *ylabel_right, const ex_series *s, int ns);
 
-/* ---- early stopping (the lecture's rule) ---- */
+/* ---- early stopping, the lecture's rule (early_stop.c) ---- */
 
 /** The state of --early-stop: a copy of every parameter at the best
  *  validation check so far. Zero-initialise with EX_EARLY_STOP_INIT. */
@@ -182,5 +218,63 @@ int ex_early_stop_check(ex_early_stop *e, tg_ctx *ctx, int ep, double val_acc, i
 int ex_early_stop_restore(const ex_early_stop *e, tg_ctx *ctx, int epochs_run);
 /** Free the copies. */
 void ex_early_stop_free(ex_early_stop *e);
+
+/* ---- a training run's shared pieces (train.c) ---- */
+
+/** A context seeded with seed, running threads workers (0: TG_THREADS or
+ *  one per core); NULL when out of memory. */
+tg_ctx *ex_ctx_new(int seed, int threads);
+/** Begin epoch `epoch` of a shuffled run: tell the progress reporter, and
+ *  shuffle perm[0..n) with the context's RNG (a seed replays the order).
+ *  Returns the epoch's start time (ex_now). */
+double ex_epoch_begin(ex_progress *pr, tg_ctx *ctx, int epoch, int64_t *perm, int64_t n);
+/** The end of a training step whose loss was recorded on tape, st being
+ *  how its backward pass went: when st is TG_OK, one optimizer step; then
+ *  *lv = the loss's value (NaN without a loss), zero the grads and end the
+ *  tape (NULL: none began). Returns st or the step's failure. */
+tg_status ex_step_end(tg_optim *opt, tg_tape *tape, tg_tensor *loss, tg_status st, double *lv);
+/** Print "PROG: epoch E batch B+1: why" (the last error in ctx, else st's
+ *  text) for a training step that failed; returns EX_RUNTIME. batch is
+ *  0-based. */
+int ex_step_error(const char *prog, tg_ctx *ctx, tg_status st, int epoch, int64_t batch);
+/** Print that the training and test images differ in size; returns
+ *  EX_RUNTIME. */
+int ex_size_error(const char *prog, const tg_dataset *train, const tg_dataset *test);
+/** Load the MNIST-layout sets "train" and "t10k" of dir and keep the first
+ *  limit images of each (0: all). Returns EX_OK, or EX_RUNTIME after
+ *  printing why (a set that does not load, images of two sizes). The caller
+ *  frees both sets either way. */
+int ex_mnist_open(tg_ctx *ctx, const char *prog, const char *dir, int limit, tg_dataset *train, tg_dataset *test);
+/** What an image program does once its flags are parsed: a context
+ *  (ex_ctx_new), the two sets (ex_mnist_open), then run, whose result line
+ *  is printed when it returns EX_OK. Returns the exit code. */
+typedef int (*ex_image_run)(const void *opts, tg_ctx *ctx, const tg_dataset *train, const tg_dataset *test,
+                            ex_result *res);
+int ex_image_main(const char *prog, const char *dir, int limit, int seed, int threads, ex_image_run run,
+                  const void *opts);
+/** --dot: write tape (after backward: edges carry gradient norms) as
+ *  Graphviz DOT to path, titled "PROG: the first training step". */
+tg_status ex_write_dot(tg_ctx *ctx, tg_tape *tape, const char *prog, const char *path);
+
+/** Largest evaluation batch of ex_accuracy (its index arrays are on the
+ *  stack: 12 kB at 1000). */
+#define EX_EVAL_MAX 1000
+/** One evaluation batch: samples idx[0..B) (absolute indices), done
+ *  samples before it. Returns 0, or nonzero to stop. */
+typedef int (*ex_batch_fn)(void *user, int64_t done, const int64_t *idx, int64_t B);
+/** Run fn over samples [first, first + n) in batches of at most batch
+ *  (≤ EX_EVAL_MAX; 0 means EX_EVAL_MAX), under no-grad, each call on a tape
+ *  of its own that ends after it (so memory is bounded by one batch).
+ *  Returns 0, -1 when a tape cannot begin, or fn's first nonzero return. */
+int ex_eval_batches(tg_ctx *ctx, int64_t first, int64_t n, int batch, ex_batch_fn fn, void *user);
+/** The logits (B, C) of samples idx[0..B) of ds on the active tape, with
+ *  labels[0..B) filled; NULL on failure (message in the context). */
+typedef tg_tensor *(*ex_logits_fn)(void *user, const tg_dataset *ds, const int64_t *idx, int64_t B,
+                                   int32_t *labels);
+/** Accuracy on samples [first, first + n) of ds, through ex_eval_batches:
+ *  a sample is right when its first largest logit is its label. Returns 0,
+ *  or -1 when logits failed. */
+int ex_accuracy(tg_ctx *ctx, ex_logits_fn logits, void *user, const tg_dataset *ds, int64_t first, int64_t n,
+                int batch, double *acc);
 
 #endif /* EX_COMMON_H */

@@ -111,15 +111,12 @@ static double not_the_derivative(double x) {
 }
 static tg_status log_cosh_backward_wrong(tg_node *n) { return add_vjp(n, not_the_derivative); }
 
-static const tg_op_def log_cosh_op_wrong = {
-    .name = "log_cosh",
-    .n_inputs = 1,
-    .infer = log_cosh_infer,
-    .forward = log_cosh_forward,
-    .backward = log_cosh_backward_wrong,
-    .check = {.lo = -4, .hi = 4,
-              .cases = {{.shapes = "5,3"}, {.shapes = "1"}, {.shapes = ""}, {.shapes = "2,3,4"}}},
-};
+/* log_cosh_op with that backward: everything else, the check spec included, the same. */
+static tg_op_def wrong_op(void) {
+    tg_op_def d = log_cosh_op;
+    d.backward = log_cosh_backward_wrong;
+    return d;
+}
 
 /* ---- the check ---- */
 
@@ -201,11 +198,7 @@ static int fit(tg_ctx *ctx, const data *d, const char *prefix, int robust, doubl
         tg_tensor *loss;
         if (robust) loss = tg_mean(my_log_cosh(tg_mul(r, tg_scalar(ctx, TG_F64, 1 / scale))), 0, NULL, 0);
         else loss = tg_mean(tg_square(r), 0, NULL, 0);
-        tg_status st = loss ? tg_backward(loss) : TG_EINVAL;
-        if (st == TG_OK) st = tg_optim_step(opt);
-        tg_optim_zero_grad(opt);
-        lv = loss ? tg_item(loss) : NAN;
-        if (tape) tg_tape_end(tape);
+        tg_status st = ex_step_end(opt, tape, loss, loss ? tg_backward(loss) : TG_EINVAL, &lv);
         if (st != TG_OK || !isfinite(lv)) rc = -1;
     }
     *w = tg_get(lin.W, 0);
@@ -219,12 +212,9 @@ int main(int argc, char **argv) {
     int epochs = 500, samples = 200, seed = 42, wrong = 0;
     double lr = 0.05, outliers = 0.2, noise = 0.3, scale = 0.3;
     ex_flag flags[] = {
-        {.name = "epochs", .type = EX_INT, .target = &epochs, .help = "Adam steps per fit (full batch)",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 10000000},
-        {.name = "lr", .type = EX_DOUBLE, .target = &lr, .help = "Adam learning rate",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 10},
-        {.name = "samples", .type = EX_INT, .target = &samples, .help = "points to fit",
-         .range = EX_LO | EX_HI, .lo = 2, .hi = 10000000},
+        ex_flag_int("epochs", &epochs, "Adam steps per fit (full batch)", 1, 10000000),
+        ex_flag_lr(&lr, "Adam learning rate", 10),
+        ex_flag_int("samples", &samples, "points to fit", 2, 10000000),
         {.name = "outliers", .type = EX_DOUBLE, .target = &outliers,
          .help = "fraction of points pushed up by U(5,15)", .range = EX_LO | EX_HI, .lo = 0, .hi = 0.5},
         {.name = "noise", .type = EX_DOUBLE, .target = &noise, .help = "standard deviation of the inliers' noise",
@@ -232,8 +222,7 @@ int main(int argc, char **argv) {
         {.name = "scale", .type = EX_DOUBLE, .target = &scale,
          .help = "s in log cosh(r/s): residuals well below s count as squared, above as absolute",
          .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 1000},
-        {.name = "seed", .type = EX_INT, .target = &seed, .help = "seed of the data and the gradient check",
-         .range = EX_LO, .lo = 0},
+        ex_flag_min("seed", &seed, "seed of the data and the gradient check", 0),
         {.name = "wrong-backward", .type = EX_BOOL, .target = &wrong,
          .help = "use a deliberately wrong backward, to watch the gradient check catch it"},
     };
@@ -243,15 +232,13 @@ int main(int argc, char **argv) {
                       flags, (int)(sizeof flags / sizeof flags[0]));
     if (rc >= 0) return rc;
 
-    tg_config cfg = tg_config_default();
-    cfg.seed = (uint64_t)seed;
-    cfg.threads = 1;
-    tg_ctx *ctx = tg_ctx_new(&cfg);
+    tg_ctx *ctx = ex_ctx_new(seed, 1);
     if (!ctx) return ex_runtime_error(PROG, "out of memory");
     ex_result res = {0};
     data d = {0};
     rc = EX_RUNTIME;
-    if (check_op(ctx, wrong ? &log_cosh_op_wrong : &log_cosh_op, &res) != 0) {
+    tg_op_def op = wrong ? wrong_op() : log_cosh_op;
+    if (check_op(ctx, &op, &res) != 0) {
         ex_result_print(&res);
         goto out;
     }

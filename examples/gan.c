@@ -57,6 +57,10 @@
 #include <string.h>
 
 #define PROG "gan"
+/* --help's first lines */
+static const char SUMMARY[] = "Train a generative adversarial net (Goodfellow et al. 2014, Algorithm 1) on Fashion-MNIST\n"
+                             "(or any MNIST-layout data set) or, with --data ring, on 8 Gaussians around a circle.";
+
 #define RING_MODES 8
 #define RING_RADIUS 2.0
 #define RING_SIGMA 0.1
@@ -110,21 +114,26 @@ static int make_ring(tg_ctx *ctx, data *d, int64_t n) {
     return 0;
 }
 
+typedef struct sampler {
+    tg_ctx *ctx;
+    const gen_gan *m;
+    float *out;
+} sampler;
+
+/* ex_batch_fn: B samples of G into out from sample done on. */
+static int sample_batch(void *user, int64_t done, const int64_t *idx, int64_t B) {
+    (void)idx;
+    sampler *sp = user;
+    tg_tensor *x = gen_mlp_forward(&sp->m->G, gen_noise(sp->ctx, TG_F32, B, sp->m->Z));
+    if (!x) return -1;
+    memcpy(sp->out + done * sp->m->X, x->data, (size_t)(B * sp->m->X) * sizeof(float));
+    return 0;
+}
+
 /* n samples of G into out (n·X floats), in batches, no recording. */
 static int sample(tg_ctx *ctx, const gen_gan *m, int64_t n, float *out) {
-    enum { EB = 1000 };
-    int rc = 0;
-    tg_no_grad_begin(ctx);
-    for (int64_t s = 0; s < n && !rc; s += EB) {
-        int64_t B = n - s < EB ? n - s : EB;
-        tg_tape *tape = tg_tape_begin(ctx);
-        tg_tensor *x = tape ? gen_mlp_forward(&m->G, gen_noise(ctx, TG_F32, B, m->Z)) : NULL;
-        if (!x) rc = -1;
-        else memcpy(out + s * m->X, x->data, (size_t)(B * m->X) * sizeof(float));
-        if (tape) tg_tape_end(tape);
-    }
-    tg_no_grad_end(ctx);
-    return rc;
+    sampler sp = {ctx, m, out};
+    return ex_eval_batches(ctx, 0, n, 1000, sample_batch, &sp);
 }
 
 /* ---- ring: mode coverage and the scatter plot ---- */
@@ -183,14 +192,28 @@ static int write_svg(const char *path, const float *real, const float *fake, int
 
 /* ---- images: the judge classifier ---- */
 
+typedef struct judge_job {
+    tg_ctx *ctx;
+    const gen_mlp *j;
+} judge_job;
+
+/* ex_logits_fn: the judge's logits of a batch of real images. */
+static tg_tensor *judge_logits(void *user, const tg_dataset *ds, const int64_t *idx, int64_t B, int32_t *labels) {
+    judge_job *jj = user;
+    int64_t shape[2] = {B, ds->rows * ds->cols};
+    tg_tensor *x = tg_tensor_temp(jj->ctx, TG_F32, 2, shape);
+    if (!x || tg_dataset_batch(ds, idx, B, x, labels) != TG_OK) return NULL;
+    return gen_mlp_forward(jj->j, x);
+}
+
 static int train_judge(tg_ctx *ctx, gen_mlp *j, const tg_dataset *train, const tg_dataset *test, double *acc) {
     int64_t sizes[3] = {train->rows * train->cols, 256, N_CLASSES}, D = sizes[0], B = 100, n = train->n;
     if (gen_mlp_init(j, ctx, "judge", 3, sizes, GEN_RELU, GEN_IDENT, TG_F32) != TG_OK) return -1;
     tg_tensor *params[4];
     tg_optim_config oc = tg_optim_defaults(TG_OPT_ADAM);
     tg_optim *opt = tg_optim_new(ctx, &oc, params, gen_mlp_params(j, params));
-    int64_t *perm = malloc((size_t)n * sizeof *perm), idx[1000];
-    int32_t lab[1000];
+    int64_t *perm = malloc((size_t)n * sizeof *perm);
+    int32_t lab[100]; /* B */
     int rc = opt && perm ? 0 : -1;
     for (int64_t i = 0; i < n && !rc; i++) perm[i] = i;
     for (int ep = 0; ep < 2 && !rc; ep++) {
@@ -207,58 +230,51 @@ static int train_judge(tg_ctx *ctx, gen_mlp *j, const tg_dataset *train, const t
             if (tape) tg_tape_end(tape);
         }
     }
-    int64_t correct = 0;
-    tg_no_grad_begin(ctx);
-    for (int64_t s = 0; s < test->n && !rc; s += 1000) {
-        int64_t m = test->n - s < 1000 ? test->n - s : 1000, shape[2] = {m, D};
-        for (int64_t i = 0; i < m; i++) idx[i] = s + i;
-        tg_tape *tape = tg_tape_begin(ctx);
-        tg_tensor *x = tape ? tg_tensor_temp(ctx, TG_F32, 2, shape) : NULL, *z = NULL;
-        if (x && tg_dataset_batch(test, idx, m, x, lab) == TG_OK) z = gen_mlp_forward(j, x);
-        if (!z) rc = -1;
-        for (int64_t b = 0; z && b < m; b++) {
-            const float *zp = (const float *)z->data + b * N_CLASSES;
-            int best = 0;
-            for (int c = 1; c < N_CLASSES; c++)
-                if (zp[c] > zp[best]) best = c;
-            correct += best == lab[b];
-        }
-        if (tape) tg_tape_end(tape);
-    }
-    tg_no_grad_end(ctx);
-    *acc = test->n ? (double)correct / (double)test->n : 0;
+    judge_job jj = {ctx, j};
+    if (!rc) rc = ex_accuracy(ctx, judge_logits, &jj, test, 0, test->n, 1000, acc);
     free(perm);
     tg_optim_free(opt);
     return rc;
 }
 
 /* Classes as modes, and the class score, of n generated images. */
+typedef struct judged {
+    tg_ctx *ctx;
+    const gen_mlp *j;
+    const float *img;   /* (n, D) */
+    int64_t n, D;
+    double *p, *py;     /* p(y|x) (n, C); its mean over x (C) */
+    int64_t *count;     /* samples per most likely class (C) */
+} judged;
+
+/* ex_batch_fn: the judge's class probabilities of images done..done+B. */
+static int judge_batch(void *user, int64_t done, const int64_t *idx, int64_t B) {
+    (void)idx;
+    judged *jd = user;
+    int64_t shape[2] = {B, jd->D};
+    tg_tensor *x = tg_tensor_temp(jd->ctx, TG_F32, 2, shape);
+    if (x) memcpy(x->data, jd->img + done * jd->D, (size_t)(B * jd->D) * sizeof(float));
+    tg_tensor *pr = x ? tg_softmax(gen_mlp_forward(jd->j, x), -1) : NULL;
+    if (!pr) return -1;
+    for (int64_t b = 0; b < B; b++) {
+        const float *q = (const float *)pr->data + b * N_CLASSES;
+        int best = 0;
+        for (int c = 0; c < N_CLASSES; c++) {
+            jd->p[(done + b) * N_CLASSES + c] = q[c];
+            jd->py[c] += q[c] / (double)jd->n;
+            if (q[c] > q[best]) best = c;
+        }
+        jd->count[best]++;
+    }
+    return 0;
+}
+
 static int judge_samples(tg_ctx *ctx, const gen_mlp *j, const float *img, int64_t n, int64_t D, int *covered,
                          double *score, int64_t count[N_CLASSES]) {
     double *p = calloc((size_t)n * N_CLASSES, sizeof *p), py[N_CLASSES] = {0};
     memset(count, 0, N_CLASSES * sizeof *count);
-    int rc = p ? 0 : -1;
-    tg_no_grad_begin(ctx);
-    for (int64_t s = 0; s < n && !rc; s += 1000) {
-        int64_t m = n - s < 1000 ? n - s : 1000, shape[2] = {m, D};
-        tg_tape *tape = tg_tape_begin(ctx);
-        tg_tensor *x = tape ? tg_tensor_temp(ctx, TG_F32, 2, shape) : NULL;
-        if (x) memcpy(x->data, img + s * D, (size_t)(m * D) * sizeof(float));
-        tg_tensor *pr = x ? tg_softmax(gen_mlp_forward(j, x), -1) : NULL;
-        if (!pr) rc = -1;
-        for (int64_t b = 0; pr && b < m; b++) {
-            const float *q = (const float *)pr->data + b * N_CLASSES;
-            int best = 0;
-            for (int c = 0; c < N_CLASSES; c++) {
-                p[(s + b) * N_CLASSES + c] = q[c];
-                py[c] += q[c] / (double)n;
-                if (q[c] > q[best]) best = c;
-            }
-            count[best]++;
-        }
-        if (tape) tg_tape_end(tape);
-    }
-    tg_no_grad_end(ctx);
+    judged jd = {ctx, j, img, n, D, p, py, count};
+    int rc = p ? ex_eval_batches(ctx, 0, n, 1000, judge_batch, &jd) : -1;
     double kl = 0;
     for (int64_t i = 0; i < n && !rc; i++)
         for (int c = 0; c < N_CLASSES; c++) {
@@ -307,72 +323,41 @@ static const char *const optim_names[] = {"adam", "momentum", "sgd", NULL};
 static const char *const loss_names[] = {"nonsat", "minimax", NULL};
 
 static int parse_opts(int argc, char **argv, opts *o) {
-    memset(o, 0, sizeof *o);
-    o->data = tg_default_data_dir();
-    o->optim = "adam";
-    o->gen_loss = "nonsat";
-    o->k = 1;
-    o->momentum = 0.5;
-    o->beta1 = 0.5;
-    o->seed = 42;
-    o->png_every = 5;
-    o->epochs = 20;
-    o->lr = 2e-4;
-    o->noise = 100;
-    o->batch = 64;
-    o->g_hidden = (ex_intlist){2, {256, 512}};
-    o->d_hidden = (ex_intlist){2, {512, 256}};
-    o->png = "gan_samples.png";
-    o->svg = "gan_ring.svg";
+    *o = (opts){.data = tg_default_data_dir(), .optim = "adam", .gen_loss = "nonsat", .k = 1, .momentum = 0.5,
+                .beta1 = 0.5, .seed = 42, .png_every = 5, .epochs = 20, .lr = 2e-4, .noise = 100, .batch = 64,
+                .g_hidden = {2, {256, 512}}, .d_hidden = {2, {512, 256}}, .png = "gan_samples.png",
+                .svg = "gan_ring.svg"};
     ex_flag flags[] = {
-        {.name = "data", .type = EX_STRING, .target = &o->data, .metavar = "DIR|ring",
-         .help = "MNIST-layout directory, or \"ring\" for 8 Gaussians on a circle"},
-        {.name = "k", .type = EX_INT, .target = &o->k, .help = "discriminator steps per generator step",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100},
+        ex_flag_file("data", &o->data, "DIR|ring", "MNIST-layout directory, or \"ring\" for 8 Gaussians on a circle"),
+        ex_flag_int("k", &o->k, "discriminator steps per generator step", 1, 100),
         {.name = "gen-loss", .type = EX_STRING, .target = &o->gen_loss, .choices = loss_names,
          .help = "generator loss: -log D(G(z)) (nonsat) or log(1 - D(G(z))) (minimax)"},
         {.name = "optim", .type = EX_STRING, .target = &o->optim, .choices = optim_names,
          .help = "optimizer of both players"},
-        {.name = "lr", .type = EX_DOUBLE, .target = &o->lr,
-         .help = "learning rate; if not given: adam 2e-4 on images, 1e-3 on the ring; momentum/sgd 0.02",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 1000},
+        ex_flag_lr(&o->lr,
+                   "learning rate; if not given: adam 2e-4 on images, 1e-3 on the ring; momentum/sgd 0.02", 1000),
         {.name = "momentum", .type = EX_DOUBLE, .target = &o->momentum, .help = "momentum of --optim momentum",
          .range = EX_LO | EX_HI, .lo = 0, .hi = 0.999999},
         {.name = "beta1", .type = EX_DOUBLE, .target = &o->beta1, .help = "Adam's beta1", .range = EX_LO | EX_HI,
          .lo = 0, .hi = 0.999999},
-        {.name = "noise", .type = EX_INT, .target = &o->noise,
-         .help = "dimension of z (2 on the ring if not given)", .range = EX_LO | EX_HI, .lo = 1,
-         .hi = 10000},
+        ex_flag_int("noise", &o->noise, "dimension of z (2 on the ring if not given)", 1, 10000),
         {.name = "g-hidden", .type = EX_INTLIST, .target = &o->g_hidden, .metavar = "LIST",
          .help = "generator hidden sizes (128,128 on the ring if not given)",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
         {.name = "d-hidden", .type = EX_INTLIST, .target = &o->d_hidden, .metavar = "LIST",
          .help = "discriminator hidden sizes (128,128 on the ring if not given)",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "epochs", .type = EX_INT, .target = &o->epochs,
-         .help = "passes of the training set through D",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "batch", .type = EX_INT, .target = &o->batch,
-         .help = "minibatch size m of noise and of data (256 on the ring if not given)",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "seed", .type = EX_INT, .target = &o->seed, .help = "seed of initialisation, data and noise",
-         .range = EX_LO, .lo = 0},
-        {.name = "threads", .type = EX_INT, .target = &o->threads,
-         .help = "worker threads; 0 = TG_THREADS or one per core", .range = EX_LO | EX_HI, .lo = 0, .hi = 256},
-        {.name = "limit", .type = EX_INT, .target = &o->limit,
-         .help = "use the first N training examples only (0 = all)", .range = EX_LO, .lo = 0},
-        {.name = "png", .type = EX_STRING, .target = &o->png, .metavar = "FILE.png",
-         .help = "images: write 64 samples here at the end (none: do not)"},
-        {.name = "png-every", .type = EX_INT, .target = &o->png_every,
-         .help = "images: also write FILE_epochN.png every N epochs (0 = never)", .range = EX_LO, .lo = 0},
-        {.name = "svg", .type = EX_STRING, .target = &o->svg, .metavar = "FILE.svg",
-         .help = "ring: plot real and generated points here (none: do not)"},
+        ex_flag_int("epochs", &o->epochs, "passes of the training set through D", 1, 100000),
+        ex_flag_int("batch", &o->batch,
+                    "minibatch size m of noise and of data (256 on the ring if not given)", 1, 100000),
+        ex_flag_min("seed", &o->seed, "seed of initialisation, data and noise", 0),
+        ex_flag_threads(&o->threads),
+        ex_flag_min("limit", &o->limit, "use the first N training examples only (0 = all)", 0),
+        ex_flag_file("png", &o->png, "FILE.png", "images: write 64 samples here at the end (none: do not)"),
+        ex_flag_min("png-every", &o->png_every, "images: also write FILE_epochN.png every N epochs (0 = never)", 0),
+        ex_flag_file("svg", &o->svg, "FILE.svg", "ring: plot real and generated points here (none: do not)"),
     };
-    int n = (int)(sizeof flags / sizeof flags[0]);
-    int rc = ex_parse(argc, argv, PROG,
-                      "Train a generative adversarial net (Goodfellow et al. 2014, Algorithm 1) on Fashion-MNIST\n"
-                      "(or any MNIST-layout data set) or, with --data ring, on 8 Gaussians around a circle.",
-                      flags, n);
+    int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;
     o->ring = !strcmp(o->data, "ring");
     if (o->g_hidden.n > GEN_MAX_LAYERS - 1 || o->d_hidden.n > GEN_MAX_LAYERS - 1)
@@ -451,9 +436,7 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
     ex_progress_begin(&pr, o->epochs, g_steps);
     double t_start = ex_now(), d_mean = NAN, g_mean = NAN;
     for (int ep = 1; ep <= o->epochs; ep++) {
-        double t0 = ex_now(), d_sum = 0, g_sum = 0;
-        ex_progress_epoch_begin(&pr, ep);
-        tg_shuffle(ctx, perm, n);
+        double t0 = ex_epoch_begin(&pr, ctx, ep, perm, n), d_sum = 0, g_sum = 0;
         int64_t next = 0;
         for (int64_t s = 0; s < g_steps; s++) {
             tg_status st = TG_OK;
@@ -509,8 +492,8 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
         goto done;
     }
     int covered = 0;
+    double hq = NAN, acc = NAN, score = NAN, real_score = NAN; /* hq: ring; the rest: images */
     if (o->ring) {
-        double hq;
         int64_t count[RING_MODES];
         ring_modes(gen, N_EVAL, &covered, &hq, count);
         printf("ring: %d of %d modes hold >= 5%% of %d samples; %.1f%% of samples lie within 3 sigma of a mode\n"
@@ -526,13 +509,8 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
             }
             printf("wrote %s\n", o->svg);
         }
-        ex_result_add(res, "modes_covered", "%d", covered);
-        ex_result_add(res, "d_loss", "%.4f", d_mean);
-        ex_result_add(res, "g_loss", "%.4f", g_mean);
-        ex_result_add(res, "hq", "%.4f", hq);
     } else {
         gen_mlp judge;
-        double acc, score, real_score = NAN;
         int64_t count[N_CLASSES], real_count[N_CLASSES];
         int real_covered;
         if (train_judge(ctx, &judge, &d->ds, test, &acc) != 0 ||
@@ -553,9 +531,13 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
             }
             printf("wrote %s\n", o->png);
         }
-        ex_result_add(res, "modes_covered", "%d", covered);
-        ex_result_add(res, "d_loss", "%.4f", d_mean);
-        ex_result_add(res, "g_loss", "%.4f", g_mean);
+    }
+    ex_result_add(res, "modes_covered", "%d", covered);
+    ex_result_add(res, "d_loss", "%.4f", d_mean);
+    ex_result_add(res, "g_loss", "%.4f", g_mean);
+    if (o->ring) {
+        ex_result_add(res, "hq", "%.4f", hq);
+    } else {
         ex_result_add(res, "class_score", "%.2f", score);
         ex_result_add(res, "real_score", "%.2f", real_score);
         ex_result_add(res, "judge_acc", "%.4f", acc);
@@ -573,23 +555,16 @@ int main(int argc, char **argv) {
     opts o;
     int rc = parse_opts(argc, argv, &o);
     if (rc >= 0) return rc;
-    rc = EX_OK;
-    tg_config cfg = tg_config_default();
-    cfg.seed = (uint64_t)o.seed;
-    cfg.threads = o.threads;
-    tg_ctx *ctx = tg_ctx_new(&cfg);
+    tg_ctx *ctx = ex_ctx_new(o.seed, o.threads);
     if (!ctx) return ex_runtime_error(PROG, "out of memory");
+    rc = EX_OK;
     data d;
     memset(&d, 0, sizeof d);
     tg_dataset test = {0};
     if (o.ring) {
         if (make_ring(ctx, &d, o.limit > 0 && o.limit < RING_POINTS ? o.limit : RING_POINTS) != 0)
             rc = ex_runtime_error(PROG, "out of memory");
-    } else if (tg_mnist_load(ctx, o.data, "train", &d.ds) != TG_OK || tg_mnist_load(ctx, o.data, "t10k", &test) != TG_OK) {
-        rc = ex_runtime_error(PROG, "loading data from '%s': %s", o.data, tg_last_error(ctx));
-    } else {
-        if (o.limit > 0 && d.ds.n > o.limit) d.ds.n = o.limit;
-        if (o.limit > 0 && test.n > o.limit) test.n = o.limit;
+    } else if ((rc = ex_mnist_open(ctx, PROG, o.data, o.limit, &d.ds, &test)) == EX_OK) {
         d.n = d.ds.n;
         d.dim = d.ds.rows * d.ds.cols;
     }

@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
     const char *only = NULL;
     int full = 0, list = 0;
     ex_flag flags[] = {
-        {.name = "op", .type = EX_STRING, .target = &only, .metavar = "NAME", .help = "check only this op"},
+        ex_flag_file("op", &only, "NAME", "check only this op"),
         {.name = "full", .type = EX_BOOL, .target = &full,
          .help = "also run the f32/f64, zero-dy, twice, used-twice and bad-input checks"},
         {.name = "list", .type = EX_BOOL, .target = &list, .help = "print the registered ops and exit"},

@@ -35,6 +35,10 @@
 #include <string.h>
 
 #define PROG "lenet5"
+/* --help's first lines */
+static const char SUMMARY[] = "Train LeCun's LeNet-5 (32x32 input, C1-S2-C3-S4-C5-F6, C3 connection table,\n"
+                             "trainable subsampling) on Fashion-MNIST or any MNIST-layout data set.\n"
+                             "Defaults: tanh, Adam lr 1e-3, batch 64, 10 epochs, seed 42.";
 
 /* LeNet-5's C3 table (LeCun et al. 1998, Table I; the lectures' figure):
  * C3_TABLE[p][k] = 1 when C3 map k reads S2 map p. Maps 0-5 read 3
@@ -113,20 +117,15 @@ static const char *squash_opt = "tanh";
 
 static void free_net(cls_net *net) {
     lenet *m = net->model;
-    if (!m) return;
     tg_conv2d_layer_free(&m->c1);
     tg_conv2d_layer_free(&m->c3);
     tg_conv2d_layer_free(&m->c5);
-    free(m);
-    net->model = NULL;
 }
 
 static int build(tg_ctx *ctx, const cls_opts *o, int64_t rows, int64_t cols, cls_net *net) {
     (void)o;
-    lenet *m = calloc(1, sizeof *m);
-    if (!m) return tg_set_error(ctx, TG_ENOMEM, "out of memory"), -1;
-    net->model = m;
-    net->forward = forward;
+    lenet *m = cls_model_new(ctx, net, sizeof *m, forward);
+    if (!m) return -1;
     m->ctx = ctx;
     m->squash = strcmp(squash_opt, "lecun") == 0 ? SQUASH_LECUN : SQUASH_TANH;
     net->H = framed(rows);
@@ -144,7 +143,7 @@ static int build(tg_ctx *ctx, const cls_opts *o, int64_t rows, int64_t cols, cls
         return -1;
     snprintf(net->desc, sizeof net->desc,
              "LeNet-5 %s: %lldx%lld images in a 1x%lldx%lld frame, C1 6@5x5, S2, C3 16@5x5 (60 of 96 "
-             "connections), S4, C5 120@5x5 (%lldx%lld), F6 84, 10",
+             "connections), S4, C5 120@5x5 (%lldx%lld), F6 84, 10\n",
              squash_opt, (long long)rows, (long long)cols, (long long)net->H, (long long)net->W, (long long)oh,
              (long long)ow);
     return 0;
@@ -156,15 +155,10 @@ int main(int argc, char **argv) {
         {.name = "squash", .type = EX_STRING, .target = &squash_opt, .choices = squash_names,
          .help = "squashing function: tanh, or LeCun's 1.7159·tanh(2a/3)"},
     };
-    cls_program p = {
-        .prog = PROG,
-        .summary = "Train LeCun's LeNet-5 (32x32 input, C1-S2-C3-S4-C5-F6, C3 connection table,\n"
-                   "trainable subsampling) on Fashion-MNIST or any MNIST-layout data set.\n"
-                   "Defaults: tanh, Adam lr 1e-3, batch 64, 10 epochs, seed 42.",
-        .extra = extra,
-        .n_extra = (int)(sizeof extra / sizeof extra[0]),
-        .build = build,
-        .free_net = free_net,
+    cls_program p = {.prog = PROG,
+                     .summary = SUMMARY,
+                     .extra = extra, .n_extra = EX_NFLAGS(extra),
+                     .build = build, .free_net = free_net,
     };
     return cls_main(argc, argv, &p, &o);
 }

@@ -37,12 +37,9 @@ int main(int argc, char **argv) {
     int epochs = 300, print_every = 50;
     double lr = 0.1;
     ex_flag flags[] = {
-        {.name = "epochs", .type = EX_INT, .target = &epochs, .help = "gradient-descent steps (full batch)",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 10000000},
-        {.name = "lr", .type = EX_DOUBLE, .target = &lr, .help = "learning rate on the standardised data",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 10},
-        {.name = "print-every", .type = EX_INT, .target = &print_every,
-         .help = "print the loss every N steps (0 = never)", .range = EX_LO, .lo = 0},
+        ex_flag_int("epochs", &epochs, "gradient-descent steps (full batch)", 1, 10000000),
+        ex_flag_lr(&lr, "learning rate on the standardised data", 10),
+        ex_flag_min("print-every", &print_every, "print the loss every N steps (0 = never)", 0),
     };
     int rc = ex_parse(argc, argv, PROG, "Fit salary = w*years + b by gradient descent through the tape.", flags,
                       (int)(sizeof flags / sizeof flags[0]));
@@ -74,11 +71,8 @@ int main(int argc, char **argv) {
         tg_tensor *t = tape ? tg_tensor_temp(ctx, TG_F64, 2, shape) : NULL;
         if (x && t) tg_tensor_set_f64(x, xn), tg_tensor_set_f64(t, tn);
         tg_tensor *loss = tg_mse(tg_dense_forward(&lin, x), t, TG_MEAN);
-        tg_status st = loss ? tg_backward(loss) : TG_EINVAL;
-        if (st == TG_OK) st = tg_optim_step(opt);
-        tg_optim_zero_grad(opt);
-        double lv = loss ? tg_item(loss) : NAN;
-        if (tape) tg_tape_end(tape);
+        double lv;
+        tg_status st = ex_step_end(opt, tape, loss, loss ? tg_backward(loss) : TG_EINVAL, &lv);
         if (st != TG_OK) {
             rc = ex_runtime_error(PROG, "step %d: %s", e, tg_last_error(ctx));
             goto out;

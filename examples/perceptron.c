@@ -128,37 +128,26 @@ static double train_xor(tg_ctx *ctx, int hidden, int steps, double lr, const cha
     return acc;
 }
 
-static const char *const optim_names[] = {"sgd",      "momentum", "nesterov", "adagrad", "rmsprop",
-                                          "adadelta", "adam",     "adamw",    NULL};
-
 int main(int argc, char **argv) {
     int epochs = 10, hidden = 4, steps = 1000, seed = 42;
     double lr = 0.1, xor_lr = 0.05;
     const char *optim = "adam";
     ex_flag flags[] = {
-        {.name = "epochs", .type = EX_INT, .target = &epochs, .help = "passes of the perceptron rule",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 1000000},
+        ex_flag_int("epochs", &epochs, "passes of the perceptron rule", 1, 1000000),
         {.name = "lr", .type = EX_DOUBLE, .target = &lr, .help = "perceptron learning rate η",
          .range = EX_LO | EX_LO_OPEN, .lo = 0},
-        {.name = "hidden", .type = EX_INT, .target = &hidden, .help = "hidden units of the XOR net",
-         .range = EX_LO | EX_HI, .lo = 2, .hi = 1024},
-        {.name = "steps", .type = EX_INT, .target = &steps, .help = "XOR training steps (full batch)",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 10000000},
+        ex_flag_int("hidden", &hidden, "hidden units of the XOR net", 2, 1024),
+        ex_flag_int("steps", &steps, "XOR training steps (full batch)", 1, 10000000),
         {.name = "xor-lr", .type = EX_DOUBLE, .target = &xor_lr, .help = "XOR learning rate",
          .range = EX_LO | EX_LO_OPEN, .lo = 0},
-        {.name = "optim", .type = EX_STRING, .target = &optim, .choices = optim_names,
-         .help = "XOR optimizer"},
-        {.name = "seed", .type = EX_INT, .target = &seed, .help = "seed of the XOR initialisation",
-         .range = EX_LO, .lo = 0},
+        ex_flag_optim(&optim, "XOR optimizer"),
+        ex_flag_min("seed", &seed, "seed of the XOR initialisation", 0),
     };
     int rc = ex_parse(argc, argv, PROG,
                       "Perceptron rule on AND and OR, then a small MLP trained by backprop on XOR.", flags,
                       (int)(sizeof flags / sizeof flags[0]));
     if (rc >= 0) return rc;
-    tg_config cfg = tg_config_default();
-    cfg.seed = (uint64_t)seed;
-    cfg.threads = 1;
-    tg_ctx *ctx = tg_ctx_new(&cfg);
+    tg_ctx *ctx = ex_ctx_new(seed, 1);
     if (!ctx) return ex_runtime_error(PROG, "out of memory");
     static const double AND[4] = {1, 0, 0, 0}, OR[4] = {1, 0, 1, 1};
     double a = train_rule(ctx, "and", AND, epochs, lr);

@@ -35,6 +35,10 @@
 #include <string.h>
 
 #define PROG "treenn"
+/* --help's first lines */
+static const char SUMMARY[] = "Train a recursive neural network (tree net) on a generated sentiment treebank with\n"
+                             "negation, and a bag-of-words baseline on the same trees.";
+
 #define N_CLASSES 5
 #define MAXN 96 /* nodes per tree */
 
@@ -313,39 +317,22 @@ typedef struct opts {
 } opts;
 
 static int parse_opts(int argc, char **argv, opts *o) {
-    memset(o, 0, sizeof *o);
-    o->dim = 32;
-    o->epochs = 10;
-    o->batch = 16;
-    o->n_train = 4000;
-    o->n_test = 1000;
-    o->seed = 42;
-    o->lr = 0.005;
+    *o = (opts){.dim = 32, .epochs = 10, .batch = 16, .n_train = 4000, .n_test = 1000, .seed = 42, .lr = 0.005};
     ex_flag flags[] = {
-        {.name = "dim", .type = EX_INT, .target = &o->dim, .help = "size of word and phrase vectors",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 4096},
-        {.name = "epochs", .type = EX_INT, .target = &o->epochs, .help = "passes over the training trees",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "batch", .type = EX_INT, .target = &o->batch, .help = "trees per update (gradients accumulate)",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "lr", .type = EX_DOUBLE, .target = &o->lr, .help = "Adam learning rate",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 10},
+        ex_flag_int("dim", &o->dim, "size of word and phrase vectors", 1, 4096),
+        ex_flag_int("epochs", &o->epochs, "passes over the training trees", 1, 100000),
+        ex_flag_int("batch", &o->batch, "trees per update (gradients accumulate)", 1, 100000),
+        ex_flag_lr(&o->lr, "Adam learning rate", 10),
         {.name = "train", .type = EX_INT, .target = &o->n_train, .metavar = "N", .help = "training trees to generate",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 10000000},
         {.name = "test", .type = EX_INT, .target = &o->n_test, .metavar = "N", .help = "held-out trees to generate",
          .range = EX_LO | EX_HI, .lo = 1, .hi = 10000000},
-        {.name = "seed", .type = EX_INT, .target = &o->seed, .help = "seed of the treebank and the initialisation",
-         .range = EX_LO, .lo = 0},
-        {.name = "threads", .type = EX_INT, .target = &o->threads,
-         .help = "worker threads; 0 = TG_THREADS or one per core", .range = EX_LO | EX_HI, .lo = 0, .hi = 256},
-        {.name = "dot", .type = EX_STRING, .target = &o->dot, .metavar = "FILE",
-         .help = "write the tape of the first test tree (with gradient norms) as Graphviz DOT"},
+        ex_flag_min("seed", &o->seed, "seed of the treebank and the initialisation", 0),
+        ex_flag_threads(&o->threads),
+        ex_flag_file("dot", &o->dot, "FILE",
+                     "write the tape of the first test tree (with gradient norms) as Graphviz DOT"),
     };
-    int n = (int)(sizeof flags / sizeof flags[0]);
-    int rc = ex_parse(argc, argv, PROG,
-                      "Train a recursive neural network (tree net) on a generated sentiment treebank with\n"
-                      "negation, and a bag-of-words baseline on the same trees.",
-                      flags, n);
+    int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;
     char msg[600];
     if (o->dot && ex_check_writable(o->dot, msg, sizeof msg) != 0) return ex_usage_error(PROG, "--dot: %s", msg);
@@ -370,10 +357,7 @@ int main(int argc, char **argv) {
     int rc = parse_opts(argc, argv, &o);
     if (rc >= 0) return rc;
     rc = EX_OK;
-    tg_config cfg = tg_config_default();
-    cfg.seed = (uint64_t)o.seed;
-    cfg.threads = o.threads;
-    tg_ctx *ctx = tg_ctx_new(&cfg);
+    tg_ctx *ctx = ex_ctx_new(o.seed, o.threads);
     tree *train = malloc(sizeof(tree) * (size_t)o.n_train), *test = malloc(sizeof(tree) * (size_t)o.n_test);
     int64_t *perm = malloc(sizeof(int64_t) * (size_t)o.n_train);
     tg_optim *opt = NULL, *opt_bow = NULL;
@@ -421,9 +405,7 @@ int main(int argc, char **argv) {
     double t_train = 0;
     scores s = {0}, sb = {0};
     for (int ep = 1; ep <= o.epochs; ep++) {
-        ex_progress_epoch_begin(&pr, ep);
-        tg_shuffle(ctx, perm, o.n_train);
-        double t0 = ex_now();
+        double t0 = ex_epoch_begin(&pr, ctx, ep, perm, o.n_train);
         double loss = train_epoch(ctx, &m, opt, train, perm, o.n_train, o.batch, 0);
         t_train += ex_now() - t0;
         double loss_bow = train_epoch(ctx, &m, opt_bow, train, perm, o.n_train, o.batch, 1);

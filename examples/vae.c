@@ -34,6 +34,10 @@
 #include <string.h>
 
 #define PROG "vae"
+/* --help's first lines */
+static const char SUMMARY[] = "Train a variational autoencoder on Fashion-MNIST (or any MNIST-layout data set).\n"
+                             "Defaults: PyTorch's examples/vae recipe, 784-400-20, batch 128, Adam lr 1e-3, 10 epochs.";
+
 #define GRID 8
 
 typedef struct opts {
@@ -49,27 +53,32 @@ static tg_tensor *batch_of(tg_ctx *ctx, const tg_dataset *ds, const int64_t *idx
     return x;
 }
 
+typedef struct vae_eval {
+    tg_ctx *ctx;
+    const gen_vae *m;
+    const tg_dataset *ds;
+    double rec, kl; /* sums over the images so far */
+} vae_eval;
+
+/* ex_batch_fn: one batch's reconstruction and KL terms. */
+static int vae_eval_batch(void *user, int64_t done, const int64_t *idx, int64_t B) {
+    (void)done;
+    vae_eval *e = user;
+    tg_tensor *x = batch_of(e->ctx, e->ds, idx, B);
+    gen_vae_parts p;
+    if (!x || !gen_vae_loss(e->m, x, gen_noise(e->ctx, TG_F32, B, e->m->Z), &p)) return -1;
+    e->rec += p.rec;
+    e->kl += p.kl;
+    return 0;
+}
+
 /* Mean -ELBO per image over ds, and its two terms; no recording. */
 static int evaluate(tg_ctx *ctx, const gen_vae *m, const tg_dataset *ds, double *nelbo, double *rec, double *kl) {
-    enum { EB = 500 };
-    int64_t idx[EB];
-    double r = 0, k = 0;
-    int rc = 0;
-    tg_no_grad_begin(ctx);
-    for (int64_t s = 0; s < ds->n && !rc; s += EB) {
-        int64_t B = ds->n - s < EB ? ds->n - s : EB;
-        for (int64_t i = 0; i < B; i++) idx[i] = s + i;
-        tg_tape *tape = tg_tape_begin(ctx);
-        tg_tensor *x = tape ? batch_of(ctx, ds, idx, B) : NULL;
-        gen_vae_parts p;
-        if (!x || !gen_vae_loss(m, x, gen_noise(ctx, TG_F32, B, m->Z), &p)) rc = -1;
-        else r += p.rec, k += p.kl;
-        if (tape) tg_tape_end(tape);
-    }
-    tg_no_grad_end(ctx);
+    vae_eval e = {ctx, m, ds, 0, 0};
+    int rc = ex_eval_batches(ctx, 0, ds->n, 500, vae_eval_batch, &e);
     double n = ds->n > 0 ? (double)ds->n : 1;
-    *rec = r / n;
-    *kl = k / n;
+    *rec = e.rec / n;
+    *kl = e.kl / n;
     *nelbo = *rec + *kl;
     return rc;
 }
@@ -131,52 +140,19 @@ static tg_status write_recon(tg_ctx *ctx, const gen_vae *m, const tg_dataset *ds
     return st;
 }
 
-static const char *const optim_names[] = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop",
-                                          "adadelta", "adam", "adamw", NULL};
-
 static int parse_opts(int argc, char **argv, opts *o) {
-    memset(o, 0, sizeof *o);
-    o->data = tg_default_data_dir();
-    o->optim = "adam";
-    o->hidden = 400;
-    o->latent = 20;
-    o->epochs = 10;
-    o->batch = 128;
-    o->lr = 1e-3;
-    o->seed = 42;
-    o->samples = "vae_samples.png";
-    o->recon = "vae_recon.png";
+    *o = (opts){.data = tg_default_data_dir(), .optim = "adam", .hidden = 400, .latent = 20, .epochs = 10,
+                .batch = 128, .lr = 1e-3, .seed = 42, .samples = "vae_samples.png", .recon = "vae_recon.png"};
     ex_flag flags[] = {
-        {.name = "data", .type = EX_STRING, .target = &o->data, .metavar = "DIR",
-         .help = "MNIST-layout directory (files with or without .gz)"},
-        {.name = "hidden", .type = EX_INT, .target = &o->hidden, .help = "hidden units of encoder and decoder",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "latent", .type = EX_INT, .target = &o->latent, .help = "dimension of z", .range = EX_LO | EX_HI,
-         .lo = 1, .hi = 10000},
-        {.name = "epochs", .type = EX_INT, .target = &o->epochs, .help = "passes over the training set",
-         .range = EX_LO | EX_HI, .lo = 1, .hi = 100000},
-        {.name = "batch", .type = EX_INT, .target = &o->batch, .help = "mini-batch size", .range = EX_LO | EX_HI,
-         .lo = 1, .hi = 1000000},
-        {.name = "lr", .type = EX_DOUBLE, .target = &o->lr, .help = "learning rate",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 1000},
-        {.name = "optim", .type = EX_STRING, .target = &o->optim, .choices = optim_names,
-         .help = "optimizer (torch defaults apart from --lr)"},
-        {.name = "seed", .type = EX_INT, .target = &o->seed, .help = "seed of initialisation, shuffling and noise",
-         .range = EX_LO, .lo = 0},
-        {.name = "threads", .type = EX_INT, .target = &o->threads,
-         .help = "worker threads; 0 = TG_THREADS or one per core", .range = EX_LO | EX_HI, .lo = 0, .hi = 256},
-        {.name = "limit", .type = EX_INT, .target = &o->limit,
-         .help = "use the first N training and N test images only (0 = all)", .range = EX_LO, .lo = 0},
-        {.name = "samples", .type = EX_STRING, .target = &o->samples, .metavar = "FILE.png",
-         .help = "write 64 samples from the prior here (none: do not)"},
-        {.name = "recon", .type = EX_STRING, .target = &o->recon, .metavar = "FILE.png",
-         .help = "write test images and their reconstructions here (none: do not)"},
+        ex_flag_data(&o->data),
+        ex_flag_int("hidden", &o->hidden, "hidden units of encoder and decoder", 1, 100000),
+        ex_flag_int("latent", &o->latent, "dimension of z", 1, 10000),
+        ex_flag_int("epochs", &o->epochs, "passes over the training set", 1, 100000),
+        EX_IMAGE_TRAIN_FLAGS(o, "seed of initialisation, shuffling and noise"),
+        ex_flag_file("samples", &o->samples, "FILE.png", "write 64 samples from the prior here (none: do not)"),
+        ex_flag_file("recon", &o->recon, "FILE.png", "write test images and their reconstructions here (none: do not)"),
     };
-    int n = (int)(sizeof flags / sizeof flags[0]);
-    int rc = ex_parse(argc, argv, PROG,
-                      "Train a variational autoencoder on Fashion-MNIST (or any MNIST-layout data set).\n"
-                      "Defaults: PyTorch's examples/vae recipe, 784-400-20, batch 128, Adam lr 1e-3, 10 epochs.",
-                      flags, n);
+    int n = EX_NFLAGS(flags), rc = ex_parse(argc, argv, PROG, SUMMARY, flags, n);
     if (rc >= 0) return rc;
     char msg[600];
     if (ex_check_dir(o->data, msg, sizeof msg) != 0)
@@ -189,7 +165,9 @@ static int parse_opts(int argc, char **argv, opts *o) {
     return -1;
 }
 
-static int run(const opts *o, tg_ctx *ctx, const tg_dataset *train, const tg_dataset *test, ex_result *res) {
+/* ex_image_run */
+static int run(const void *op, tg_ctx *ctx, const tg_dataset *train, const tg_dataset *test, ex_result *res) {
+    const opts *o = op;
     int64_t D = train->rows * train->cols, n = train->n, B = o->batch;
     gen_vae m;
     if (gen_vae_init(&m, ctx, "vae", D, o->hidden, o->latent, TG_F32) != TG_OK)
@@ -212,22 +190,16 @@ static int run(const opts *o, tg_ctx *ctx, const tg_dataset *train, const tg_dat
     ex_progress_begin(&pr, o->epochs, nb);
     double t_start = ex_now(), nelbo = NAN, rec = NAN, kl = NAN;
     for (int ep = 1; ep <= o->epochs; ep++) {
-        double t0 = ex_now();
-        ex_progress_epoch_begin(&pr, ep);
-        tg_shuffle(ctx, perm, n);
+        double t0 = ex_epoch_begin(&pr, ctx, ep, perm, n);
         for (int64_t bi = 0; bi < nb; bi++) {
             int64_t b0 = bi * B, mb = n - b0 < B ? n - b0 : B;
             tg_tape *tape = tg_tape_begin(ctx);
             tg_tensor *x = tape ? batch_of(ctx, train, perm + b0, mb) : NULL;
             tg_tensor *loss = x ? gen_vae_loss(&m, x, gen_noise(ctx, TG_F32, mb, m.Z), NULL) : NULL;
-            tg_status st = loss ? tg_backward(loss) : TG_EINVAL;
-            if (st == TG_OK) st = tg_optim_step(opt);
-            double lv = loss ? tg_item(loss) : NAN;
-            tg_optim_zero_grad(opt);
-            if (tape) tg_tape_end(tape);
+            double lv;
+            tg_status st = ex_step_end(opt, tape, loss, loss ? tg_backward(loss) : TG_EINVAL, &lv);
             if (st != TG_OK) {
-                rc = ex_runtime_error(PROG, "epoch %d batch %lld: %s", ep, (long long)bi + 1,
-                                      tg_last_error(ctx)[0] ? tg_last_error(ctx) : tg_strerror(st));
+                rc = ex_step_error(PROG, ctx, st, ep, bi);
                 goto done;
             }
             if (!isfinite(lv)) {
@@ -272,27 +244,5 @@ done:
 int main(int argc, char **argv) {
     opts o;
     int rc = parse_opts(argc, argv, &o);
-    if (rc >= 0) return rc;
-    tg_config cfg = tg_config_default();
-    cfg.seed = (uint64_t)o.seed;
-    cfg.threads = o.threads;
-    tg_ctx *ctx = tg_ctx_new(&cfg);
-    if (!ctx) return ex_runtime_error(PROG, "out of memory");
-    tg_dataset train = {0}, test = {0};
-    if (tg_mnist_load(ctx, o.data, "train", &train) != TG_OK || tg_mnist_load(ctx, o.data, "t10k", &test) != TG_OK) {
-        rc = ex_runtime_error(PROG, "loading data from '%s': %s", o.data, tg_last_error(ctx));
-    } else if (test.rows != train.rows || test.cols != train.cols) {
-        rc = ex_runtime_error(PROG, "training images are %lldx%lld but test images %lldx%lld", (long long)train.rows,
-                              (long long)train.cols, (long long)test.rows, (long long)test.cols);
-    } else {
-        if (o.limit > 0 && train.n > o.limit) train.n = o.limit;
-        if (o.limit > 0 && test.n > o.limit) test.n = o.limit;
-        ex_result res = {0};
-        rc = run(&o, ctx, &train, &test, &res);
-        if (rc == EX_OK) ex_result_print(&res);
-    }
-    tg_dataset_free(&train);
-    tg_dataset_free(&test);
-    tg_ctx_free(ctx);
-    return rc;
+    return rc >= 0 ? rc : ex_image_main(PROG, o.data, o.limit, o.seed, o.threads, run, &o);
 }
