@@ -107,14 +107,5 @@ void tg__gemm_free_scratch(void) {
 
 /* ---- the loop nest, per dtype ---- */
 
-#define T float
-#define S f32
-#include "gemm_driver_impl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "gemm_driver_impl.h"
-#undef T
-#undef S
+#define TG_GEMM_IMPL "gemm_driver_impl.h"
+#include "gemm_each_dtype.h"

@@ -41,14 +41,5 @@ static int64_t gemm_tile_n(int64_t M, int64_t N) {
     return w < GEMM_TN ? w : GEMM_TN;
 }
 
-#define T float
-#define S f32
-#include "gemm_mt_impl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "gemm_mt_impl.h"
-#undef T
-#undef S
+#define TG_GEMM_IMPL "gemm_mt_impl.h"
+#include "gemm_each_dtype.h"

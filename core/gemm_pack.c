@@ -43,14 +43,5 @@ static inline void pack_bt8_f64(const double *restrict s0, int64_t ldb, int64_t 
     }
 }
 
-#define T float
-#define S f32
-#include "gemm_pack_impl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "gemm_pack_impl.h"
-#undef T
-#undef S
+#define TG_GEMM_IMPL "gemm_pack_impl.h"
+#include "gemm_each_dtype.h"

@@ -87,14 +87,5 @@
 #define VPIN(v) __asm__("" : "+v"(v))
 #endif
 
-#define T float
-#define S f32
-#include "gemm_small_impl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "gemm_small_impl.h"
-#undef T
-#undef S
+#define TG_GEMM_IMPL "gemm_small_impl.h"
+#include "gemm_each_dtype.h"

@@ -1,45 +1,10 @@
 /* gemm_ukernel.c: the register micro-kernels of the packed GEMM path
- * (gemm_ukernel_impl.h), one per dtype and tile width NV = 1 .. ISA_NVMAX
+ * (gemm_ukr_impl.h), one per dtype and tile width NV = 1 .. ISA_NVMAX
  * vectors, and the tables the driver picks them from by width. */
 #include "gemm.h"
 
-#define T float
-#define S f32
-#define NV 1
-#include "gemm_ukernel_impl.h"
-#undef NV
-#define NV 2
-#include "gemm_ukernel_impl.h"
-#undef NV
-#if ISA_NVMAX >= 4
-#define NV 3
-#include "gemm_ukernel_impl.h"
-#undef NV
-#define NV 4
-#include "gemm_ukernel_impl.h"
-#undef NV
-#endif
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#define NV 1
-#include "gemm_ukernel_impl.h"
-#undef NV
-#define NV 2
-#include "gemm_ukernel_impl.h"
-#undef NV
-#if ISA_NVMAX >= 4
-#define NV 3
-#include "gemm_ukernel_impl.h"
-#undef NV
-#define NV 4
-#include "gemm_ukernel_impl.h"
-#undef NV
-#endif
-#undef T
-#undef S
+#define TG_GEMM_IMPL "gemm_ukernel_impl.h"
+#include "gemm_each_dtype.h"
 
 #if ISA_NVMAX >= 4
 const ukr_fn_f32 tg__gemm_ukr_f32[ISA_NVMAX + 1] = {NULL, ukr_f32_1, ukr_f32_2, ukr_f32_3, ukr_f32_4};
