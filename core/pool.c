@@ -17,17 +17,10 @@
  * two products often take longer than 50 µs, and with a 50 µs spin half the
  * workers' waits ended asleep. The spin is bounded: after SPIN_NS the thread
  * sleeps (an idle pool burns nothing), and a pool with more threads than the
- * CPUs it may run on never spins.
- *
- * An earlier version also stopped all spinning for 100 ms whenever a spinner
- * saw the clock jump by more than 50 µs (taken as "preempted, the machine is
- * oversubscribed"). On the 2-vCPU KVM guests we measure on, such jumps come
- * 30 to 50 times a second on an idle machine (the hypervisor, kernel
- * threads), so the pool was not spinning for most of a run: the LSTM bench
- * ran at 36-39K tokens/s with it and 60-75K without. With two CPU hogs
- * beside a 2-thread run (4 runnable threads on 2 CPUs) the back-off made no
- * measurable difference (21-29K tokens/s with it, 24-30K without; 1 thread
- * 29K), because a bounded spin loses at most SPIN_NS per wait. So it is gone. */
+ * CPUs it may run on never spins. There is no back-off beyond that bound:
+ * one that stopped spinning on a 50 µs clock jump fired 30-50 times a second
+ * on an idle 2-vCPU guest and cost the LSTM bench about 40% (the numbers:
+ * docs/benchmarks.md, "What changed"). */
 #include "internal.h"
 
 #include <hwloc.h>

@@ -46,29 +46,19 @@
  * call of SLEEF's scalar u10 function (tanhf: about half the time), which is
  * what a one-element tensor pays, and f(x) is the same bits wherever x sits in
  * the array. */
-#define VMAP(fn)                                                           \
-    void tg__v##fn##_f32(const float *x, float *y, int64_t n) {            \
+#define VMAP_T(fn, T, S, V, LD, ST, VFN)                                   \
+    void tg__v##fn##_##S(const T *x, T *y, int64_t n) {                    \
         int64_t i = 0;                                                     \
-        for (; i + VF <= n; i += VF) STF(y + i, SF(fn)(LDF(x + i)));       \
+        for (; i + V <= n; i += V) ST(y + i, VFN(LD(x + i)));              \
         if (i < n) {                                                       \
-            float b[VF];                                                   \
+            T b[V];                                                        \
             int m = (int)(n - i);                                          \
-            for (int j = 0; j < VF; j++) b[j] = j < m ? x[i + j] : 1.0f;   \
-            STF(b, SF(fn)(LDF(b)));                                        \
-            for (int j = 0; j < m; j++) y[i + j] = b[j];                   \
-        }                                                                  \
-    }                                                                      \
-    void tg__v##fn##_f64(const double *x, double *y, int64_t n) {          \
-        int64_t i = 0;                                                     \
-        for (; i + VD <= n; i += VD) STD(y + i, SD(fn)(LDD(x + i)));       \
-        if (i < n) {                                                       \
-            double b[VD];                                                  \
-            int m = (int)(n - i);                                          \
-            for (int j = 0; j < VD; j++) b[j] = j < m ? x[i + j] : 1.0;    \
-            STD(b, SD(fn)(LDD(b)));                                        \
+            for (int j = 0; j < V; j++) b[j] = j < m ? x[i + j] : (T)1;    \
+            ST(b, VFN(LD(b)));                                             \
             for (int j = 0; j < m; j++) y[i + j] = b[j];                   \
         }                                                                  \
     }
+#define VMAP(fn) VMAP_T(fn, float, f32, VF, LDF, STF, SF(fn)) VMAP_T(fn, double, f64, VD, LDD, STD, SD(fn))
 
 VMAP(exp)
 VMAP(log)

@@ -30,24 +30,19 @@ TG_VMATH_DECL(erf)
  * vectorizes to a compare and a blend. Same value, same bits; c is any
  * condition, floating-point comparisons included. */
 #include <string.h>
-static inline float tg__sel_f32(int c, float a, float b) {
-    uint32_t m = (uint32_t)0 - (uint32_t)(c != 0), ab, bb, o;
-    memcpy(&ab, &a, sizeof ab);
-    memcpy(&bb, &b, sizeof bb);
-    o = (ab & m) | (bb & ~m);
-    float r;
-    memcpy(&r, &o, sizeof r);
-    return r;
-}
-static inline double tg__sel_f64(int c, double a, double b) {
-    uint64_t m = (uint64_t)0 - (uint64_t)(c != 0), ab, bb, o;
-    memcpy(&ab, &a, sizeof ab);
-    memcpy(&bb, &b, sizeof bb);
-    o = (ab & m) | (bb & ~m);
-    double r;
-    memcpy(&r, &o, sizeof r);
-    return r;
-}
+#define TG_SEL_DEF(S, T, U)                                             \
+    static inline T tg__sel_##S(int c, T a, T b) {                      \
+        U m = (U)0 - (U)(c != 0), ab, bb, o;                            \
+        memcpy(&ab, &a, sizeof ab);                                     \
+        memcpy(&bb, &b, sizeof bb);                                     \
+        o = (ab & m) | (bb & ~m);                                       \
+        T r;                                                            \
+        memcpy(&r, &o, sizeof r);                                       \
+        return r;                                                       \
+    }
+TG_SEL_DEF(f32, float, uint32_t)
+TG_SEL_DEF(f64, double, uint64_t)
+#undef TG_SEL_DEF
 #define TG_SEL(c, a, b) _Generic((a), float: tg__sel_f32, default: tg__sel_f64)((c), (a), (b))
 
 /* "avx512", "avx2" or "sse2": the ISA this build was compiled for. */
