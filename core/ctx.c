@@ -82,7 +82,10 @@ void tg_ctx_free(tg_ctx *ctx) {
 }
 
 int tg_ctx_threads(const tg_ctx *ctx) { return ctx ? ctx->threads : 1; }
-tg_topology tg_ctx_topology(const tg_ctx *ctx) { return ctx->topo; }
+tg_topology tg_ctx_topology(const tg_ctx *ctx) {
+    if (!ctx) return (tg_topology){0};
+    return ctx->topo;
+}
 /* The getter names of the rule in docs/design.md; error.c keeps the state
  * and the deprecated tg_last_error / tg_last_status. */
 const char *tg_ctx_last_error(const tg_ctx *ctx) { return tg_last_error(ctx); }
@@ -177,6 +180,7 @@ tg_tensor *tg_param_at(tg_ctx *ctx, int i) {
 }
 
 void tg_zero_grad_of(tg_tensor **ts, int n) {
+    if (!ts) return;
     for (int i = 0; i < n; i++)
         if (ts[i] && ts[i]->grad) memset(ts[i]->grad, 0, (size_t)ts[i]->numel * tg_dtype_size(ts[i]->dtype));
 }

@@ -21,6 +21,11 @@ const char *tg_strerror(tg_status s) {
 
 tg_status tg_set_error(tg_ctx *ctx, tg_status s, const char *fmt, ...) {
     if (!ctx) return s;
+    if (!fmt) { /* no message given: the status's own description */
+        ctx->err_status = s;
+        snprintf(ctx->err_msg, sizeof ctx->err_msg, "%s", tg_strerror(s));
+        return s;
+    }
     va_list ap;
     va_start(ap, fmt);
     ctx->err_status = s;
@@ -56,6 +61,7 @@ char *tg__shape_fmt(int rank, const int64_t *shape, char *buf, size_t len) {
 }
 
 char *tg_shape_str(const tg_tensor *t, char *buf, size_t len) {
+    if (!buf || len == 0) return buf;
     if (!t) {
         snprintf(buf, len, "(null)");
         return buf;

@@ -98,22 +98,26 @@ void tg__philox_fill(uint64_t seed, uint64_t stream, uint64_t k0, int64_t n, uin
 }
 
 void tg_rng_seed(tg_ctx *ctx, uint64_t seed) {
+    if (!ctx) return;
     ctx->rng_seed = seed;
     ctx->rng_counter = 0;
     ctx->has_spare_normal = 0;
 }
 
 uint64_t tg_rng_u64(tg_ctx *ctx) {
+    if (!ctx) return 0;
     uint64_t hi = tg_philox(ctx->rng_seed, 0, ctx->rng_counter++);
     uint64_t lo = tg_philox(ctx->rng_seed, 0, ctx->rng_counter++);
     return hi << 32 | lo;
 }
 
 double tg_rng_uniform(tg_ctx *ctx) {
+    if (!ctx) return NAN;
     return (double)(tg_rng_u64(ctx) >> 11) * 0x1.0p-53;
 }
 
 double tg_rng_normal(tg_ctx *ctx) {
+    if (!ctx) return NAN;
     if (ctx->has_spare_normal) {
         ctx->has_spare_normal = 0;
         return ctx->spare_normal;
@@ -127,6 +131,7 @@ double tg_rng_normal(tg_ctx *ctx) {
 }
 
 void tg_shuffle(tg_ctx *ctx, int64_t *perm, int64_t n) {
+    if (!ctx || !perm) return;
     for (int64_t i = n - 1; i > 0; i--) {
         int64_t j = (int64_t)(tg_rng_u64(ctx) % (uint64_t)(i + 1));
         int64_t t = perm[i];

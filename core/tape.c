@@ -84,6 +84,7 @@ void tg_no_grad_end(tg_ctx *ctx) {
 }
 
 void *tg_node_alloc(tg_node *n, size_t bytes) {
+    if (!n || !n->ctx) return NULL;
     tg_tape *t = n->ctx->active;
     if (n->out && n->out->tape) t = n->out->tape;
     if (!t) return NULL;
@@ -124,9 +125,18 @@ static void *grad_buf(tg_tensor *t, int *fresh) {
     return t->grad;
 }
 
-void *tg_grad_buf(tg_tensor *t) { return grad_buf(t, NULL); }
+void *tg_grad_buf(tg_tensor *t) {
+    if (!t) return NULL;
+    return grad_buf(t, NULL);
+}
 
-void *tg_grad_buf_fresh(tg_tensor *t, int *fresh) { return grad_buf(t, fresh); }
+void *tg_grad_buf_fresh(tg_tensor *t, int *fresh) {
+    if (!t) {
+        if (fresh) *fresh = 0;
+        return NULL;
+    }
+    return grad_buf(t, fresh);
+}
 
 static int64_t first_nonfinite(const void *p, tg_dtype dt, int64_t n) {
     if (dt == TG_F32) {

@@ -19,6 +19,15 @@
  * chain. Functions that do not return tensors return tg_status: 0 or a
  * negative TG_E* code.
  *
+ * NULL arguments: no function crashes on a NULL pointer argument. A function
+ * returning a pointer returns NULL, one returning tg_status returns TG_EINVAL
+ * (with a message when a context is reachable), a getter returns a neutral
+ * value (0, -1 or NaN, as its comment says) and a void function does nothing
+ * (or leaves TG_EINVAL in the tensor's context). So
+ * tg_tensor_set_f64(tg_tensor_temp(...), xs) with a failed temporary is a
+ * no-op, and the temporary's error stays in ctx. test/make_null_test.py
+ * calls every function below with each pointer argument NULL in turn.
+ *
  * Names: a getter is tg_<thing>_<property>(thing) (tg_ctx_threads,
  * tg_tensor_dim, tg_tape_nodes); an array argument comes before its count
  * (tg_concat(xs, n, axis)), except a count that describes the structure of
@@ -135,7 +144,7 @@ void tg_ctx_free(tg_ctx *ctx);
 /** Threads the context will use (>= 1). */
 int tg_ctx_threads(const tg_ctx *ctx);
 /** Physical cores and cache sizes read from the hwloc topology (bytes; 0 if
- *  unknown). */
+ *  unknown). NULL ctx: every field 0. */
 typedef struct tg_topology {
     int cores;
     size_t l1d, l2, l3;
@@ -160,7 +169,8 @@ void tg_clear_error(tg_ctx *ctx);
 /** Set ctx's error to status s with a printf-style message (overwriting the
  *  previous one, truncated to 511 bytes) and return s, so a user op's infer
  *  can `return tg_set_error(n->ctx, TG_ESHAPE, "my_op: ... %s", ...)`. NULL
- *  ctx: returns s and stores nothing. */
+ *  ctx: returns s and stores nothing; NULL fmt: the message is
+ *  tg_strerror(s). */
 tg_status tg_set_error(tg_ctx *ctx, tg_status s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -174,15 +184,19 @@ tg_status tg_set_error(tg_ctx *ctx, tg_status s, const char *fmt, ...)
 /** The k-th 32-bit draw of stream `stream` under `seed`: a pure function, so
  *  the same seed gives the same numbers on every machine and thread count. */
 uint32_t tg_philox(uint64_t seed, uint64_t stream, uint64_t k);
-/** Next uniform double in [0, 1) from the context's RNG (advances it). */
+/** Next uniform double in [0, 1) from the context's RNG (advances it).
+ *  NULL ctx: NaN. */
 double tg_rng_uniform(tg_ctx *ctx);
-/** Next standard normal draw (Box-Muller) from the context's RNG. */
+/** Next standard normal draw (Box-Muller) from the context's RNG. NULL ctx:
+ *  NaN. */
 double tg_rng_normal(tg_ctx *ctx);
-/** Next 64-bit draw from the context's RNG. */
+/** Next 64-bit draw from the context's RNG. NULL ctx: 0. */
 uint64_t tg_rng_u64(tg_ctx *ctx);
-/** Reseed the context's RNG; the draw counter restarts at 0. */
+/** Reseed the context's RNG; the draw counter restarts at 0. NULL ctx:
+ *  no-op. */
 void tg_rng_seed(tg_ctx *ctx, uint64_t seed);
-/** Fisher-Yates shuffle of perm[0..n) with the context's RNG. */
+/** Fisher-Yates shuffle of perm[0..n) with the context's RNG. NULL ctx or
+ *  perm: no-op (perm and the RNG untouched). */
 void tg_shuffle(tg_ctx *ctx, int64_t *perm, int64_t n);
 
 /* ------------------------------------------------------------------------ */
@@ -260,20 +274,22 @@ double tg_tensor_grad_get(const tg_tensor *t, int64_t i);
  *  message: no context); NULL dst TG_EINVAL; n != t->numel TG_ESHAPE naming
  *  both counts. */
 tg_status tg_tensor_grad_get_f64(const tg_tensor *t, double *dst, int64_t n);
-/** Copy n = t->numel doubles into t (converted). t and src must not be NULL. */
+/** Copy n = t->numel doubles into t (converted). NULL t: no-op (so
+ *  tg_tensor_set_f64(tg_tensor_temp(...), xs) keeps the temporary's error);
+ *  NULL src: TG_EINVAL in t->ctx, t untouched. */
 void tg_tensor_set_f64(tg_tensor *t, const double *src);
-/** Copy t's values out as doubles (dst holds t->numel). t and dst must not
- *  be NULL. */
+/** Copy t's values out as doubles (dst holds t->numel). NULL t: no-op, dst
+ *  untouched; NULL dst: TG_EINVAL in t->ctx. */
 void tg_tensor_get_f64(const tg_tensor *t, double *dst);
-/** Fill every element with v. t must not be NULL. */
+/** Fill every element with v. NULL t: no-op. */
 void tg_tensor_fill(tg_tensor *t, double v);
-/** 1 if both shapes are equal. a and b must not be NULL. */
+/** 1 if both shapes are equal; 0 when a or b is NULL. */
 int tg_tensor_shape_eq(const tg_tensor *a, const tg_tensor *b);
 /** Writes "[2,3]" into buf (always NUL-terminated; "(null)" for NULL t);
- *  returns buf. */
+ *  returns buf. NULL buf or len 0: writes nothing, returns buf. */
 char *tg_tensor_shape_str(const tg_tensor *t, char *buf, size_t len);
-/** Dimension d (negative counts from the end); -1 if out of range. t must
- *  not be NULL. */
+/** Dimension d (negative counts from the end); -1 if out of range or t is
+ *  NULL. */
 int64_t tg_tensor_dim(const tg_tensor *t, int d);
 /** Deprecated names (the getter rule, docs/design.md), the same functions:
  *  tg_get = tg_tensor_get, tg_set = tg_tensor_set, tg_item = tg_tensor_item,
@@ -315,7 +331,8 @@ int tg_param_count(const tg_ctx *ctx);
 tg_tensor *tg_param_at(tg_ctx *ctx, int i);
 /** grad = 0 for every parameter of ctx. */
 void tg_zero_grad(tg_ctx *ctx);
-/** grad = 0 for the n given tensors (parameters or leaves). */
+/** grad = 0 for the n given tensors (parameters or leaves); NULL entries
+ *  are skipped, NULL ts is a no-op. */
 void tg_zero_grad_of(tg_tensor **ts, int n);
 
 /* ------------------------------------------------------------------------ */
@@ -432,20 +449,22 @@ struct tg_op_def {
  *  gradient. attr (op->attr_size bytes) is copied. NULL on any error; NULL if
  *  any input is NULL (message kept). */
 tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const void *attr);
-/** Arena scratch of `bytes` (64-byte aligned) living as long as n's tape. */
+/** Arena scratch of `bytes` (64-byte aligned) living as long as n's tape.
+ *  NULL n (or a node without a context): NULL. */
 void *tg_node_alloc(tg_node *n, size_t bytes);
 /** In backward kernels: 1 if input t wants a gradient. */
 int tg_needs_grad(const tg_tensor *t);
 /** In backward kernels: t's gradient buffer, zeroed on first use in this
  *  backward pass (so kernels always add). Owned by t (an arena or the
- *  parameter's own buffer); never free it. NULL on no memory. */
+ *  parameter's own buffer); never free it. NULL on no memory or NULL t. */
 void *tg_grad_buf(tg_tensor *t);
 /** In backward kernels: tg_grad_buf for a kernel that can assign its result
  *  instead of adding it. When nothing has written t's gradient yet in this
  *  backward pass, the buffer is returned NOT zeroed and *fresh is set to 1:
  *  the kernel must then write every element (dx = v, not dx += v). Otherwise
  *  *fresh is 0 and the kernel adds, as with tg_grad_buf. Saves zeroing a
- *  buffer only to add into it. A NULL fresh makes it tg_grad_buf. */
+ *  buffer only to add into it. A NULL fresh makes it tg_grad_buf. NULL t:
+ *  NULL (and *fresh = 0). */
 void *tg_grad_buf_fresh(tg_tensor *t, int *fresh);
 
 /** The registry of built-in ops, for tests and tools: tg_op_count() ops,

@@ -161,15 +161,27 @@ tg_status tg_tensor_grad_get_f64(const tg_tensor *t, double *dst, int64_t n) {
     return TG_OK;
 }
 void tg_tensor_set_f64(tg_tensor *t, const double *src) {
+    if (!t) return; /* no context to hold a message; a NULL op result already left one */
+    if (!src) {
+        tg__error(t->ctx, TG_EINVAL, "tensor_set_f64: NULL source for %s", tg__sh(t));
+        return;
+    }
     for (int64_t i = 0; i < t->numel; i++) tg__st(t, i, src[i]);
 }
 void tg_tensor_get_f64(const tg_tensor *t, double *dst) {
+    if (!t) return;
+    if (!dst) {
+        tg__error(t->ctx, TG_EINVAL, "tensor_get_f64: NULL destination for %s", tg__sh(t));
+        return;
+    }
     for (int64_t i = 0; i < t->numel; i++) dst[i] = tg__ld(t, i);
 }
 void tg_tensor_fill(tg_tensor *t, double v) {
+    if (!t) return;
     for (int64_t i = 0; i < t->numel; i++) tg__st(t, i, v);
 }
 int tg_tensor_shape_eq(const tg_tensor *a, const tg_tensor *b) {
+    if (!a || !b) return 0;
     if (a->rank != b->rank) return 0;
     for (int i = 0; i < a->rank; i++)
         if (a->shape[i] != b->shape[i]) return 0;
@@ -177,6 +189,7 @@ int tg_tensor_shape_eq(const tg_tensor *a, const tg_tensor *b) {
 }
 char *tg_tensor_shape_str(const tg_tensor *t, char *buf, size_t len) { return tg_shape_str(t, buf, len); }
 int64_t tg_tensor_dim(const tg_tensor *t, int d) {
+    if (!t) return -1;
     int a = tg__axis(d, t->rank);
     return a < 0 ? -1 : t->shape[a];
 }
