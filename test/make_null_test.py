@@ -4,7 +4,9 @@
 Parses every function prototype of core/tapegrad.h and writes a C program
 that calls each function with NULL arguments: each pointer argument NULL in
 turn with the others valid, then every pointer argument NULL at once (a
-function without pointer arguments is called once with valid ones). Each
+function without pointer arguments is called once with valid ones), and
+each layer, state, IDX or dataset struct argument zeroed (its pointer fields
+NULL: never initialized, or after its _free) with the others valid. Each
 call runs in a forked child, so a crash, a sanitizer abort or a hang is
 reported by the function's name and the arguments that were NULL, and the
 test fails on any of them.
@@ -15,6 +17,10 @@ callable nor excluded, a name in EXCLUDED that is not in the header, and a
 header function the prototype parser missed (checked against a plain scan of
 every `tg_x(` in the declarations) each become a failure of the generated
 program, so a new function in the header cannot slip past the test.
+
+With every pointer argument NULL, a function returning tg_status must return
+an error and one returning a pointer (other than a string) NULL, unless
+ALL_NULL_SUCCEEDS names it with the reason its comment gives.
 """
 import re
 import sys
@@ -78,6 +84,28 @@ VALID = {
     "tg_init_kind": "TG_INIT_XAVIER",
 }
 POINTER_TYPEDEFS = {"tg_scalar_fn"}
+# Structs whose pointer fields may be NULL: a layer never initialized, or
+# after its _free. Each is also passed zeroed (every field 0, every pointer
+# in it NULL), the others valid.
+ZEROED = {
+    "tg_dense *": "&Z.dense",
+    "tg_conv2d_layer *": "&Z.conv",
+    "tg_cell *": "&Z.cell",
+    "tg_rnn_state *": "&Z.st",
+    "tg_rnn *": "&Z.rnn",
+    "tg_rnn_carry *": "&Z.carry",
+    "tg_tree_layer *": "&Z.tree",
+    "tg_idx *": "&Z.idx",
+    "tg_dataset *": "&Z.ds",
+}
+
+# With every pointer argument NULL a function returning tg_status must
+# return an error and one returning a pointer NULL (a child exits 3
+# otherwise), except these, whose comments say why NULL is a success.
+ALL_NULL_SUCCEEDS = {
+    "tg_ctx_new": "NULL cfg means tg_config_default()",
+    "tg_tape_end": "NULL is a no-op returning TG_OK (cleanup after a failed tg_tape_begin)",
+}
 
 # Strings by parameter name: a path that cannot be opened or created, a
 # format without conversions, a shape list an op accepts.
@@ -201,6 +229,8 @@ def main():
         problems.append("%s: in the header but its prototype was not parsed" % n)
     for n in sorted(set(EXCLUDED) - names):
         problems.append("%s: listed in EXCLUDED but not in the header" % n)
+    for n in sorted(set(ALL_NULL_SUCCEEDS) - names):
+        problems.append("%s: listed in ALL_NULL_SUCCEEDS but not in the header" % n)
 
     calls = []  # (function, description, C call)
     called = set()
@@ -224,7 +254,19 @@ def main():
         for nulls in variants:
             args = ["NULL" if i in nulls else v for i, v in enumerate(vals)]
             shown = ", ".join("NULL" if i in nulls else n for i, (t, n) in enumerate(params))
-            calls.append((name, "%s(%s)" % (name, shown), "(%s)(%s)" % (name, ", ".join(args))))
+            call = "(%s)(%s)" % (name, ", ".join(args))
+            # All NULL: a status must be an error, a pointer NULL.
+            if nulls and len(nulls) == len(ptrs) and name not in ALL_NULL_SUCCEEDS:
+                if ret == "tg_status":
+                    call = "_exit((%s) == TG_OK ? 3 : 0)" % call
+                elif ret.endswith("*") and not ret.startswith("const char"):
+                    call = "_exit((%s) != NULL ? 3 : 0)" % call
+            calls.append((name, "%s(%s)" % (name, shown), call))
+        for z, (t, _) in enumerate(params):
+            if t in ZEROED:
+                args = [ZEROED[t] if i == z else v for i, v in enumerate(vals)]
+                shown = ", ".join("&zeroed" if i == z else n for i, (t, n) in enumerate(params))
+                calls.append((name, "%s(%s)" % (name, shown), "(%s)(%s)" % (name, ", ".join(args))))
         called.add(name)
 
     o = []
@@ -267,6 +309,10 @@ def main():
     o.append("static tg_idx idx;")
     o.append("static tg_dataset ds;")
     o.append("static tg_dot_opts dopts;")
+    o.append("static struct {")
+    o.append("    tg_dense dense; tg_conv2d_layer conv; tg_cell cell; tg_rnn_state st; tg_rnn rnn;")
+    o.append("    tg_rnn_carry carry; tg_tree_layer tree; tg_idx idx; tg_dataset ds;")
+    o.append("} Z; /* zeroed structs */")
     o.append("static tg_tensor *scalar_fn(tg_ctx *c, tg_tensor **in, int n, void *user) {")
     o.append("    (void)c; (void)n; (void)user;")
     o.append("    return (tg_sum)(in[0], 0, NULL, 0);")
@@ -361,6 +407,8 @@ int main(void) {
             crashed++;
             FAILF("%s: %s: killed by signal %d%s", calls[i].fn, calls[i].what, sig,
                   sig == SIGALRM ? " (a hang: 30 s)" : sig == SIGSEGV ? " (SIGSEGV)" : "");
+        } else if (WEXITSTATUS(status) == 3) {
+            FAILF("%s: %s: succeeded with every pointer argument NULL", calls[i].fn, calls[i].what);
         } else if (WEXITSTATUS(status) != 0) {
             crashed++;
             FAILF("%s: %s: exit status %d (a sanitizer report?)", calls[i].fn, calls[i].what,
