@@ -53,6 +53,8 @@ tg_ctx *tg_ctx_new(const tg_config *cfg) {
 
 static void tape_destroy(tg_tape *t) {
     tg__arena_free(&t->arena);
+    tg__arena_free(&t->hdr[0]);
+    tg__arena_free(&t->hdr[1]);
     tg__free(t);
 }
 
@@ -182,7 +184,7 @@ tg_tensor *tg_param_at(tg_ctx *ctx, int i) {
 void tg_zero_grad_of(tg_tensor **ts, int n) {
     if (!ts) return;
     for (int i = 0; i < n; i++)
-        if (ts[i] && ts[i]->grad) memset(ts[i]->grad, 0, (size_t)ts[i]->numel * tg_dtype_size(ts[i]->dtype));
+        if (ts[i] && ts[i]->grad && !tg__check_live(ts[i], "zero_grad_of")) memset(ts[i]->grad, 0, (size_t)ts[i]->numel * tg_dtype_size(ts[i]->dtype));
 }
 
 void tg_zero_grad(tg_ctx *ctx) {

@@ -50,9 +50,21 @@ void tg__arena_reset(tg__arena *a);               /* O(1): start filling from he
 void tg__arena_free(tg__arena *a);
 
 /* ---- tape ---- */
+/* Every tensor header and node on a tape lives in a slot of one of the
+ * tape's two header arenas, never in `arena` with the data: a slot only ever
+ * holds a header this tape wrote (its ctx and tape fields always valid), so a
+ * tensor kept past tg_tape_end can be read to find that it is stale without
+ * reading data as a header. The arenas alternate by generation, so the
+ * previous use's headers stay untouched for the whole of the next use. */
+typedef struct tg__slot {
+    tg_tensor t; /* the tensor (an op's output, a temp, a detached view) */
+    tg_node n;   /* the node that made t, when an op made it */
+} tg__slot;
 struct tg_tape {
     tg_ctx *ctx;
-    tg__arena arena;
+    tg__arena arena;       /* data, gradients, input arrays, attributes, scratch */
+    tg__arena hdr[2];      /* tg__slot blocks; hdr[gen & 1] is this use's */
+    uint64_t gen;          /* this use: starts at 1, +1 on every tg_tape_end and tg_tape_reset */
     tg_node **nodes;       /* recorded nodes, in order (arena-backed, grown by doubling) */
     int64_t n_nodes, cap_nodes;
     uint32_t epoch;        /* backward pass counter: intermediate grads zeroed per pass */
@@ -117,6 +129,16 @@ char *tg__shape_fmt(int rank, const int64_t *shape, char *buf, size_t len);
 const char *tg__sh(const tg_tensor *t);
 
 /* ---- tensors ---- */
+/* 1 when t lives on a tape that has ended or been reset since t was made
+ * (t->gen is not its tape's current use). Reads only t's header and its
+ * tape, which stay mapped until tg_ctx_free (see tg__slot). */
+static inline bool tg__stale(const tg_tensor *t) { return t->tape && t->gen != t->tape->gen; }
+/* TG_OK for a live tensor (or NULL: the caller's own NULL handling applies);
+ * TG_ESTATE with a message naming `who` for a stale one. */
+tg_status tg__check_live(const tg_tensor *t, const char *who);
+/* A slot for a tensor header (and its node) in tape's current header arena;
+ * NULL on no memory (no message). */
+tg__slot *tg__slot_new(tg_tape *tape);
 /* A tensor (header and data, the data zeroed if zero) in tape's arena, as two
  * blocks; NULL with a TG_ENOMEM message. The shape is not checked: the
  * caller has (tg__check_shape). */

@@ -1,7 +1,10 @@
 /* tape.c: recording ops on a tape (tg_apply), tape lifetime, no-grad and
- * detach. The tape is a flat array of nodes in execution order; the arena
- * behind it holds every node, attribute block, output tensor and gradient, so
- * ending a tape frees all of them at once. */
+ * detach. The tape is a flat array of nodes in execution order; its arenas
+ * hold every node, attribute block, output tensor and gradient, so ending a
+ * tape frees all of them at once. Each use of a tape (begin to reset or end)
+ * has a generation number, recorded in its tensors and nodes, so a tensor
+ * kept past the end of its tape is refused with TG_ESTATE wherever it enters
+ * the library (docs/design.md, "Tape"). */
 #include "internal.h"
 
 #include <math.h>
@@ -19,6 +22,7 @@ tg_tape *tg_tape_begin(tg_ctx *ctx) {
             return NULL;
         }
         t->ctx = ctx;
+        t->gen = 1;
     }
     tg__arena_reset(&t->arena);
     t->nodes = NULL;
@@ -46,6 +50,18 @@ static tg_status check_innermost(const tg_tape *t, const char *who) {
                      who, depth, depth == 1 ? "" : "s", depth == 1 ? "is" : "are", depth == 1 ? "it" : "them");
 }
 
+/* Start the tape's next use: every tensor and node of this one becomes stale
+ * (its gen no longer matches) and its memory is recycled. The header arena
+ * of the new use is the one the use before this one filled, so this use's
+ * headers stay readable, unchanged, until the use after next. */
+static void next_use(tg_tape *t) {
+    t->gen++;
+    tg__arena_reset(&t->hdr[t->gen & 1]);
+    tg__arena_reset(&t->arena);
+    t->nodes = NULL;
+    t->n_nodes = t->cap_nodes = 0;
+}
+
 tg_status tg_tape_end(tg_tape *t) {
     if (!t) return TG_OK; /* like free(NULL): cleanup after a failed begin */
     tg_status st = check_innermost(t, "tape_end");
@@ -53,9 +69,7 @@ tg_status tg_tape_end(tg_tape *t) {
     tg_ctx *ctx = t->ctx;
     ctx->active = t->prev_active;
     t->active = 0;
-    tg__arena_reset(&t->arena);
-    t->nodes = NULL;
-    t->n_nodes = t->cap_nodes = 0;
+    next_use(t);
     t->next_free = ctx->free_tapes;
     ctx->free_tapes = t;
     return TG_OK;
@@ -65,16 +79,26 @@ tg_status tg_tape_reset(tg_tape *t) {
     if (!t) return TG_EINVAL; /* no context to hold a message */
     tg_status st = check_innermost(t, "tape_reset");
     if (st) return st;
-    tg__arena_reset(&t->arena);
-    t->nodes = NULL;
-    t->n_nodes = t->cap_nodes = 0;
+    next_use(t);
     return TG_OK;
 }
 
 tg_tape *tg_ctx_active_tape(tg_ctx *ctx) { return ctx ? ctx->active : NULL; }
 tg_tape *tg_tape_active(tg_ctx *ctx) { return tg_ctx_active_tape(ctx); } /* deprecated name */
 int64_t tg_tape_nodes(const tg_tape *t) { return t ? t->n_nodes : 0; }
-size_t tg_tape_capacity(const tg_tape *t) { return t ? t->arena.capacity : 0; }
+size_t tg_tape_capacity(const tg_tape *t) {
+    return t ? t->arena.capacity + t->hdr[0].capacity + t->hdr[1].capacity : 0;
+}
+
+tg__slot *tg__slot_new(tg_tape *tape) { return tg__arena_alloc(&tape->hdr[tape->gen & 1], sizeof(tg__slot)); }
+
+tg_status tg__check_live(const tg_tensor *t, const char *who) {
+    if (!t || !tg__stale(t)) return TG_OK;
+    return tg__error(t->ctx, TG_ESTATE,
+                     "%s: the tensor %s belongs to a tape that has ended (or been reset) since it was made; "
+                     "a tape's tensors die with tg_tape_end",
+                     who, tg__sh(t));
+}
 
 void tg_no_grad_begin(tg_ctx *ctx) {
     if (ctx) ctx->no_grad++;
@@ -88,6 +112,11 @@ void *tg_node_alloc(tg_node *n, size_t bytes) {
     tg_tape *t = n->ctx->active;
     if (n->out && n->out->tape) t = n->out->tape;
     if (!t) return NULL;
+    if (n->gen != t->gen) {
+        tg__error(n->ctx, TG_ESTATE, "node_alloc: the %s node belongs to a tape that has ended (or been reset)",
+                  n->op->name);
+        return NULL;
+    }
     void *p = tg__arena_alloc(&t->arena, bytes);
     if (!p) tg__error(n->ctx, TG_ENOMEM, "%s: out of memory for %zu bytes of scratch", n->op->name, bytes);
     return p;
@@ -136,6 +165,11 @@ void *tg_grad_buf_fresh(tg_tensor *t, int *fresh) {
         return NULL;
     }
     return grad_buf(t, fresh);
+}
+
+/* Gradient element i of t, as double. */
+static double grad_at(const tg_tensor *t, int64_t i) {
+    return t->dtype == TG_F32 ? (double)((const float *)t->grad)[i] : ((const double *)t->grad)[i];
 }
 
 static int64_t first_nonfinite(const void *p, tg_dtype dt, int64_t n) {
@@ -197,14 +231,13 @@ static tg_status push_node(tg_tape *t, tg_node *n) {
     return TG_OK;
 }
 
-/* The arena blocks of one op application. tg_apply makes two arena
- * allocations per op instead of five: node + input array + attribute block,
- * then output header + data. The attribute block and the data start at
- * multiples of 64, so they are 64-byte aligned as separate arena blocks
- * would be. */
+/* The arena blocks of one op application. tg_apply makes three arena
+ * allocations per op instead of five: a slot for the node and the output
+ * header (tg__slot, in the header arena), the input array + attribute block,
+ * then the output data. The attribute block starts at a multiple of 64, so it
+ * is 64-byte aligned as a separate arena block would be. */
 #define BLK_ALIGN 64
 static size_t blk_round(size_t b) { return (b + BLK_ALIGN - 1) & ~(size_t)(BLK_ALIGN - 1); }
-#define OUT_HDR (((sizeof(tg_tensor) + BLK_ALIGN - 1) / BLK_ALIGN) * BLK_ALIGN)
 _Static_assert(sizeof(tg_tensor) == offsetof(tg_tensor, name) + sizeof(const char *),
                "tg_tensor has a field after name: set it in new_output");
 
@@ -224,27 +257,27 @@ static int64_t spec_numel(const tg_out_spec *sp) {
     return n;
 }
 
-/* The output tensor: header and data in one arena block (what
- * tg__tensor_on_tape makes in two), data not zeroed. */
-static tg_tensor *new_output(tg_tape *tape, const tg_out_spec *sp, int64_t numel) {
+/* The output tensor, header in the slot `t` and data (not zeroed) in the
+ * data arena. */
+static tg_tensor *new_output(tg_tape *tape, tg_tensor *t, const tg_out_spec *sp, int64_t numel) {
     size_t bytes = (size_t)(numel ? numel : 1) * esize(sp->dtype);
-    unsigned char *blk = tg__arena_alloc(&tape->arena, OUT_HDR + bytes);
-    if (!blk) {
+    void *data = tg__arena_alloc(&tape->arena, bytes);
+    if (!data) {
         tg__error(tape->ctx, TG_ENOMEM, "tape: out of memory for a tensor of %s",
                   tg__shape_fmt(sp->rank, sp->shape, (char[96]){0}, 96));
         return NULL;
     }
     /* Every field written once (a compound literal here compiles to a memset
      * call and then the stores); shape entries past the rank are 0. */
-    tg_tensor *t = (tg_tensor *)blk;
     t->dtype = sp->dtype;
     t->rank = sp->rank;
     for (int i = 0; i < TG_MAX_RANK; i++) t->shape[i] = i < sp->rank ? sp->shape[i] : 0;
     t->numel = numel;
-    t->data = blk + OUT_HDR;
+    t->data = data;
     t->grad = NULL;
     t->flags = 0;
     t->grad_epoch = 0;
+    t->gen = tape->gen;
     t->node = NULL;
     t->ctx = tape->ctx;
     t->tape = tape;
@@ -272,6 +305,13 @@ tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const v
     }
     bool want_grad = false;
     for (int i = 0; i < n_in; i++) {
+        if (tg__stale(in[i])) {
+            tg__error(in[i]->ctx, TG_ESTATE,
+                      "%s: input %d %s belongs to a tape that has ended (or been reset) since it was made; "
+                      "a tape's tensors die with tg_tape_end",
+                      op->name, i, tg__sh(in[i]));
+            return NULL;
+        }
         if (in[i]->ctx != ctx) {
             tg__error(ctx, TG_EINVAL, "%s: input %d belongs to another context", op->name, i);
             return NULL;
@@ -285,26 +325,26 @@ tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const v
     }
     want_grad = want_grad && ctx->no_grad == 0;
 
-    size_t ins_off = (sizeof(tg_node) + sizeof(void *) - 1) / sizeof(void *) * sizeof(void *);
-    size_t attr_off = blk_round(ins_off + (size_t)n_in * sizeof(tg_tensor *));
+    size_t attr_off = blk_round((size_t)n_in * sizeof(tg_tensor *));
     if (op->attr_size > SIZE_MAX / 2) {
         tg__error(ctx, TG_ENOMEM, "%s: out of memory", op->name);
         return NULL;
     }
-    unsigned char *blk = tg__arena_alloc(&tape->arena, attr_off + op->attr_size);
+    tg__slot *slot = tg__slot_new(tape);
+    unsigned char *blk = slot ? tg__arena_alloc(&tape->arena, attr_off + op->attr_size) : NULL;
     if (!blk) {
         tg__error(ctx, TG_ENOMEM, "%s: out of memory", op->name);
         return NULL;
     }
-    tg_node *n = (tg_node *)blk;
-    tg_tensor **ins = (tg_tensor **)(blk + ins_off);
+    tg_node *n = &slot->n;
+    tg_tensor **ins = (tg_tensor **)blk;
     void *a = op->attr_size ? blk + attr_off : NULL;
     for (int i = 0; i < n_in; i++) ins[i] = in[i];
     if (op->attr_size) {
         if (attr) memcpy(a, attr, op->attr_size);
         else memset(a, 0, op->attr_size);
     }
-    *n = (tg_node){.op = op, .n_in = n_in, .in = ins, .attr = a, .ctx = ctx, .index = -1};
+    *n = (tg_node){.op = op, .n_in = n_in, .in = ins, .attr = a, .ctx = ctx, .index = -1, .gen = tape->gen};
     if (g_site_depth > 0) {
         int top = (g_site_depth < SITE_MAX ? g_site_depth : SITE_MAX) - 1;
         n->file = g_site[top].file;
@@ -330,7 +370,7 @@ tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const v
             tg__error(ctx, TG_ESHAPE, "%s: invalid output shape", op->name); /* not reached */
         return NULL;
     }
-    tg_tensor *out = new_output(tape, &spec, numel);
+    tg_tensor *out = new_output(tape, &slot->t, &spec, numel);
     if (!out) return NULL;
     n->out = out;
     st = op->forward(n);
@@ -360,13 +400,15 @@ tg_tensor *tg_apply(const tg_op_def *op, tg_tensor *const *in, int n_in, const v
 
 tg_tensor *tg_detach(tg_tensor *x) {
     if (!x) return NULL;
+    if (tg__check_live(x, "detach")) return NULL;
     tg_ctx *ctx = x->ctx;
     tg_tape *tape = ctx->active;
     if (!tape) {
         tg__error(ctx, TG_ESTATE, "detach: no active tape");
         return NULL;
     }
-    tg_tensor *t = tg__arena_alloc(&tape->arena, sizeof *t);
+    tg__slot *slot = tg__slot_new(tape);
+    tg_tensor *t = slot ? &slot->t : NULL;
     if (!t) {
         tg__error(ctx, TG_ENOMEM, "detach: out of memory");
         return NULL;
@@ -376,6 +418,7 @@ tg_tensor *tg_detach(tg_tensor *x) {
     t->grad_epoch = 0;
     t->node = NULL;
     t->tape = tape;
+    t->gen = tape->gen;
     t->name = NULL;
     t->flags = 0;
     return t;
@@ -383,8 +426,35 @@ tg_tensor *tg_detach(tg_tensor *x) {
 
 /* ---- backward: one generic reverse walk ---- */
 
+/* Anomaly mode, before node n's backward: a gradient it will add to that is
+ * already non-finite. Intermediate gradients are checked when written, so
+ * this finds a leaf's or parameter's gradient that an earlier backward pass
+ * left non-finite (not zeroed since): that pass is where it came from, not n. */
+static tg_status anomaly_before(tg_ctx *ctx, const tg_node *n) {
+    for (int j = 0; j < n->n_in; j++) {
+        const tg_tensor *x = n->in[j];
+        if (!tg_needs_grad(x) || !x->grad || x->node) continue; /* intermediates: fresh each pass */
+        int64_t k = first_nonfinite(x->grad, x->dtype, x->numel);
+        if (k < 0) continue;
+        char where[600];
+        return tg__error(ctx, TG_ENUMERIC,
+                         "anomaly: the gradient of %s%s%s %s already held %g at index %lld when this "
+                         "backward pass reached %s (input %d, node %lld, %s): it arrived non-finite from an "
+                         "earlier backward pass (or was set so) and was not zeroed since (tg_zero_grad)",
+                         x->name ? "parameter '" : "leaf", x->name ? x->name : "", x->name ? "'" : "",
+                         tg__sh(x), grad_at(x, k), (long long)k, n->op->name, j,
+                         (long long)n->index, site_text(n, where, sizeof where));
+    }
+    return TG_OK;
+}
+
 tg_status tg__run_backward(tg_tape *tape, tg_tensor *y, const void *dy) {
     tg_ctx *ctx = y->ctx;
+    if (tg__stale(y))
+        return tg__error(ctx, TG_ESTATE,
+                         "backward: the output %s belongs to a tape that has ended (or been reset) since it "
+                         "was made; a tape's tensors die with tg_tape_end",
+                         tg__sh(y));
     if (!y->node || !tape || !tape->active || y->tape != tape)
         return tg__error(ctx, TG_ESTATE,
                          "backward: the output %s was not recorded on an active tape (does any "
@@ -395,6 +465,11 @@ tg_status tg__run_backward(tg_tape *tape, tg_tensor *y, const void *dy) {
     if (!g) return TG_ENOMEM;
     if (dy) {
         memcpy(g, dy, (size_t)y->numel * esize(y->dtype));
+        int64_t k = ctx->cfg.anomaly ? first_nonfinite(g, y->dtype, y->numel) : -1;
+        if (k >= 0)
+            return tg__error(ctx, TG_ENUMERIC,
+                             "anomaly: the seed dy given to backward holds %g at index %lld (output %s)",
+                             grad_at(y, k), (long long)k, tg__sh(y));
     } else {
         for (int64_t i = 0; i < y->numel; i++) {
             if (y->dtype == TG_F32) ((float *)g)[i] = 1.0f;
@@ -409,6 +484,10 @@ tg_status tg__run_backward(tg_tape *tape, tg_tensor *y, const void *dy) {
                              "backward: %s has no gradient; wrap it in tg_no_grad or tg_detach its "
                              "output",
                              n->op->name);
+        if (ctx->cfg.anomaly) {
+            tg_status ast = anomaly_before(ctx, n);
+            if (ast) return ast;
+        }
         tg_status before = ctx->err_status; /* cleared around the kernel, as in tg_apply */
         ctx->err_status = TG_OK;
         tg_status st = n->op->backward(n);
@@ -428,9 +507,7 @@ tg_status tg__run_backward(tg_tape *tape, tg_tensor *y, const void *dy) {
                     return tg__error(ctx, TG_ENUMERIC,
                                      "anomaly: %s backward produced %g in the gradient of input %d at "
                                      "index %lld of %s (node %lld, %s)",
-                                     n->op->name, x->dtype == TG_F32 ? (double)((float *)x->grad)[k]
-                                                                     : ((double *)x->grad)[k],
-                                     j, (long long)k, tg__sh(x), (long long)n->index,
+                                     n->op->name, grad_at(x, k), j, (long long)k, tg__sh(x), (long long)n->index,
                                      site_text(n, where, sizeof where));
             }
         }
@@ -440,6 +517,7 @@ tg_status tg__run_backward(tg_tape *tape, tg_tensor *y, const void *dy) {
 
 tg_status tg_backward(tg_tensor *loss) {
     if (!loss) return TG_EINVAL;
+    if (tg__check_live(loss, "backward")) return TG_ESTATE;
     if (loss->numel != 1)
         return tg__error(loss->ctx, TG_ESHAPE,
                          "backward: the loss must have one element, got %s (use tg_backward_seeded)",
@@ -449,6 +527,7 @@ tg_status tg_backward(tg_tensor *loss) {
 
 tg_status tg_backward_seeded(tg_tensor *y, const void *dy) {
     if (!y) return TG_EINVAL;
+    if (tg__check_live(y, "backward_seeded")) return TG_ESTATE;
     if (!dy) return tg__error(y->ctx, TG_EINVAL, "backward_seeded: dy is NULL");
     return tg__run_backward(y->tape, y, dy);
 }

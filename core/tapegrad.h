@@ -8,8 +8,11 @@
  * accumulates (+=) into the gradients of its inputs.
  *
  * Ownership, in one rule: a tensor made by an op, by tg_tensor_temp() or by
- * tg_scalar() lives in the active tape's arena and dies when that tape ends.
- * Parameters belong to the context and die with tg_ctx_free(). Tensors from
+ * tg_scalar() lives in the active tape's arena and dies when that tape ends
+ * (or is reset). A pointer kept past that is refused wherever it enters the
+ * library: TG_ESTATE, with a message that the tape ended, returned as the
+ * function's type allows (NULL, NaN, -1, or no write with the status in the
+ * context); see docs/design.md, "Stale tensors". Parameters belong to the context and die with tg_ctx_free(). Tensors from
  * tg_tensor_new() belong to the caller, who frees them with tg_tensor_free().
  *
  * Errors: an op that fails returns NULL and leaves its own status and
@@ -130,7 +133,7 @@ typedef struct tg_op_def tg_op_def; /* an op: kernels and check spec (defined un
 typedef struct tg_config {
     int threads;        /* worker threads; 0 = TG_THREADS env or one per physical core */
     uint64_t seed;      /* seed of the counter-based RNG */
-    int anomaly;        /* 1: check every op output and gradient for NaN/Inf */
+    int anomaly;        /* 1: check every op output, and the gradients entering and leaving each backward step, for NaN/Inf */
 } tg_config;
 
 /** threads 0, seed 42, anomaly from TG_ANOMALY. */
@@ -228,6 +231,7 @@ typedef struct tg_tensor {
     void *grad;                    /* same layout, or NULL until needed */
     unsigned flags;                /* TG_REQUIRES_GRAD, TG_PARAM, ... */
     uint32_t grad_epoch;           /* internal: backward pass that last zeroed grad */
+    uint64_t gen;                  /* internal: the use of `tape` it was made in (tape tensors) */
     tg_node *node;                 /* producing node, NULL for leaves */
     tg_ctx *ctx;
     tg_tape *tape;                 /* owning tape, NULL when persistent */
@@ -344,13 +348,15 @@ void tg_zero_grad_of(tg_tensor **ts, int n);
  *  NULL on no memory. */
 tg_tape *tg_tape_begin(tg_ctx *ctx);
 /** End the tape: every temp tensor and node on it dies, in O(1); its arena
- *  chunks go back to the pool for reuse. Only the innermost active tape can
+ *  chunks go back to the pool for reuse, and any later use of its tensors
+ *  gives TG_ESTATE ("...belongs to a tape that has ended"). Only the innermost active tape can
  *  end: for an outer one (inner tapes may point into its arena) or one
  *  already ended, TG_ESTATE with a message and nothing changes. NULL is a
  *  no-op returning TG_OK, so cleanup after a failed tg_tape_begin needs no
  *  test. */
 tg_status tg_tape_end(tg_tape *tape);
-/** Drop everything recorded so far but keep the tape active, O(1). The same
+/** Drop everything recorded so far but keep the tape active, O(1); the
+ *  tensors made before it die as at tg_tape_end (TG_ESTATE on use). The same
  *  rule as tg_tape_end: only the innermost active tape (TG_ESTATE with a
  *  message otherwise, nothing changed); NULL is TG_EINVAL. */
 tg_status tg_tape_reset(tg_tape *tape);
@@ -368,15 +374,21 @@ size_t tg_tape_capacity(const tg_tape *tape);
  *  their outputs do not require gradients. Scopes nest. */
 void tg_no_grad_begin(tg_ctx *ctx);
 void tg_no_grad_end(tg_ctx *ctx);
-/** A tensor sharing x's data that no gradient flows through (tape-owned). */
+/** A tensor sharing x's data that no gradient flows through (tape-owned).
+ *  NULL with TG_ESTATE when no tape is active or x's tape has ended. */
 tg_tensor *tg_detach(tg_tensor *x);
 
 /** Backward from a one-element loss: seeds d(loss)=1 and walks the tape once
  *  in reverse. Parameter and leaf grads accumulate (+=); intermediate grads
  *  are reset at the start of each call, so backward may run again on the same
- *  tape. Returns TG_ESTATE if loss is not on an active tape. */
+ *  tape. Returns TG_ESTATE if loss is not on an active tape, or its tape has
+ *  ended or been reset since it was made (the message says so). In anomaly
+ *  mode, TG_ENUMERIC at the first non-finite gradient, naming the op that
+ *  produced it, or saying that a leaf's or parameter's gradient was already
+ *  non-finite when the pass reached it (left by an earlier pass, not zeroed). */
 tg_status tg_backward(tg_tensor *loss);
-/** Backward seeded with dy (y->numel elements of y's dtype) instead of 1. */
+/** Backward seeded with dy (y->numel elements of y's dtype) instead of 1;
+ *  the same errors (anomaly mode also checks dy itself). */
 tg_status tg_backward_seeded(tg_tensor *y, const void *dy);
 
 /* ------------------------------------------------------------------------ */
@@ -425,6 +437,7 @@ struct tg_node {
     int64_t index;        /* position on the tape, -1 when not recorded */
     const char *file;     /* where user code called the op (see TG_AT), or NULL */
     int line;
+    uint64_t gen;         /* internal: the use of the tape it was recorded in */
 };
 
 /** An op: shape inference, forward and backward kernels, gradcheck spec.

@@ -72,7 +72,8 @@ void tg_tensor_free(tg_tensor *t) {
 tg_tensor *tg__tensor_on_tape(tg_tape *tape, tg_dtype dt, int rank, const int64_t *shape, bool zero) {
     int64_t n = tg__numel(rank, shape);
     size_t bytes = (size_t)(n ? n : 1) * tg_dtype_size(dt);
-    tg_tensor *t = tg__arena_alloc(&tape->arena, sizeof *t);
+    tg__slot *slot = tg__slot_new(tape); /* the header in a slot: see tg__slot */
+    tg_tensor *t = slot ? &slot->t : NULL;
     void *d = t ? tg__arena_alloc(&tape->arena, bytes) : NULL;
     if (!d) {
         tg__error(tape->ctx, TG_ENOMEM, "tape: out of memory for a tensor of %s",
@@ -82,6 +83,7 @@ tg_tensor *tg__tensor_on_tape(tg_tape *tape, tg_dtype dt, int rank, const int64_
     set_shape(t, tape->ctx, dt, rank, shape);
     t->data = d;
     t->tape = tape;
+    t->gen = tape->gen;
     if (zero) memset(d, 0, bytes);
     return t;
 }
@@ -108,6 +110,7 @@ tg_tensor *tg_scalar(tg_ctx *ctx, tg_dtype dt, double v) {
 
 tg_status tg_tensor_requires_grad(tg_tensor *t, int on) {
     if (!t) return TG_EINVAL;
+    if (tg__check_live(t, "requires_grad")) return TG_ESTATE;
     if (t->node) return tg__error(t->ctx, TG_EINVAL, "requires_grad: only leaf tensors can be marked");
     if (!on) {
         t->flags &= ~(unsigned)TG_REQUIRES_GRAD;
@@ -124,10 +127,12 @@ tg_status tg_tensor_requires_grad(tg_tensor *t, int on) {
     return TG_OK;
 }
 
-/* Element access is user-facing: an index out of range sets an error and
- * reads NaN (or writes nothing) instead of stopping the program. */
+/* Element access is user-facing: an index out of range, or a tensor whose
+ * tape has ended, sets an error and reads NaN (or writes nothing) instead of
+ * stopping the program. */
 static int in_range(const tg_tensor *t, int64_t i, const char *who) {
     if (!t) return 0;
+    if (tg__check_live(t, who)) return 0;
     if (i < 0 || i >= t->numel) {
         tg__error(t->ctx, TG_EINVAL, "%s: index %lld is outside a tensor of %s (%lld elements)", who,
                   (long long)i, tg__sh(t), (long long)t->numel);
@@ -147,6 +152,7 @@ double tg_tensor_grad_get(const tg_tensor *t, int64_t i) {
 }
 tg_status tg_tensor_grad_get_f64(const tg_tensor *t, double *dst, int64_t n) {
     if (!t) return TG_EINVAL; /* no context to hold a message */
+    if (tg__check_live(t, "grad_get_f64")) return TG_ESTATE;
     if (!dst) return tg__error(t->ctx, TG_EINVAL, "grad_get_f64: dst is NULL (tensor %s)", tg__sh(t));
     if (n != t->numel)
         return tg__error(t->ctx, TG_ESHAPE, "grad_get_f64: dst holds %lld values, the tensor %s has %lld",
@@ -162,6 +168,7 @@ tg_status tg_tensor_grad_get_f64(const tg_tensor *t, double *dst, int64_t n) {
 }
 void tg_tensor_set_f64(tg_tensor *t, const double *src) {
     if (!t) return; /* no context to hold a message; a NULL op result already left one */
+    if (tg__check_live(t, "set_f64")) return;
     if (!src) {
         tg__error(t->ctx, TG_EINVAL, "tensor_set_f64: NULL source for %s", tg__sh(t));
         return;
@@ -170,6 +177,7 @@ void tg_tensor_set_f64(tg_tensor *t, const double *src) {
 }
 void tg_tensor_get_f64(const tg_tensor *t, double *dst) {
     if (!t) return;
+    if (tg__check_live(t, "get_f64")) return;
     if (!dst) {
         tg__error(t->ctx, TG_EINVAL, "tensor_get_f64: NULL destination for %s", tg__sh(t));
         return;
@@ -178,6 +186,7 @@ void tg_tensor_get_f64(const tg_tensor *t, double *dst) {
 }
 void tg_tensor_fill(tg_tensor *t, double v) {
     if (!t) return;
+    if (tg__check_live(t, "fill")) return;
     for (int64_t i = 0; i < t->numel; i++) tg__st(t, i, v);
 }
 int tg_tensor_shape_eq(const tg_tensor *a, const tg_tensor *b) {
@@ -190,6 +199,7 @@ int tg_tensor_shape_eq(const tg_tensor *a, const tg_tensor *b) {
 char *tg_tensor_shape_str(const tg_tensor *t, char *buf, size_t len) { return tg_shape_str(t, buf, len); }
 int64_t tg_tensor_dim(const tg_tensor *t, int d) {
     if (!t) return -1;
+    if (tg__check_live(t, "dim")) return -1;
     int a = tg__axis(d, t->rank);
     return a < 0 ? -1 : t->shape[a];
 }

@@ -234,6 +234,7 @@ tg_status tg_gradcheck(tg_ctx *ctx, tg_scalar_fn f, tg_tensor **inputs, int n, v
     if (!ctx || !f || !inputs || n < 1) return TG_EINVAL;
     for (int i = 0; i < n; i++) {
         if (!inputs[i]) return tg__error(ctx, TG_EINVAL, "gradcheck: input %d is NULL", i);
+        if (tg__check_live(inputs[i], "gradcheck")) return TG_ESTATE; /* its data is written directly */
         if (!tg_needs_grad(inputs[i]) && tg_tensor_requires_grad(inputs[i], 1)) return tg_last_status(ctx);
     }
     user_wrap w = {f, user};

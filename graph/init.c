@@ -37,12 +37,12 @@ void tg_init_constant(tg_tensor *t, double v) {
 }
 
 void tg_init_uniform(tg_tensor *t, double lo, double hi) {
-    if (!t) return;
+    if (!t || tg__check_live(t, "init_uniform")) return; /* written directly, not through an op */
     for (int64_t i = 0; i < t->numel; i++) tg__st(t, i, lo + (hi - lo) * tg_rng_uniform(t->ctx));
 }
 
 void tg_init_normal(tg_tensor *t, double mean, double std) {
-    if (!t) return;
+    if (!t || tg__check_live(t, "init_normal")) return; /* written directly, not through an op */
     for (int64_t i = 0; i < t->numel; i++) tg__st(t, i, mean + std * tg_rng_normal(t->ctx));
 }
 

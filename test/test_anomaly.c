@@ -10,7 +10,11 @@
  *     user's tg_dense_forward line, not in the library;
  *   - nested calls spread over lines: the innermost call's line;
  *   - (tg_log)(x) bypasses the macro: "call site unknown";
- *   - TG_ANOMALY=1 turns it on through tg_config_default; off, NaN flows.
+ *   - TG_ANOMALY=1 turns it on through tg_config_default; off, NaN flows;
+ *   - the gradient arriving at a backward step is checked too: a parameter
+ *     gradient an earlier pass left at inf (not zeroed) is blamed on that
+ *     earlier pass, not on the next op to add to it (issue 21); a NaN seed
+ *     dy is named as the seed; after tg_zero_grad the same pass is clean.
  * Exit 0 pass, 1 fail. */
 #include "tapegrad.h"
 #include "testlib.h"
@@ -160,9 +164,60 @@ static void run(tg_dtype dt) {
     tg_ctx_free(ctx);
 }
 
+/* An inf left in a parameter's gradient by one backward pass, not zeroed:
+ * the next pass must say it arrived from an earlier pass, not blame the op
+ * that adds to it next. */
+static void earlier_pass(tg_dtype dt) {
+    tg_config cfg = tg_config_default();
+    cfg.anomaly = 1;
+    tg_ctx *ctx = tg_ctx_new(&cfg);
+    tg_tensor *w = tg_param_new(ctx, "w", dt, 1, (int64_t[]){3});
+    tg_tensor_set_f64(w, (double[]){1, 0, 4});
+    tg_tape *tape = tg_tape_begin(ctx);
+    int line = __LINE__ + 1;
+    tg_tensor *r = tg_pow(w, 0.5);
+    tg_status st = tg_backward(tg_sum(r, 0, NULL, 0)); /* d√w/dw at 0 is inf */
+    expect(st == TG_ENUMERIC, "pass 1: pow backward stops", tg_last_error(ctx));
+    expect_msg(ctx, "pass 1: pow backward", line, (const char *[]){"anomaly: pow backward", "index 1", NULL});
+    tg_tape_end(tape);
+
+    /* pass 2, no tg_zero_grad: the mul is not where the inf came from */
+    tape = tg_tape_begin(ctx);
+    tg_tensor *c = vec(ctx, dt, 3, (double[]){1, 1, 1}, 0);
+    line = __LINE__ + 1;
+    tg_tensor *m = tg_mul(w, c);
+    st = tg_backward(tg_sum(m, 0, NULL, 0));
+    expect(st == TG_ENUMERIC, "pass 2: stops with TG_ENUMERIC", tg_last_error(ctx));
+    const char *msg = tg_last_error(ctx);
+    expect(strstr(msg, "mul backward produced") == NULL, "pass 2: the mul is not blamed", msg);
+    expect_msg(ctx, "pass 2: inf from an earlier pass", line,
+               (const char *[]){"parameter 'w'", "already held inf at index 1", "earlier backward pass",
+                                "reached mul", "tg_zero_grad", NULL});
+    tg_tape_end(tape);
+
+    /* control: zeroed, the same pass is clean */
+    tg_zero_grad(ctx);
+    tape = tg_tape_begin(ctx);
+    c = vec(ctx, dt, 3, (double[]){1, 1, 1}, 0);
+    st = tg_backward(tg_sum(tg_mul(w, c), 0, NULL, 0));
+    expect(st == TG_OK, "after tg_zero_grad: pass 2 is clean", tg_last_error(ctx));
+
+    /* a NaN in the seed is named as the seed */
+    tg_tensor *y = tg_mul(w, c);
+    double dyd[3] = {1, NAN, 1};
+    float dyf[3] = {1, NAN, 1};
+    st = tg_backward_seeded(y, dt == TG_F32 ? (const void *)dyf : (const void *)dyd);
+    expect(st == TG_ENUMERIC, "NaN seed: TG_ENUMERIC", tg_last_error(ctx));
+    expect_msg(ctx, "NaN seed", 0, (const char *[]){"anomaly: the seed dy", "index 1", NULL});
+    tg_tape_end(tape);
+    tg_ctx_free(ctx);
+}
+
 int main(void) {
     run(TG_F32);
     run(TG_F64);
+    earlier_pass(TG_F32);
+    earlier_pass(TG_F64);
 
     /* TG_ANOMALY=1 through tg_config_default; off, NaN flows through */
     setenv("TG_ANOMALY", "1", 1);
