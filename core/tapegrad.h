@@ -1090,8 +1090,9 @@ typedef struct tg_idx {
  *  (labels) or 3 (images); 0 accepts any rank 1..4. Checks the magic (00 00
  *  08 rank), the rank, every dimension (1..1e8, product <= 1 TiB) and the
  *  byte count (truncated or trailing bytes) before trusting them; a raw file
- *  is sized before allocating, a gzipped one is read into a buffer that grows
- *  only as data arrives. Errors: TG_EIO (cannot open), TG_EFORMAT, naming the
+ *  is sized before allocating; a gzipped one may promise at most 1032 times
+ *  its size on disk (deflate's largest expansion; more is TG_EFORMAT at once)
+ *  and is read in 4 MiB pieces, so memory follows the data present. Errors: TG_EIO (cannot open), TG_EFORMAT, naming the
  *  file and the field ("idx: F: magic: expected 0x00000803, found 0x00000801
  *  (a label file?)"). On error *out is zeroed; on success the caller frees
  *  out->data with tg_idx_free. */
