@@ -3,10 +3,15 @@
  * An IDX file is a 4-byte magic (0x00 0x00, a type code, the rank), rank
  * big-endian uint32 dimensions, then the elements in row-major order. Only
  * type code 0x08 (unsigned byte) is read. Nothing in the file is trusted: the
- * header is checked before anything is allocated, and a gzipped file, whose
- * uncompressed length is not known in advance, is read into a buffer that
- * grows only as data actually arrives, so a lying header cannot make us
- * allocate more than the file really holds (plus a bounded first chunk).
+ * header is checked before anything is allocated. A gzipped file's
+ * uncompressed length is not known in advance, and a small file can claim a
+ * huge one (a 4.7 MB .gz whose header promised 1e12 bytes grew the process to
+ * 2.1 GB over 15 s before it failed), so two limits apply: the promised byte
+ * count must fit in what the file could decompress to at all (deflate
+ * expands at most GZ_MAX_RATIO : 1), which rejects such a header at once; and
+ * the data is read in pieces of IDX_GZ_CHUNK, assembled into one buffer only
+ * when all of it has arrived, so memory follows the bytes actually present
+ * (one piece more), never the header's promise.
  */
 #include "internal.h"
 
@@ -21,7 +26,11 @@
 #define IDX_MAX_RANK 4
 #define IDX_MAX_DIM 100000000LL        /* 1e8: larger is surely a corrupt header */
 #define IDX_MAX_BYTES ((int64_t)1 << 40) /* 1 TiB of payload */
-#define IDX_FIRST_CHUNK ((int64_t)1 << 24) /* gz: start with 16 MiB at most */
+#define IDX_GZ_CHUNK ((int64_t)1 << 22) /* gz: read in pieces of 4 MiB */
+/* Deflate's largest expansion: a 258-byte match coded in 2 bits (zlib's FAQ
+ * gives the same 1032:1), so a gzip file of n bytes decompresses to at most
+ * 1032·n bytes, over all its members. */
+#define GZ_MAX_RATIO 1032
 
 static uint32_t be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
@@ -178,26 +187,52 @@ static tg_status read_raw(tg_ctx *ctx, const char *path, gzFile gz, int64_t have
     return TG_OK;
 }
 
-/* Gzipped: the uncompressed length is unknown, so the buffer starts at
- * IDX_FIRST_CHUNK at most and doubles only as bytes arrive, up to count.
- * *have gets the bytes read; *data the buffer (freed by the caller). */
+/* Gzipped: the uncompressed length is unknown, so the data is read in pieces
+ * of at most IDX_GZ_CHUNK bytes, kept in a list, and copied into one buffer
+ * of count bytes only once all count bytes have arrived (each piece freed as
+ * it is copied). A stream that ends early has cost the bytes it held plus
+ * one piece. *have gets the bytes read; *data the buffer (NULL unless all
+ * count bytes came; freed by the caller). */
+typedef struct gz_piece {
+    struct gz_piece *next;
+    int64_t len;
+    unsigned char bytes[];
+} gz_piece;
+
 static tg_status read_gz_body(tg_ctx *ctx, const char *path, gzFile gz, int64_t count, unsigned char **data,
                               int64_t *have) {
-    int64_t cap = count < IDX_FIRST_CHUNK ? count : IDX_FIRST_CHUNK;
-    if (!(*data = alloc_data(ctx, path, cap))) return TG_ENOMEM;
-    for (;;) {
-        int64_t got = gz_read_all(gz, *data + *have, cap - *have);
-        if (got < 0) return tg__error(ctx, TG_EFORMAT, "idx: %s: data: gzip stream: %s", path, gz_errtext(gz));
+    gz_piece *head = NULL, **tail = &head;
+    tg_status st = TG_OK;
+    while (*have < count) {
+        int64_t want = count - *have < IDX_GZ_CHUNK ? count - *have : IDX_GZ_CHUNK;
+        gz_piece *pc = tg__malloc(sizeof *pc + (size_t)want);
+        if (!pc) {
+            st = tg__error(ctx, TG_ENOMEM, "idx: %s: out of memory for %lld bytes", path, (long long)want);
+            break;
+        }
+        pc->next = NULL;
+        pc->len = 0;
+        *tail = pc;
+        tail = &pc->next;
+        int64_t got = gz_read_all(gz, pc->bytes, want);
+        if (got < 0) {
+            st = tg__error(ctx, TG_EFORMAT, "idx: %s: data: gzip stream: %s", path, gz_errtext(gz));
+            break;
+        }
+        pc->len = got;
         *have += got;
-        if (*have < cap || cap == count) return TG_OK;
-        int64_t ncap = cap > count / 2 ? count : cap * 2;
-        unsigned char *nd = alloc_data(ctx, path, ncap);
-        if (!nd) return TG_ENOMEM;
-        memcpy(nd, *data, (size_t)*have);
-        tg__free(*data);
-        *data = nd;
-        cap = ncap;
+        if (got < want) break; /* the stream ended */
     }
+    if (!st && *have == count && !(*data = alloc_data(ctx, path, count))) st = TG_ENOMEM;
+    int64_t off = 0;
+    while (head) {
+        gz_piece *next = head->next;
+        if (*data) memcpy(*data + off, head->bytes, (size_t)head->len);
+        off += head->len;
+        tg__free(head);
+        head = next;
+    }
+    return st;
 }
 
 /* After count bytes the stream must end. */
@@ -210,7 +245,13 @@ static tg_status gz_check_end(tg_ctx *ctx, const char *path, gzFile gz, int64_t 
     return more > 0 ? trailing_error(ctx, path, more, count) : TG_OK;
 }
 
-static tg_status read_gz(tg_ctx *ctx, const char *path, gzFile gz, int64_t count, unsigned char **out) {
+static tg_status read_gz(tg_ctx *ctx, const char *path, gzFile gz, int64_t size, int64_t count,
+                         unsigned char **out) {
+    if (count / GZ_MAX_RATIO >= size)
+        return tg__error(ctx, TG_EFORMAT,
+                         "idx: %s: dims: the header promises %lld bytes, more than a gzip file of %lld bytes can "
+                         "hold (deflate expands at most %d:1)",
+                         path, (long long)count, (long long)size, GZ_MAX_RATIO);
     unsigned char *data = NULL;
     int64_t have = 0;
     tg_status st = read_gz_body(ctx, path, gz, count, &data, &have);
@@ -244,7 +285,7 @@ tg_status tg_idx_read(tg_ctx *ctx, const char *path, int expect_rank, tg_idx *ou
     if (!(st = read_magic(ctx, path, gz, expect_rank, &rank)) &&
         !(st = read_dims(ctx, path, gz, rank, out->dims, &count)))
         st = gzdirect(gz) ? read_raw(ctx, path, gz, size - (4 + 4 * (int64_t)rank), count, &data)
-                          : read_gz(ctx, path, gz, count, &data);
+                          : read_gz(ctx, path, gz, size, count, &data);
     gzclose(gz); /* closes the file */
     if (st) {
         memset(out, 0, sizeof *out);

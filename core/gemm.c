@@ -61,6 +61,9 @@
  * rounding; an allocation failure is not an error).
  *
  * Paths, picked from (transA, transB, M, N, K) alone, in this order:
+ *   M = 0 or N = 0   nothing: C is empty (both entries return at once).
+ *   K = 0            C = beta·C: zeros for beta 0, C untouched for beta 1
+ *                    (the product of an empty sum; PyTorch does the same).
  *   K = 1            rank1: c[j] (+)= a_i·b_j row by row (bitwise what the
  *                    packed path gives).
  *   M = 1 or M·N·K <= DIRECT_FLOPS

@@ -19,6 +19,10 @@ static void FN(mt_task)(void *arg, int64_t t) {
 void FN(tg__gemm_mt)(tg_ctx *ctx, int transA, int transB, int64_t M, int64_t N, int64_t K,
                      const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,
                      int64_t ldc) {
+    /* An empty C (M = 0 or N = 0) is a product with nothing to compute and
+     * nothing to tile: the tile sizes below divide by M and N. K = 0 is not
+     * empty: C = beta·C (zeros for beta 0), which the serial entry does. */
+    if (M <= 0 || N <= 0) return;
     int big = 2.0 * (double)M * (double)N * (double)K >= GEMM_BIG_FLOPS;
     int64_t tw = big ? GEMM_TN_BIG : gemm_tile_n(M, N);
     int64_t th = gemm_tile_m(M, big ? GEMM_TM_BIG : GEMM_TM);

@@ -403,7 +403,7 @@ typedef struct tg_check_case {
     const char *shapes;   /* input shapes: "2,3;1,3" (";" between inputs, "" = rank 0) */
     const void *attr;     /* attribute block for tg_apply, or NULL */
 } tg_check_case;
-#define TG_MAX_CHECK_CASES 8
+#define TG_MAX_CHECK_CASES 12
 /** Bad-input cases per check spec. */
 #define TG_MAX_BAD_CASES 6
 typedef struct tg_check_spec {
@@ -414,7 +414,8 @@ typedef struct tg_check_spec {
     double eps;                    /* finite-difference step (0: 1e-6) */
     double atol, rtol;             /* pass: |a-n| <= atol + rtol*|n| (0: 1e-8, 1e-6) */
     unsigned no_grad_inputs;       /* bitmask of inputs not differentiated */
-    tg_check_case cases[TG_MAX_CHECK_CASES]; /* at least 3: a size-1 and a broadcast shape among them */
+    tg_check_case cases[TG_MAX_CHECK_CASES]; /* at least 3: a size-1, a zero-size (a dimension 0)
+                                                and a broadcast shape among them */
     tg_check_case bad[TG_MAX_BAD_CASES]; /* inputs that must be rejected (NULL + message naming the op) */
 } tg_check_spec;
 
@@ -520,13 +521,17 @@ tg_tensor *tg_gelu_tanh(tg_tensor *x);              /* ½x(1+tanh(√(2/π)(x+0.
 tg_tensor *tg_step(tg_tensor *x);                   /* x>0 ? 1 : 0; has no gradient (TG_ENOGRAD) */
 
 /** Reductions over the axes listed (negative axes count from the end); n_axes
- *  0 reduces over all axes. keepdim keeps reduced axes with size 1. */
+ *  0 reduces over all axes. keepdim keeps reduced axes with size 1. Over an
+ *  empty axis (a dimension 0), as PyTorch: sum 0, mean NaN, logsumexp -inf,
+ *  and max has no value (NULL, TG_ESHAPE); an empty x reduced over non-empty
+ *  axes gives an empty result. */
 tg_tensor *tg_sum(tg_tensor *x, int n_axes, const int *axes, int keepdim);  /* Σ x over the axes */
 tg_tensor *tg_mean(tg_tensor *x, int n_axes, const int *axes, int keepdim); /* Σ x / (count reduced) */
 tg_tensor *tg_max(tg_tensor *x, int n_axes, const int *axes, int keepdim);       /* gradient to the first maximum */
 tg_tensor *tg_logsumexp(tg_tensor *x, int n_axes, const int *axes, int keepdim); /* ln Σ e^x, stable */
 
-/** (M,K)·(K,N) -> (M,N), or batched (B,M,K)·(B,K,N) -> (B,M,N). */
+/** (M,K)·(K,N) -> (M,N), or batched (B,M,K)·(B,K,N) -> (B,M,N). Any size
+ *  may be 0: an empty result, or zeros for K = 0 (and zero gradients). */
 tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
 /** c + a·b for a (M,K), b (K,N) and c (M,N) or a row (N) / (1,N) broadcast
  *  over the M rows (PyTorch's addmm, the product behind nn.Linear). One op
@@ -551,7 +556,9 @@ tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape);
 tg_tensor *tg_softmax(tg_tensor *x, int axis);
 tg_tensor *tg_log_softmax(tg_tensor *x, int axis);
 
-/** Loss reductions. A loss over an empty input is 0 under both. */
+/** Loss reductions. A loss over an empty input is 0 under both, with zero
+ *  gradients (PyTorch gives NaN for a mean over nothing; 0 keeps an empty
+ *  last batch from poisoning a running loss). */
 typedef enum tg_reduction { TG_MEAN = 0, TG_SUM = 1 } tg_reduction;
 /** Σ(pred-target)² / (numel or 1). Shapes must be equal. */
 tg_tensor *tg_mse(tg_tensor *pred, tg_tensor *target, tg_reduction r);
@@ -1115,8 +1122,9 @@ typedef struct tg_idx {
  *  (labels) or 3 (images); 0 accepts any rank 1..4. Checks the magic (00 00
  *  08 rank), the rank, every dimension (1..1e8, product <= 1 TiB) and the
  *  byte count (truncated or trailing bytes) before trusting them; a raw file
- *  is sized before allocating, a gzipped one is read into a buffer that grows
- *  only as data arrives. Errors: TG_EIO (cannot open), TG_EFORMAT, naming the
+ *  is sized before allocating; a gzipped one may promise at most 1032 times
+ *  its size on disk (deflate's largest expansion; more is TG_EFORMAT at once)
+ *  and is read in 4 MiB pieces, so memory follows the data present. Errors: TG_EIO (cannot open), TG_EFORMAT, naming the
  *  file and the field ("idx: F: magic: expected 0x00000803, found 0x00000801
  *  (a label file?)"). On error *out is zeroed; on success the caller frees
  *  out->data with tg_idx_free. */

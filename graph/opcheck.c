@@ -17,7 +17,9 @@
  *    the op applied twice to the same intermediates gives 2x (the first
  *    backward assigns, the second must add);
  *  - each bad-input case returns NULL with a message naming the op;
- *  - the spec has at least 3 cases, one of size 1, and a bad case. */
+ *  - the spec has at least 3 cases, one of size 1, one with a zero-size
+ *    input (a dimension 0: the header allows every dimension >= 0, and an
+ *    empty product once crashed the GEMM's tiling), and a bad case. */
 #include "graph_internal.h"
 
 #include <math.h>
@@ -91,7 +93,7 @@ static double rel_diff(const tg_tensor *a, const void *adata, const tg_tensor *b
         double x = tg__ld(&ta, i), y = tg__ld(&tb, i);
         double d = fabs(x - y) / fmax(fmax(fabs(y), mean), 1e-30);
         if (isnan(x) != isnan(y)) d = INFINITY;
-        if (isnan(x) && isnan(y)) d = 0;
+        if ((isnan(x) && isnan(y)) || x == y) d = 0; /* equal infinities (logsumexp of nothing: -inf) */
         if (d > worst || isnan(d)) worst = d;
     }
     return worst;
@@ -307,7 +309,7 @@ int tg__opcheck_run(const char *only, int full, FILE *out, int *n_pass, int *n_f
         if (only && strcmp(only, op->name) != 0) continue;
         matched++;
         const tg_check_spec *sp = &op->check;
-        int ncase = 0, size1 = 0, nbad = 0, bcast = 0;
+        int ncase = 0, size1 = 0, empty = 0, nbad = 0, bcast = 0;
         /* Broadcasting ops must be checked on a case whose input shapes differ. */
         int needs_bcast = op->infer == tg__infer_broadcast;
         for (int c = 0; c < TG_MAX_CHECK_CASES && sp->cases[c].shapes; c++) {
@@ -318,6 +320,7 @@ int tg__opcheck_run(const char *only, int full, FILE *out, int *n_pass, int *n_f
             if (!tg__parse_shapes(cs->shapes, &n, rank, shape))
                 for (int i = 0; i < n; i++) {
                     if (tg__numel(rank[i], shape[i]) == 1) size1 = 1;
+                    if (tg__numel(rank[i], shape[i]) == 0) empty = 1;
                     if (i > 0 && (rank[i] != rank[0] ||
                                   memcmp(shape[i], shape[0], sizeof(int64_t) * (size_t)rank[0]) != 0))
                         bcast = 1;
@@ -345,8 +348,8 @@ int tg__opcheck_run(const char *only, int full, FILE *out, int *n_pass, int *n_f
             line(&t, ok, "%-14s bad      %-14s \"%s\"", op->name, sp->bad[b].shapes, msg);
             tg_tape_end(tape);
         }
-        line(&t, ncase >= 3 && size1 && nbad >= 1 && (bcast || !needs_bcast),
-             "%-14s spec     cases=%d size1=%d broadcast=%s bad=%d", op->name, ncase, size1,
+        line(&t, ncase >= 3 && size1 && empty && nbad >= 1 && (bcast || !needs_bcast),
+             "%-14s spec     cases=%d size1=%d empty=%d broadcast=%s bad=%d", op->name, ncase, size1, empty,
              needs_bcast ? (bcast ? "yes" : "MISSING") : "n/a", nbad);
     }
     if (only && !matched) {

@@ -127,7 +127,7 @@ const tg_op_def tg_op_tanh = {
     .infer = tg__infer_same,
     .forward = tanh_forward,
     .backward = tanh_backward,
-    .check = {.lo = -3, .hi = 3, .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}}, .bad = UNARY_BAD},
+    .check = {.lo = -3, .hi = 3, .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}, {"0"}, {"3,0"}}, .bad = UNARY_BAD},
 };
 tg_tensor *tg_tanh(tg_tensor *x) { return tg_apply(&tg_op_tanh, &x, 1, NULL); }
 
@@ -149,7 +149,7 @@ const tg_op_def tg_op_sigmoid = {
     .infer = tg__infer_same,
     .forward = sigmoid_forward,
     .backward = sigmoid_backward,
-    .check = {.lo = -6, .hi = 6, .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}}, .bad = UNARY_BAD},
+    .check = {.lo = -6, .hi = 6, .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}, {"0"}, {"3,0"}}, .bad = UNARY_BAD},
 };
 tg_tensor *tg_sigmoid(tg_tensor *x) { return tg_apply(&tg_op_sigmoid, &x, 1, NULL); }
 
@@ -190,7 +190,7 @@ const tg_op_def tg_op_relu = {
     .forward = relu_forward,
     .backward = relu_backward,
     .check = {.lo = -3, .hi = 3, .kinks = {0}, .n_kinks = 1, .kink_gap = 1e-2,
-              .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}}, .bad = UNARY_BAD},
+              .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}, {"0"}, {"3,0"}}, .bad = UNARY_BAD},
 };
 tg_tensor *tg_relu(tg_tensor *x) { return tg_apply(&tg_op_relu, &x, 1, NULL); }
 
@@ -247,7 +247,7 @@ const tg_op_def tg_op_leaky_relu = {
     .forward = leaky_relu_forward,
     .backward = leaky_relu_backward,
     .check = {.lo = -3, .hi = 3, .kinks = {0}, .n_kinks = 1, .kink_gap = 1e-2,
-              .cases = {{"1", &leaky_a2}, {"3,4", &leaky_a01}, {"", &leaky_a2}, {"2,3,5", &leaky_a0}},
+              .cases = {{"1", &leaky_a2}, {"3,4", &leaky_a01}, {"", &leaky_a2}, {"2,3,5", &leaky_a0}, {"0", &leaky_a2}, {"3,0", &leaky_a01}},
               .bad = {{"3", &alpha_nan}, {"2,2", &alpha_inf}, {"2,3;2,3", &leaky_a2}}},
 };
 tg_tensor *tg_leaky_relu(tg_tensor *x, double alpha) {
@@ -295,7 +295,7 @@ const tg_op_def tg_op_elu = {
     .forward = elu_forward,
     .backward = elu_backward,
     .check = {.lo = -4, .hi = 3, .kinks = {0}, .n_kinks = 1, .kink_gap = 1e-2,
-              .cases = {{"1", &elu_a1}, {"3,4", &elu_a05}, {"", &elu_a2}, {"2,3,5", &elu_a1}},
+              .cases = {{"1", &elu_a1}, {"3,4", &elu_a05}, {"", &elu_a2}, {"2,3,5", &elu_a1}, {"0", &elu_a1}, {"3,0", &elu_a05}},
               .bad = {{"3", &alpha_nan}, {"2,2", &alpha_inf}, {"2,3;2,3", &elu_a1}}},
 };
 tg_tensor *tg_elu(tg_tensor *x, double alpha) {
@@ -333,7 +333,7 @@ const tg_op_def tg_op_softplus = {
     .infer = tg__infer_same,
     .forward = softplus_forward,
     .backward = softplus_backward,
-    .check = {.lo = -6, .hi = 6, .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}}, .bad = UNARY_BAD},
+    .check = {.lo = -6, .hi = 6, .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}, {"0"}, {"3,0"}}, .bad = UNARY_BAD},
 };
 tg_tensor *tg_softplus(tg_tensor *x) { return tg_apply(&tg_op_softplus, &x, 1, NULL); }
 
@@ -366,7 +366,7 @@ const tg_op_def tg_op_silu = {
     .infer = tg__infer_same,
     .forward = silu_forward,
     .backward = silu_backward,
-    .check = {.lo = -5, .hi = 5, .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}}, .bad = UNARY_BAD},
+    .check = {.lo = -5, .hi = 5, .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}, {"0"}, {"3,0"}}, .bad = UNARY_BAD},
 };
 tg_tensor *tg_silu(tg_tensor *x) { return tg_apply(&tg_op_silu, &x, 1, NULL); }
 
@@ -426,7 +426,7 @@ const tg_op_def tg_op_gelu = {
     .infer = tg__infer_same,
     .forward = gelu_forward,
     .backward = gelu_backward,
-    .check = {.lo = -4, .hi = 4, .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}}, .bad = UNARY_BAD},
+    .check = {.lo = -4, .hi = 4, .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}, {"0"}, {"3,0"}}, .bad = UNARY_BAD},
 };
 tg_tensor *tg_gelu(tg_tensor *x) { return tg_apply(&tg_op_gelu, &x, 1, NULL); }
 
@@ -496,7 +496,7 @@ const tg_op_def tg_op_gelu_tanh = {
     .infer = tg__infer_same,
     .forward = gelu_tanh_forward,
     .backward = gelu_tanh_backward,
-    .check = {.lo = -4, .hi = 4, .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}}, .bad = UNARY_BAD},
+    .check = {.lo = -4, .hi = 4, .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}, {"0"}, {"3,0"}}, .bad = UNARY_BAD},
 };
 tg_tensor *tg_gelu_tanh(tg_tensor *x) { return tg_apply(&tg_op_gelu_tanh, &x, 1, NULL); }
 
@@ -522,6 +522,6 @@ const tg_op_def tg_op_step = {
     .forward = step_forward,
     .backward = NULL,
     .check = {.lo = -3, .hi = 3, .kinks = {0}, .n_kinks = 1, .kink_gap = 1e-2,
-              .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}}, .bad = UNARY_BAD},
+              .cases = {{"1"}, {"3,4"}, {""}, {"2,3,5"}, {"0"}, {"3,0"}}, .bad = UNARY_BAD},
 };
 tg_tensor *tg_step(tg_tensor *x) { return tg_apply(&tg_op_step, &x, 1, NULL); }

@@ -322,7 +322,9 @@ static tg_status bin_backward(tg_node *n, const bin_kernels *k) {
                             {";2,3", NULL},                                              \
                             {"4,1;1,5", NULL},                                           \
                             {"2,3,4;3,1", NULL},                                         \
-                            {"2,1,4,3;3,1,1", NULL}},                                    \
+                            {"2,1,4,3;3,1,1", NULL},                                     \
+                            {"0,3;3", NULL},                                             \
+                            {"2,0;2,1", NULL}},                                          \
                   .bad = {{"2,3;4,3", NULL},                                             \
                           {"2,3;2", NULL},                                               \
                           {"3,1,2;2,4", NULL},                                           \

@@ -153,7 +153,7 @@ const tg_op_def tg_op_dropout = {
     .check = {.lo = -2,
               .hi = 2,
               .cases = {{"1", &d_half}, {"3,4", &d_half}, {"2,3,5", &d_03}, {"", &d_eval}, {"4,5", &d_zero},
-                        {"64", &d_03}},
+                        {"64", &d_03}, {"0", &d_half}, {"3,0", &d_03}},
               .bad = {{"3", &d_one}, {"2,2", &d_neg}, {"3", &d_nan}, {"2,3;2,3", &d_half}}},
 };
 

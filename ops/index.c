@@ -146,7 +146,8 @@ static const int32_t E_IDX6[] = {0, 2, 2, 4, 0, 1}, E_IDX00[] = {0, 0}, E_IDX23[
                      E_IDX1[] = {2}, E_BADHI[] = {1, 3}, E_BADNEG[] = {0, -1};
 static const embedding_attr E_A6 = {E_IDX6, 1, {6}}, E_A00 = {E_IDX00, 1, {2}},
                             E_A23 = {E_IDX23, 2, {2, 3}}, E_A0 = {E_IDX1, 0, {0}},
-                            E_AHI = {E_BADHI, 1, {2}}, E_ANEG = {E_BADNEG, 1, {2}};
+                            E_AHI = {E_BADHI, 1, {2}}, E_ANEG = {E_BADNEG, 1, {2}},
+                            E_AE = {E_IDX1, 1, {0}};
 
 const tg_op_def tg_op_embedding = {
     .name = "embedding",
@@ -157,8 +158,8 @@ const tg_op_def tg_op_embedding = {
     .backward = embedding_backward,
     .check = {.lo = -2,
               .hi = 2,
-              .cases = {{"5,3", &E_A6}, {"1,1", &E_A00}, {"4,2", &E_A23}, {"3,4", &E_A0}},
-              .bad = {{"3,2", &E_AHI}, {"3,2", &E_ANEG}, {"6", &E_A00}, {"3,2;3,2", &E_A00}}},
+              .cases = {{"5,3", &E_A6}, {"1,1", &E_A00}, {"4,2", &E_A23}, {"3,4", &E_A0}, {"0,3", &E_AE}, {"5,0", &E_A6}},
+              .bad = {{"3,2", &E_AHI}, {"3,2", &E_ANEG}, {"6", &E_A00}, {"3,2;3,2", &E_A00}, {"0,3", &E_A00}}},
 };
 
 tg_tensor *tg_embedding_nd(tg_tensor *table, const int32_t *idx, int rank, const int64_t *shape) {
@@ -237,7 +238,8 @@ static tg_status index_select_backward(tg_node *n) {
 static const int32_t S_303[] = {3, 0, 3}, S_4402[] = {4, 4, 0, 2}, S_22201[] = {2, 2, 2, 0, 1},
                      S_000[] = {0, 0, 0}, S_BAD[] = {0, 3};
 static const index_select_attr S_A0 = {S_303, 3, 0}, S_A1 = {S_4402, 4, 1}, S_AM1 = {S_22201, 5, -1},
-                               S_A1X = {S_000, 3, 0}, S_AHI = {S_BAD, 2, 1}, S_AX2 = {S_000, 1, 2};
+                               S_A1X = {S_000, 3, 0}, S_AHI = {S_BAD, 2, 1}, S_AX2 = {S_000, 1, 2},
+                               S_AE = {S_000, 0, 0};
 
 const tg_op_def tg_op_index_select = {
     .name = "index_select",
@@ -248,8 +250,8 @@ const tg_op_def tg_op_index_select = {
     .backward = index_select_backward,
     .check = {.lo = -2,
               .hi = 2,
-              .cases = {{"4,3", &S_A0}, {"2,5,3", &S_A1}, {"2,3", &S_AM1}, {"1", &S_A1X}},
-              .bad = {{"2,3", &S_AHI}, {"2,3", &S_AX2}, {"", &S_A1X}, {"4,3;4,3", &S_A0}}},
+              .cases = {{"4,3", &S_A0}, {"2,5,3", &S_A1}, {"2,3", &S_AM1}, {"1", &S_A1X}, {"0,3", &S_AE}, {"4,0", &S_A0}},
+              .bad = {{"2,3", &S_AHI}, {"2,3", &S_AX2}, {"", &S_A1X}, {"4,3;4,3", &S_A0}, {"0,3", &S_A0}}},
 };
 
 tg_tensor *tg_index_select(tg_tensor *x, int axis, const int32_t *idx, int64_t n) {
@@ -311,7 +313,7 @@ static tg_status where_backward(tg_node *n) {
 static const uint8_t W_M1[] = {1}, W_M6[] = {1, 0, 0, 1, 1, 0}, W_M24[] = {0, 1, 1, 0, 1, 0, 1, 1,
                                                                            0, 0, 0, 1, 1, 1, 0, 0,
                                                                            1, 0, 1, 0, 0, 1, 1, 0};
-static const where_attr W_A1 = {W_M1, 1}, W_A6 = {W_M6, 6}, W_A24 = {W_M24, 24}, W_ANULL = {NULL, 6};
+static const where_attr W_A1 = {W_M1, 1}, W_A6 = {W_M6, 6}, W_A24 = {W_M24, 24}, W_ANULL = {NULL, 6}, W_A0 = {W_M1, 0};
 
 const tg_op_def tg_op_where = {
     .name = "where",
@@ -322,7 +324,7 @@ const tg_op_def tg_op_where = {
     .backward = where_backward,
     .check = {.lo = -2,
               .hi = 2,
-              .cases = {{"1;1", &W_A1}, {"2,3;2,3", &W_A6}, {"2,3,4;2,3,4", &W_A24}, {";", &W_A1}},
+              .cases = {{"1;1", &W_A1}, {"2,3;2,3", &W_A6}, {"2,3,4;2,3,4", &W_A24}, {";", &W_A1}, {"0;0", &W_A0}, {"2,0;2,0", &W_A0}},
               .bad = {{"2,3;3,2", &W_A6}, {"2,2;2,2", &W_A6}, {"2,3;2,3", &W_ANULL}, {"6", &W_A6}}},
 };
 

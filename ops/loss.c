@@ -114,7 +114,8 @@ const tg_op_def tg_op_mse = {
     .forward = mse_forward,
     .backward = mse_backward,
     .check = {.lo = -2, .hi = 2,
-              .cases = {{"1;1", &red_mean}, {"3,4;3,4", &red_mean}, {";", &red_sum}, {"2,3,5;2,3,5", &red_sum}},
+              .cases = {{"1;1", &red_mean}, {"3,4;3,4", &red_mean}, {";", &red_sum}, {"2,3,5;2,3,5", &red_sum},
+                        {"0;0", &red_sum}, {"0,3;0,3", &red_mean}},
               .bad = {{"2,3;3,2", &red_mean}, {"2,3;2,3", &red_bad}, {"2,3", &red_mean}, {"4;1", &red_sum}}},
 };
 tg_tensor *tg_mse(tg_tensor *pred, tg_tensor *target, tg_reduction r) {
@@ -188,7 +189,8 @@ const tg_op_def tg_op_bce_with_logits = {
     .forward = bce_forward,
     .backward = bce_backward,
     .check = {.lo = -4, .hi = 4,
-              .cases = {{"1;1", &red_mean}, {"3,4;3,4", &red_mean}, {";", &red_sum}, {"2,3,5;2,3,5", &red_sum}},
+              .cases = {{"1;1", &red_mean}, {"3,4;3,4", &red_mean}, {";", &red_sum}, {"2,3,5;2,3,5", &red_sum},
+                        {"0;0", &red_sum}, {"0,3;0,3", &red_mean}},
               .bad = {{"2,3;3,2", &red_mean}, {"2,3;2,3", &red_bad}, {"2,3", &red_mean}, {"4;1", &red_sum}}},
 };
 tg_tensor *tg_bce_with_logits(tg_tensor *logits, tg_tensor *targets, tg_reduction r) {
@@ -355,7 +357,8 @@ const tg_op_def tg_op_cross_entropy = {
     .forward = ce_forward,
     .backward = ce_backward,
     .check = {.lo = -3, .hi = 3,
-              .cases = {{"1,1", &la_1}, {"4,5", &la_4x5}, {"3,10", &la_3x10}, {"1,3", &la_1}, {"2,2100", &la_big}},
+              .cases = {{"1,1", &la_1}, {"4,5", &la_4x5}, {"3,10", &la_3x10}, {"1,3", &la_1}, {"2,2100", &la_big},
+                        {"0,5", &la_1}, {"0,3", &la_3x10}},
               .bad = {{"3,5", &la_bad}, {"2,4", &la_neg}, {"4", &la_4x5}, {"4,5", &la_red}}},
 };
 tg_tensor *tg_cross_entropy(tg_tensor *logits, const int32_t *labels, tg_reduction r) {
@@ -399,7 +402,7 @@ const tg_op_def tg_op_nll = {
     .forward = nll_forward,
     .backward = nll_backward,
     .check = {.lo = -4, .hi = 0,
-              .cases = {{"1,1", &la_1}, {"4,5", &la_4x5}, {"3,10", &la_3x10}, {"1,3", &la_1}},
+              .cases = {{"1,1", &la_1}, {"4,5", &la_4x5}, {"3,10", &la_3x10}, {"1,3", &la_1}, {"0,5", &la_1}, {"0,3", &la_3x10}},
               .bad = {{"3,5", &la_bad}, {"2,4", &la_neg}, {"4", &la_4x5}, {"4,5", &la_null}}},
 };
 tg_tensor *tg_nll(tg_tensor *logp, const int32_t *labels, tg_reduction r) {

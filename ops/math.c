@@ -69,7 +69,8 @@
         .backward = op##_backward,                                                    \
         .check = {.lo = LO,                                                           \
                   .hi = HI,                                                           \
-                  .cases = {{"1", NULL}, {"", NULL}, {"3,4", NULL}, {"2,3,5", NULL}}, \
+                  .cases = {{"1", NULL}, {"", NULL}, {"3,4", NULL}, {"2,3,5", NULL},  \
+                            {"0", NULL}, {"2,0,3", NULL}},                     \
                   .bad = {{"2;2", NULL}},                                             \
                   __VA_ARGS__},                                                       \
     };                                                                                \
@@ -273,7 +274,7 @@ const tg_op_def tg_op_pow = {
     .check = {.lo = 0.2,
               .hi = 3.0,
               .cases = {{"1", &pow_p25}, {"", &pow_pm15}, {"3,4", &pow_p3}, {"2,3,5", &pow_ph},
-                        {"4", &pow_p2}, {"2,2", &pow_pm1}, {"3", &pow_p1}},
+                        {"4", &pow_p2}, {"2,2", &pow_pm1}, {"3", &pow_p1}, {"0", &pow_p2}, {"3,0", &pow_pm15}},
               .bad = {{"2", &pow_pinf}, {"2,3", &pow_pnan}, {"2;2", &pow_p2}}},
 };
 

@@ -128,7 +128,8 @@ const tg_op_def tg_op_prelu = {
               .n_kinks = 1,
               .kink_gap = 1e-3,
               .cases = {{"1;1", NULL}, {"5;5", NULL}, {"4,3;3", NULL}, {"2,3,4;3", NULL},
-                        {"2,3,2,2;1", NULL}, {"3,1,5;1", NULL}, {"6,4;4", NULL}},
+                        {"2,3,2,2;1", NULL}, {"3,1,5;1", NULL}, {"6,4;4", NULL},
+                        {"0,3;3", NULL}, {"2,3,0;3", NULL}},
               .bad = {{"2,3;4", NULL}, {"2,3,4;2", NULL}, {"3;3,1", NULL}, {";1", NULL}}},
 };
 

@@ -497,7 +497,9 @@ static const reduce_attr A_ALL = {0, 0}, A_ALL_KEEP = {0, 1}, A_0 = {1u, 0}, A_1
                          A_1_KEEP = {2u, 1}, A_02 = {5u, 0}, A_02_KEEP = {5u, 1}, A_12 = {6u, 0},
                          A_BAD = {4u, 0};
 
-#define REDUCE_OP(NAME, LO, HI)                                                        \
+/* EMPTY: the cases whose reduced axes are empty (sum 0, mean NaN, logsumexp
+ * -inf, as PyTorch gives), or for max, which has no value there, bad cases. */
+#define REDUCE_OP(NAME, LO, HI, EMPTY, EMPTY_BAD)                                    \
     const tg_op_def tg_op_##NAME = {                                                   \
         .name = #NAME,                                                                 \
         .n_inputs = 1,                                                                 \
@@ -514,14 +516,17 @@ static const reduce_attr A_ALL = {0, 0}, A_ALL_KEEP = {0, 1}, A_0 = {1u, 0}, A_1
                             {"2,3,4", &A_02},                                          \
                             {"2,1,4", &A_02_KEEP},                                     \
                             {"3,4,5", &A_1_KEEP},                                      \
-                            {"2,3,4", &A_12}},                                         \
-                  .bad = {{"3,4", &A_BAD}, {"2,3;2,3", &A_ALL}}},                      \
+                            {"2,3,4", &A_12},                                          \
+                            {"0,3", &A_1},                                             \
+                            {"2,0,4", &A_02_KEEP} EMPTY},                              \
+                  .bad = {{"3,4", &A_BAD}, {"2,3;2,3", &A_ALL} EMPTY_BAD}},            \
     };
 
-REDUCE_OP(sum, -2, 2)
-REDUCE_OP(mean, -2, 2)
-REDUCE_OP(max, -2, 2)
-REDUCE_OP(logsumexp, -3, 3)
+#define REDUCE_EMPTY , {"0,3", &A_0}, {"0", &A_ALL}
+REDUCE_OP(sum, -2, 2, REDUCE_EMPTY, )
+REDUCE_OP(mean, -2, 2, REDUCE_EMPTY, )
+REDUCE_OP(max, -2, 2, , REDUCE_EMPTY)
+REDUCE_OP(logsumexp, -3, 3, REDUCE_EMPTY, )
 
 /* ---- public wrappers: axis list -> mask ---- */
 

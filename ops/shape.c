@@ -179,7 +179,9 @@ const tg_op_def tg_op_permute = {
                         {"2,3,4", &P_201},
                         {"2,3,4,5", &P_3120},
                         {"3,1,5", &P_021},
-                        {"", &P_0}},
+                        {"", &P_0},
+                        {"0,3", &P_10},
+                        {"2,0,4", &P_201}},
               .bad = {{"2,3", &P_00}, {"2,3,4", &P_BAD3}, {"2,3;2,3", &P_10}}},
 };
 
@@ -285,7 +287,8 @@ static tg_status reshape_backward(tg_node *n) {
 
 static const reshape_attr R_6 = {1, {6}}, R_SCALAR = {0, {0}}, R_4M1 = {2, {4, -1}},
                           R_1_1 = {2, {1, 1}}, R_3_1_2 = {3, {3, 1, 2}}, R_4_2 = {2, {4, 2}},
-                          R_M1M1 = {2, {-1, -1}}, R_5M1 = {2, {5, -1}};
+                          R_M1M1 = {2, {-1, -1}}, R_5M1 = {2, {5, -1}},
+                          R_0_3 = {2, {0, 3}}, R_M1_0 = {2, {-1, 0}};
 
 const tg_op_def tg_op_reshape = {
     .name = "reshape",
@@ -296,8 +299,11 @@ const tg_op_def tg_op_reshape = {
     .backward = reshape_backward,
     .check = {.lo = -2,
               .hi = 2,
-              .cases = {{"2,3", &R_6}, {"1", &R_SCALAR}, {"2,3,4", &R_4M1}, {"", &R_1_1}, {"6", &R_3_1_2}},
-              .bad = {{"2,3", &R_4_2}, {"2,3", &R_M1M1}, {"2,3", &R_5M1}, {"2,3;2,3", &R_6}}},
+              .cases = {{"2,3", &R_6}, {"1", &R_SCALAR}, {"2,3,4", &R_4M1}, {"", &R_1_1}, {"6", &R_3_1_2},
+                        {"3,0", &R_0_3}, {"0", &R_0_3}},
+              .bad = {{"2,3", &R_4_2}, {"2,3", &R_M1M1}, {"2,3", &R_5M1}, {"2,3;2,3", &R_6},
+                      /* 0 elements: the -1 could be anything (PyTorch refuses too) */
+                      {"0,3", &R_M1_0}}},
 };
 
 tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape) {

@@ -266,7 +266,7 @@ static const softmax_attr ax_last = {-1}, ax_0 = {0}, ax_1 = {1}, ax_m2 = {-2}, 
  * the scratch tests check against PyTorch instead. */
 #define SOFTMAX_CASES                                                                         \
     {"1", &ax_last}, {"3,4", &ax_last}, {"", &ax_0}, {"2,3,5", &ax_1}, {"4,3", &ax_0},        \
-        {"2,1,3", &ax_m2}
+        {"2,1,3", &ax_m2}, {"0,3", &ax_last}, {"3,0", &ax_last}
 #define SOFTMAX_BAD {{"2,3", &ax_2}, {"2,3", &ax_m3}, {"", &ax_1}, {"2,3;2,3", &ax_last}}
 
 const tg_op_def tg_op_softmax = {

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -171,10 +173,12 @@ static void test_idx(tg_ctx *ctx) {
         uint32_t pd[3] = {100000000, 100000000, 100};
         n = idx_bytes(big, 8, 3, pd, img, 30);
         bad_file(ctx, wr, name, "hugeproduct", sfx, big, n, 3, TG_EFORMAT, "dims");
-        /* a large but sane header with a tiny body: must be "truncated", not ENOMEM */
+        /* a large but sane header with a tiny body: must be "truncated", not
+         * ENOMEM; gzipped, the header alone is refused (47 MB from a 64-byte
+         * file is beyond deflate's 1032:1) */
         uint32_t ld[3] = {60000, 28, 28};
         n = idx_bytes(big, 8, 3, ld, img, 30);
-        bad_file(ctx, wr, name, "liar", sfx, big, n, 3, TG_EFORMAT, "data: truncated");
+        bad_file(ctx, wr, name, "liar", sfx, big, n, 3, TG_EFORMAT, gz ? "more than a gzip file" : "data: truncated");
 
         /* trailing bytes after the promised payload */
         n = idx_bytes(big, 8, 3, idims, img, 30);
@@ -373,6 +377,115 @@ static void test_fashion(tg_ctx *ctx) {
     }
 }
 
+/* ---- gzip amplification: memory follows the data present, not the header ----
+ * The allocator hook (tl_fail_alloc) wrapped to record the peak of the
+ * library's live bytes, so a reader that sizes its buffer from the header's
+ * promise shows up even where the pages are never touched. */
+static size_t g_peak;
+static void *peak_alloc(size_t size, void *user) {
+    size_t live = (size_t)tg_alloc_stats_get().bytes_live + size;
+    if (live > g_peak) g_peak = live;
+    return tl_fail_alloc(size, user);
+}
+
+/* An IDX header (rank, dims) then `body` bytes, gzipped in
+ * 1 MiB writes: zeros, or xorshift bytes (noisy). Returns the compressed size. */
+static long write_gz_stream(const char *name, int rank, const uint32_t *dims, size_t body, int noisy) {
+    char p[1024];
+    path_of(p, sizeof p, name);
+    gzFile g = gzopen(p, "wb6");
+    unsigned char hdr[32], none[1] = {0};
+    size_t hn = idx_bytes(hdr, 8, rank, dims, none, 0);
+    enum { BLK = 1 << 20 };
+    static unsigned char blk[BLK];
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    int ok = g && gzwrite(g, hdr, (unsigned)hn) == (int)hn;
+    for (size_t done = 0; ok && done < body; done += BLK) {
+        size_t n = body - done < BLK ? body - done : BLK;
+        for (size_t i = 0; i < n; i++) {
+            if (noisy) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; }
+            blk[i] = noisy ? (unsigned char)(x >> 56) : 0;
+        }
+        ok = gzwrite(g, blk, (unsigned)n) == (int)n;
+    }
+    if (!g || gzclose(g) != Z_OK || !ok) {
+        fprintf(stderr, "cannot write %s\n", p);
+        exit(1);
+    }
+    struct stat st;
+    return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void test_gz_amplification(tg_ctx *ctx) {
+    tg_allocator a = {peak_alloc, tl_fail_release, NULL};
+    tg_set_allocator(&a);
+    /* 1. A bomb: 64 MiB of zeros (about 64 KB gzipped) under a header that
+     * promises 1e12 bytes. Deflate expands at most 1032:1, so the header is
+     * refused before any data is read: no allocation, no resident growth
+     * (the old reader grew its buffer to 64 MiB and more before it found the
+     * stream short; the issue's 4.7 MB file took 2.1 GB and 15 s). */
+    uint32_t huge[2] = {1000000, 1000000};
+    long zn = write_gz_stream("bomb.gz", 2, huge, (size_t)64 << 20, 0);
+    CHECK(zn > 0 && zn < (2L << 20), "bomb.gz is %ld bytes; expected well under 2 MiB", zn);
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    size_t live0 = (size_t)tg_alloc_stats_get().bytes_live;
+    g_peak = live0;
+    double t0 = now_s();
+    expect_bad(ctx, "bomb.gz", 2, TG_EFORMAT, "dims: the header promises 1000000000000 bytes");
+    double dt = now_s() - t0;
+    getrusage(RUSAGE_SELF, &ru1);
+    CHECK(g_peak - live0 < ((size_t)1 << 20), "bomb: the library held %zu bytes at its peak (bound 1 MiB)",
+          g_peak - live0);
+    CHECK(ru1.ru_maxrss - ru0.ru_maxrss < 16 * 1024, "bomb: peak resident memory grew by %ld KiB (bound 16 MiB)",
+          ru1.ru_maxrss - ru0.ru_maxrss);
+    CHECK(dt < 1.0, "bomb: refused after %.2f s (bound 1 s)", dt);
+    printf("  bomb.gz: %ld bytes gzipped, peak %zu bytes held, maxrss +%ld KiB, %.3f s\n", zn, g_peak - live0,
+           ru1.ru_maxrss - ru0.ru_maxrss, dt);
+
+    /* 2. A header within the ratio bound (60 MB promised by a 2 MiB file of
+     * incompressible bytes) whose stream ends early: the bytes present plus
+     * one 4 MiB piece are all that is ever held (the old reader allocated
+     * min(promise, 16 MiB) up front). */
+    uint32_t short_dims[2] = {60, 1000000};
+    write_gz_stream("short.gz", 2, short_dims, (size_t)2 << 20, 1);
+    live0 = (size_t)tg_alloc_stats_get().bytes_live;
+    g_peak = live0;
+    expect_bad(ctx, "short.gz", 2, TG_EFORMAT, "truncated");
+    CHECK(g_peak - live0 > ((size_t)2 << 20), "short: peak %zu bytes: the 2 MiB present were not read",
+          g_peak - live0);
+    CHECK(g_peak - live0 < ((size_t)8 << 20), "short: the library held %zu bytes at its peak (bound 8 MiB)",
+          g_peak - live0);
+
+    /* 3. A complete file spanning three pieces (9 MiB + 123 bytes) reads back
+     * byte for byte, so the pieces are assembled in order. */
+    uint32_t n3 = (9u << 20) + 123;
+    write_gz_stream("pieces.gz", 1, &n3, n3, 1);
+    char p[1024];
+    path_of(p, sizeof p, "pieces.gz");
+    tg_idx idx;
+    tg_status s = tg_idx_read(ctx, p, 1, &idx);
+    CHECK(s == TG_OK && idx.count == (int64_t)n3, "pieces.gz: status %d, %lld bytes: %s", s, (long long)idx.count,
+          tg_last_error(ctx));
+    if (s == TG_OK) {
+        uint64_t x = 0x9E3779B97F4A7C15ull; /* write_gz_stream's sequence */
+        int64_t bad = -1;
+        for (int64_t i = 0; i < idx.count && bad < 0; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            if (idx.data[i] != (unsigned char)(x >> 56)) bad = i;
+        }
+        CHECK(bad < 0, "pieces.gz: byte %lld differs from what was written", (long long)bad);
+        tg_idx_free(&idx);
+    }
+    tg_set_allocator(&(tg_allocator){tl_fail_alloc, tl_fail_release, NULL});
+}
+
 /* ---- allocation-failure injection through the allocator hook (testlib.h) ---- */
 
 static void test_alloc_failures(tg_ctx *ctx) {
@@ -410,6 +523,8 @@ int main(void) {
     if (!ctx) return 1;
     tg_alloc_stats base = tg_alloc_stats_get();
 
+    printf("gzip amplification\n");
+    test_gz_amplification(ctx);
     printf("idx files\n");
     test_idx(ctx);
     printf("mnist directory\n");

@@ -6,7 +6,8 @@
  * around the vector widths and tile sizes (1..200), K over 1..600 (thinned
  * above 100), all four transpose combinations and beta 0/1, in f32 and f64,
  * with leading dimensions larger than the rows, plus the shapes of the
- * examples (the MLP's five products, the tree net's, narrow and tall ones).
+ * examples (the MLP's five products, the tree net's, narrow and tall ones)
+ * and empty products (M, N or K = 0, serial and threaded).
  * Each result element must be within TOL·(K + 2) of the exact sum, relative
  * to Σ|a·b| (+ |beta·c|), computed here in long double; and the guard band of
  * columns beyond N and elements beyond the last row must be untouched (no
@@ -158,6 +159,20 @@ int main(int argc, char **argv) {
     mtcase_f32(1, 1, 520, 1030, 1000, 1, 13);
     mtcase_f64(0, 0, 520, 1030, 1000, 0, 13);
     mtcase_f64(1, 1, 520, 1030, 1000, 1, 13);
+    /* Empty products (issue 21): M, N or K = 0 divided by zero in the tiling
+     * of the multi-threaded entry (SIGFPE). M = 0 or N = 0: C is empty and
+     * nothing is written (the guard columns stay); K = 0: C = beta·C, exact
+     * zeros for beta 0. Every variant, serial and at 1, 2 and 3 threads,
+     * including shapes whose other two sizes would be split into tiles. */
+    static const int64_t empty[][3] = {{0, 5, 3}, {4, 0, 3}, {4, 5, 0}, {0, 0, 0}, {1, 0, 2}, {1, 6, 0}, {17, 2, 0},
+        {0, 300, 700}, {300, 0, 700}, {300, 700, 0}, {1000, 1000, 0}};
+    for (size_t n = 0; n < sizeof empty / sizeof empty[0]; n++)
+        for (int t = 0; t < 8; t++) {
+            case_f32(out, t & 1, (t >> 1) & 1, empty[n][0], empty[n][1], empty[n][2], t >> 2);
+            case_f64(out, t & 1, (t >> 1) & 1, empty[n][0], empty[n][1], empty[n][2], t >> 2);
+            mtcase_f32(t & 1, (t >> 1) & 1, empty[n][0], empty[n][1], empty[n][2], t >> 2, 1);
+            mtcase_f64(t & 1, (t >> 1) & 1, empty[n][0], empty[n][1], empty[n][2], t >> 2, 1);
+        }
     for (int t = 0; t < 3; t++) tg_ctx_free(g_ctx[t]);
     fclose(out);
     printf("%s (%d failures)\n", fails ? "FAIL" : "ok", fails);
