@@ -76,7 +76,9 @@ static const char *rank_hint(int rank) {
 /* Opens path as a zlib stream (raw or gzipped alike) of a regular file;
  * *size is the file's size on disk. */
 static tg_status idx_open(tg_ctx *ctx, const char *path, gzFile *gz, int64_t *size) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO with no writer would block open forever; it is
+     * cleared once fstat has shown a regular file. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return tg__error(ctx, TG_EIO, "idx: %s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -86,7 +88,18 @@ static tg_status idx_open(tg_ctx *ctx, const char *path, gzFile *gz, int64_t *si
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return tg__error(ctx, TG_EIO, "idx: %s: not a regular file", path);
+        return tg__error(ctx, TG_EIO, "idx: %s: not a regular file (%s)", path,
+                         S_ISFIFO(st.st_mode)  ? "a FIFO"
+                         : S_ISCHR(st.st_mode) ? "a character device"
+                         : S_ISBLK(st.st_mode) ? "a block device"
+                         : S_ISDIR(st.st_mode) ? "a directory"
+                                               : "a socket or other special file");
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(fd);
+        return tg__error(ctx, TG_EIO, "idx: %s: cannot open: %s", path, strerror(e));
     }
     *gz = gzdopen(fd, "rb");
     if (!*gz) {

@@ -1086,13 +1086,19 @@ double tg_lr_cosine(double lr0, double lr_min, int t, int T);
  *  "optim.fc.W.exp_avg") plus __metadata__ "optim.kind" and "optim.steps".
  *  Each tensor keeps its own dtype (F32/F64) and gets "crc32.<name>" (zlib
  *  CRC-32 of its bytes, 8 hex digits) in __metadata__. The file is written to
- *  "<path>.tmp.<pid>", fsync'ed, renamed over path, and the directory is
- *  fsync'ed; on failure the temp file is removed, an existing file at path
- *  is kept, and TG_EIO names the path and the system's reason. Readable by
+ *  "<path>.tmp.<pid>" (created exclusively, never through a link), fsync'ed,
+ *  renamed over path, and the directory is fsync'ed; on failure the temp
+ *  file is removed, an existing file at path is kept, and TG_EIO names the
+ *  path and the system's reason. Only a regular file at path is replaced: a
+ *  symbolic link, FIFO, device or directory there is refused with TG_EIO
+ *  saying what it is, and left alone. "<path>.tmp.<pid>" files of processes
+ *  that are gone (saves killed mid-write) are removed first. Readable by
  *  any safetensors reader (test/read_safetensors.py uses json + NumPy). */
 tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt);
 /** Load a checkpoint written by tg_checkpoint_save (or any safetensors file
- *  with F32/F64 tensors and our crc32 entries). Validated first, in full:
+ *  with F32/F64 tensors and our crc32 entries). path must be a regular file
+ *  (a FIFO is refused with TG_EIO at once, never waited on); temporaries of
+ *  dead saves of path are removed as by tg_checkpoint_save. Validated first, in full:
  *  header length (2 .. 100 MiB, inside the file), strict JSON, every dtype,
  *  shape, byte count and offset (tensors must tile the data section: no
  *  overlap, gap or trailing bytes), every checksum (TG_ECHECKSUM naming the
@@ -1127,7 +1133,8 @@ typedef struct tg_idx {
  *  and is read in 4 MiB pieces, so memory follows the data present. Errors: TG_EIO (cannot open), TG_EFORMAT, naming the
  *  file and the field ("idx: F: magic: expected 0x00000803, found 0x00000801
  *  (a label file?)"). On error *out is zeroed; on success the caller frees
- *  out->data with tg_idx_free. */
+ *  out->data with tg_idx_free. path must be a regular file: a FIFO or a
+ *  device is refused with TG_EIO naming it, at once (opened non-blocking). */
 tg_status tg_idx_read(tg_ctx *ctx, const char *path, int expect_rank, tg_idx *out);
 /** Frees idx->data and zeroes *idx. NULL is a no-op. */
 void tg_idx_free(tg_idx *idx);

@@ -80,6 +80,7 @@ static int fit(tg_ctx *ctx, tg_optim *opt, const tg_dataset *ds, int64_t n, int 
     int64_t nb = (n + B - 1) / B;
     ex_progress pr;
     ex_progress_begin(&pr, epochs, nb);
+    double loss0 = NAN; /* the first loss: ex_diverged's reference */
     for (int ep = 1; ep <= epochs; ep++) {
         double t0 = ex_epoch_begin(&pr, ctx, ep, perm, n);
         for (int64_t bi = 0; bi < nb; bi++) {
@@ -94,9 +95,9 @@ static int fit(tg_ctx *ctx, tg_optim *opt, const tg_dataset *ds, int64_t n, int 
                                       tg_last_error(ctx)[0] ? tg_last_error(ctx) : tg_strerror(st));
                 goto done;
             }
-            if (!isfinite(lv)) {
-                rc = ex_runtime_error(PROG, "%s: training diverged at epoch %d (loss %g); try a smaller --lr", what,
-                                      ep, lv);
+            if (ex_diverged(&loss0, lv)) {
+                rc = ex_runtime_error(PROG, "%s: training diverged at epoch %d (loss %g, first loss %g); try a "
+                                      "smaller --lr", what, ep, lv, loss0);
                 goto done;
             }
             ex_progress_batch(&pr, bi, m, lv);

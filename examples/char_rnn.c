@@ -95,8 +95,11 @@ static void utf8_put(FILE *f, uint32_t c) {
                 0x80 | (c & 0x3F));
 }
 
+/* The whole of a regular file (ex_open_input: a FIFO is refused, not
+ * waited on); NULL when it cannot be read. */
 static unsigned char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
+    char msg[64];
+    FILE *f = ex_open_input(path, msg, sizeof msg);
     if (!f) return NULL;
     size_t cap = 1 << 16, n = 0;
     unsigned char *buf = malloc(cap);
@@ -457,14 +460,13 @@ static int parse_opts(int argc, char **argv, opts *o) {
     if (o->text && ex_flag_find(flags, n, "corpus")->set)
         return ex_usage_error(PROG, "--text and --corpus exclude each other");
     char msg[600];
-    if (o->save && ex_check_writable(o->save, msg, sizeof msg) != 0) return ex_usage_error(PROG, "--save: %s", msg);
+    if (o->save && ex_check_save(o->save, msg, sizeof msg) != 0) return ex_usage_error(PROG, "--save: %s", msg);
     if (o->plot && ex_check_writable(o->plot, msg, sizeof msg) != 0) return ex_usage_error(PROG, "--plot: %s", msg);
     const char *files[2] = {o->load, o->text};
     for (int i = 0; i < 2; i++) {
         if (!files[i]) continue;
-        FILE *fp = fopen(files[i], "rb");
-        if (!fp) return ex_usage_error(PROG, "%s: cannot open '%s'", i ? "--text" : "--load", files[i]);
-        fclose(fp);
+        if (ex_check_input(files[i], msg, sizeof msg) != 0)
+            return ex_usage_error(PROG, "%s: %s", i ? "--text" : "--load", msg);
     }
     return -1;
 }
@@ -539,7 +541,7 @@ static int run(const opts *o, tg_ctx *ctx, data *d) {
     }
     ex_progress pr;
     ex_progress_begin(&pr, periods, every);
-    double t_train = 0, val_bpc = NAN, train_bpc = NAN;
+    double t_train = 0, val_bpc = NAN, train_bpc = NAN, loss0 = NAN;
     int64_t step = 0, pos = 0;
     for (int per = 1; per <= periods; per++) {
         ex_progress_epoch_begin(&pr, per);
@@ -571,9 +573,10 @@ static int run(const opts *o, tg_ctx *ctx, data *d) {
                                       tg_last_error(ctx)[0] ? tg_last_error(ctx) : tg_strerror(st));
                 goto done;
             }
-            if (!isfinite(lv)) {
-                rc = ex_runtime_error(PROG, "training diverged at step %lld (loss %g); try a smaller --lr",
-                                      (long long)step + 1, lv);
+            if (ex_diverged(&loss0, lv)) {
+                rc = ex_runtime_error(PROG, "training diverged at epoch %lld step %lld (loss %g, first loss %g); "
+                                      "try a smaller --lr",
+                                      (long long)(step / per_epoch) + 1, (long long)step + 1, lv, loss0);
                 goto done;
             }
             ex_progress_batch(&pr, i, (int64_t)B * T, lv / log(2.0));

@@ -96,14 +96,10 @@ static int validate(const char *prog, const cls_opts *o) {
     char msg[600];
     if (ex_check_dir(o->data, msg, sizeof msg) != 0)
         return ex_usage_error(prog, "--data: %s (use --data DIR to point at an MNIST-layout directory)", msg);
-    if (o->save && ex_check_writable(o->save, msg, sizeof msg) != 0) return ex_usage_error(prog, "--save: %s", msg);
+    if (o->save && ex_check_save(o->save, msg, sizeof msg) != 0) return ex_usage_error(prog, "--save: %s", msg);
     if (o->plot && ex_check_writable(o->plot, msg, sizeof msg) != 0) return ex_usage_error(prog, "--plot: %s", msg);
     if (o->dot && ex_check_writable(o->dot, msg, sizeof msg) != 0) return ex_usage_error(prog, "--dot: %s", msg);
-    if (o->load) {
-        FILE *fp = fopen(o->load, "rb");
-        if (!fp) return ex_usage_error(prog, "--load: cannot open '%s'", o->load);
-        fclose(fp);
-    }
+    if (o->load && ex_check_input(o->load, msg, sizeof msg) != 0) return ex_usage_error(prog, "--load: %s", msg);
     return -1;
 }
 
@@ -202,7 +198,7 @@ static int train(const job *j, tg_optim *opt, const tg_dataset *tr, const tg_dat
 
     ex_progress pr;
     ex_progress_begin(&pr, o->epochs, n_batches);
-    double t_start = ex_now(), t_train = 0, last_loss = NAN, test_acc = 0;
+    double t_start = ex_now(), t_train = 0, last_loss = NAN, test_acc = 0, loss0 = NAN;
     int ep;
     for (ep = 1; ep <= o->epochs; ep++) {
         double t0 = ex_epoch_begin(&pr, ctx, ep, perm, n_tr);
@@ -218,9 +214,11 @@ static int train(const job *j, tg_optim *opt, const tg_dataset *tr, const tg_dat
                 rc = ex_step_error(prog, ctx, st, ep, bi);
                 goto done;
             }
-            if (!isfinite(lv)) {
-                rc = ex_runtime_error(prog, "training diverged at epoch %d batch %lld (loss %g); try a smaller --lr",
-                                      ep, (long long)bi + 1, lv);
+            if (ex_diverged(&loss0, lv)) {
+                rc = ex_runtime_error(prog,
+                                      "training diverged at epoch %d batch %lld (loss %g, first loss %g); "
+                                      "try a smaller --lr",
+                                      ep, (long long)bi + 1, lv, loss0);
                 goto done;
             }
             ex_progress_batch(&pr, bi, nb, lv);
@@ -348,7 +346,7 @@ static int run(const cls_program *p, const cls_opts *o, tg_ctx *ctx, tg_dataset 
     else if (o->load && tg_checkpoint_load(ctx, o->load, opt) != TG_OK)
         rc = ex_runtime_error(p->prog, "--load: %s", tg_last_error(ctx));
     else if (o->eval_only) rc = eval_only(&j, test);
-    else if (tr->n < 1) rc = ex_usage_error(p->prog, "no training samples");
+    else if (tr->n < 1) rc = ex_runtime_error(p->prog, "no training samples in '%s'", o->data);
     else rc = train(&j, opt, tr, test);
     tg_optim_free(opt);
     free_net(p, &j.net);

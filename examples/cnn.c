@@ -58,8 +58,11 @@ static void free_net(cls_net *net) {
 
 static int build(tg_ctx *ctx, const cls_opts *o, int64_t rows, int64_t cols, cls_net *net) {
     (void)o;
-    if (rows < 2 || cols < 2) return ex_usage_error(PROG, "images of %lldx%lld are too small for 2x2 pooling",
-                                                    (long long)rows, (long long)cols);
+    /* The data, not the command line, is at fault: a runtime error (exit 1). */
+    if (rows < 2 || cols < 2)
+        return tg_set_error(ctx, TG_ESHAPE, "images of %lldx%lld are too small for 2x2 pooling", (long long)rows,
+                            (long long)cols),
+               -1;
     cnn *m = cls_model_new(ctx, net, sizeof *m, forward);
     if (!m) return -1;
     net->H = rows;

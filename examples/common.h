@@ -6,7 +6,8 @@
  *                 with one --help layout, and the error printers behind one
  *                 set of exit codes;
  *   checks.c      small checks run before training (directory exists, path
- *                 writable);
+ *                 writable, input a regular file), which create, remove and
+ *                 follow nothing and never block on a FIFO;
  *   progress.c    the clock and a progress reporter: a bar redrawn with \r
  *                 when stderr is a terminal, one plain line per epoch;
  *   result.c      the last stdout line, "result: key=value ...", which
@@ -17,8 +18,12 @@
  *                 message, --dot, the accuracy loop of every classifier.
  *
  * Exit codes of every example: 0 success, 1 runtime error (a file that will
- * not load, training that diverges), 2 usage error (unknown flag, malformed or
- * out-of-range value, bad combination of flags, missing data directory).
+ * not load, data the model cannot take, training that diverges: a loss that
+ * is not finite or grew past EX_DIVERGE_FACTOR times the first), 2 usage
+ * error (unknown flag, malformed or out-of-range value, bad combination of
+ * flags, missing data directory, a path that cannot be read or written: a
+ * FIFO, a device, a symbolic link at --save). Messages start with the name
+ * the program was run as (argv[0]'s basename: "tapegrad-mlp" installed).
  */
 #ifndef EX_COMMON_H
 #define EX_COMMON_H
@@ -74,6 +79,11 @@ typedef struct ex_flag {
  *  the targets' values before parsing. */
 int ex_parse(int argc, char **argv, const char *prog, const char *summary, ex_flag *flags, int n);
 
+/** The name to show for prog: the basename of argv[0] once ex_parse has
+ *  seen it (an installed program runs as "tapegrad-mlp"), else prog. The
+ *  error printers and --help use it, so "Try 'tapegrad-mlp --help'" names
+ *  the command as the user typed it. */
+const char *ex_prog_name(const char *prog);
 /** Print "PROG: message" and the --help hint to stderr; returns EX_USAGE. */
 int ex_usage_error(const char *prog, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -125,9 +135,24 @@ ex_flag ex_flag_threads(int *target);
 
 /** 0 when dir is an existing directory; otherwise -1 and why in msg. */
 int ex_check_dir(const char *dir, char *msg, size_t len);
-/** 0 when a file can be created next to path: opens "<path>.probe" for
- *  writing and removes it again. Otherwise -1 and why in msg. */
+/** 0 when path can be written: it is absent or a regular file we may
+ *  write, and its directory exists and is writable (access(2)). Otherwise -1
+ *  and why in msg (a FIFO, a device or a directory at path is named as
+ *  such). Creates, removes and opens nothing. */
 int ex_check_writable(const char *path, char *msg, size_t len);
+/** ex_check_writable for --save, whose atomic save replaces the file by a
+ *  rename: a symbolic link at path is refused as well (the save would
+ *  replace the link, not its target). */
+int ex_check_save(const char *path, char *msg, size_t len);
+/** An input file opened for reading without blocking on a FIFO (open with
+ *  O_NONBLOCK, which is cleared again): NULL with why in msg when it cannot
+ *  be opened or is not a regular file (named: "a FIFO (named pipe)", "a
+ *  character device", ...). The caller fcloses it. */
+FILE *ex_open_input(const char *path, char *msg, size_t len);
+/** 0 when ex_open_input opens path; -1 with why in msg. */
+int ex_check_input(const char *path, char *msg, size_t len);
+/** What a st_mode is, for messages: "a FIFO (named pipe)", "a directory"... */
+const char *ex_file_kind(unsigned mode);
 
 /* ---- time (progress.c) ---- */
 
@@ -237,6 +262,17 @@ tg_status ex_step_end(tg_optim *opt, tg_tape *tape, tg_tensor *loss, tg_status s
  *  text) for a training step that failed; returns EX_RUNTIME. batch is
  *  0-based. */
 int ex_step_error(const char *prog, tg_ctx *ctx, tg_status st, int epoch, int64_t batch);
+/** Divergence: a training loss that is not finite, or whose magnitude
+ *  exceeds EX_DIVERGE_FACTOR times the run's first loss (at least 1 in
+ *  magnitude). Normal runs of every example stay within a factor of 10 of
+ *  their start (the start is the untrained model's loss, the largest a sane
+ *  run sees); a run whose losses grow to 1e4 times it (GAN d_loss 3.6e22,
+ *  lenet5 at --lr 1000) is no longer learning, and the program ends with
+ *  exit 1 and a message naming the epoch instead of reporting a result. */
+#define EX_DIVERGE_FACTOR 1e4
+/** 1 when loss has diverged (see EX_DIVERGE_FACTOR); *start holds the
+ *  first loss: NAN before the first call, which records it. */
+int ex_diverged(double *start, double loss);
 /** Print that the training and test images differ in size; returns
  *  EX_RUNTIME. */
 int ex_size_error(const char *prog, const tg_dataset *train, const tg_dataset *test);

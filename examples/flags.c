@@ -9,9 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The name the program was run as (basename of argv[0], set by ex_parse):
+ * installed, mlp is "tapegrad-mlp", and the --help hint must name the
+ * command the user can type. Empty until ex_parse saw argv[0]. */
+static char invoked[256];
+
+const char *ex_prog_name(const char *prog) { return invoked[0] ? invoked : prog; }
+
 /* "PROG: message" on stderr, without the newline. */
 static void vmessage(const char *prog, const char *fmt, va_list ap) {
-    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, "%s: ", ex_prog_name(prog));
     vfprintf(stderr, fmt, ap);
 }
 
@@ -20,7 +27,7 @@ int ex_usage_error(const char *prog, const char *fmt, ...) {
     va_start(ap, fmt);
     vmessage(prog, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", ex_prog_name(prog));
     return EX_USAGE;
 }
 
@@ -257,6 +264,12 @@ static void print_help(const char *prog, const char *summary, const ex_flag *fla
 }
 
 int ex_parse(int argc, char **argv, const char *prog, const char *summary, ex_flag *flags, int n) {
+    if (argc > 0 && argv[0] && argv[0][0]) {
+        const char *base = strrchr(argv[0], '/');
+        base = base ? base + 1 : argv[0];
+        if (*base) snprintf(invoked, sizeof invoked, "%s", base);
+    }
+    prog = ex_prog_name(prog);
     char (*defaults)[128] = calloc((size_t)(n > 0 ? n : 1), sizeof *defaults);
     if (!defaults) return ex_runtime_error(prog, "out of memory");
     for (int i = 0; i < n; i++) {

@@ -434,12 +434,13 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
     int64_t g_steps = n_data_b / o->k < 1 ? 1 : n_data_b / o->k;
     ex_progress pr;
     ex_progress_begin(&pr, o->epochs, g_steps);
-    double t_start = ex_now(), d_mean = NAN, g_mean = NAN;
+    double t_start = ex_now(), d_mean = NAN, g_mean = NAN, d0 = NAN, g0 = NAN; /* d0, g0: first losses */
     for (int ep = 1; ep <= o->epochs; ep++) {
         double t0 = ex_epoch_begin(&pr, ctx, ep, perm, n), d_sum = 0, g_sum = 0;
         int64_t next = 0;
         for (int64_t s = 0; s < g_steps; s++) {
             tg_status st = TG_OK;
+            double d_step = 0;
             for (int j = 0; j < o->k && !st; j++) {
                 int64_t mb = B <= n ? B : n;
                 if (next + mb > n) {
@@ -451,6 +452,7 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
                 double l = NAN;
                 st = x ? gen_gan_d_step(&m, x, gen_noise(ctx, TG_F32, mb, m.Z), &l) : TG_EINVAL;
                 d_sum += l / o->k;
+                d_step += l / o->k;
                 next += mb;
                 if (tape) tg_tape_end(tape);
             }
@@ -466,9 +468,11 @@ static int run(const opts *o, tg_ctx *ctx, data *d, const tg_dataset *test, ex_r
                                       tg_last_error(ctx)[0] ? tg_last_error(ctx) : tg_strerror(st));
                 goto done;
             }
-            if (!isfinite(d_sum) || !isfinite(g_sum)) {
-                rc = ex_runtime_error(PROG, "training diverged at epoch %d step %lld; try a smaller --lr", ep,
-                                      (long long)s + 1);
+            if (ex_diverged(&d0, d_step) || ex_diverged(&g0, lg)) {
+                rc = ex_runtime_error(PROG,
+                                      "training diverged at epoch %d step %lld (d_loss %g, first %g; g_loss %g, "
+                                      "first %g); try a smaller --lr",
+                                      ep, (long long)s + 1, d_step, d0, lg, g0);
                 goto done;
             }
             ex_progress_batch(&pr, s, B, lg);

@@ -33,6 +33,13 @@ int ex_step_error(const char *prog, tg_ctx *ctx, tg_status st, int epoch, int64_
                             tg_last_error(ctx)[0] ? tg_last_error(ctx) : tg_strerror(st));
 }
 
+int ex_diverged(double *start, double loss) {
+    if (!isfinite(loss)) return 1;
+    if (isnan(*start)) *start = loss;
+    double ref = fabs(*start) > 1 ? fabs(*start) : 1;
+    return fabs(loss) > EX_DIVERGE_FACTOR * ref;
+}
+
 int ex_size_error(const char *prog, const tg_dataset *train, const tg_dataset *test) {
     return ex_runtime_error(prog, "training images are %lldx%lld but test images %lldx%lld", (long long)train->rows,
                             (long long)train->cols, (long long)test->rows, (long long)test->cols);

@@ -188,6 +188,7 @@ static int run(const void *op, tg_ctx *ctx, const tg_dataset *train, const tg_da
     int64_t nb = (n + B - 1) / B;
     ex_progress pr;
     ex_progress_begin(&pr, o->epochs, nb);
+    double loss0 = NAN; /* the first loss: ex_diverged's reference */
     double t_start = ex_now(), nelbo = NAN, rec = NAN, kl = NAN;
     for (int ep = 1; ep <= o->epochs; ep++) {
         double t0 = ex_epoch_begin(&pr, ctx, ep, perm, n);
@@ -202,8 +203,9 @@ static int run(const void *op, tg_ctx *ctx, const tg_dataset *train, const tg_da
                 rc = ex_step_error(PROG, ctx, st, ep, bi);
                 goto done;
             }
-            if (!isfinite(lv)) {
-                rc = ex_runtime_error(PROG, "training diverged at epoch %d (loss %g); try a smaller --lr", ep, lv);
+            if (ex_diverged(&loss0, lv)) {
+                rc = ex_runtime_error(PROG, "training diverged at epoch %d (loss %g, first loss %g); try a smaller --lr",
+                                      ep, lv, loss0);
                 goto done;
             }
             ex_progress_batch(&pr, bi, mb, lv);

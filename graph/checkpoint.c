@@ -28,8 +28,10 @@
 #include "graph_internal.h"
 #include "json.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -205,6 +207,49 @@ static int sync_dir(const char *path) {
     return r;
 }
 
+/* What a st_mode is, for messages. */
+static const char *file_kind(mode_t m) {
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISLNK(m)  ? "a symbolic link"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+                         : "not a regular file";
+}
+
+/* Removes "<base>.tmp.<pid>" files next to path whose process is gone
+ * (kill(pid, 0) fails with ESRCH): what saves killed mid-write left. Only
+ * regular files of exactly that form are touched; our own pid's and a live
+ * process's (a save in progress) are kept. Best effort: errors are ignored. */
+static void remove_stale_tmps(const char *path) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    size_t blen = strlen(base);
+    if (!blen) return;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    int dfd = dirfd(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *nm = de->d_name;
+        if (strncmp(nm, base, blen) != 0 || strncmp(nm + blen, ".tmp.", 5) != 0) continue;
+        const char *digits = nm + blen + 5;
+        long pid = 0;
+        size_t k = 0;
+        for (; digits[k] >= '0' && digits[k] <= '9' && k < 10; k++) pid = pid * 10 + (digits[k] - '0');
+        if (k == 0 || digits[k] || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to know */
+        struct stat sb;
+        if (fstatat(dfd, nm, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode)) unlinkat(dfd, nm, 0);
+    }
+    closedir(d);
+}
+
 /* The tensors to save: every parameter of ctx, then with opt each of its
  * parameters' slots as "optim.<param>.<slot>". *out (freed with
  * entries_free(*out, *n) even on error) points at the tensors' memory. */
@@ -283,7 +328,14 @@ static void lay_out(ck_entry *e, size_t n) {
  * removes it. */
 static tg_status write_tmp(tg_ctx *ctx, const char *path, const char *tmp, const tg__sbuf *h, const ck_entry *e,
                            size_t n, int *created) {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* O_EXCL | O_NOFOLLOW: never write through a link or into a file that
+     * is not ours. A regular file under our pid's name is a dead process's
+     * (pids are reused): it is replaced. */
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = open(tmp, flags, 0644);
+    struct stat sb;
+    if (fd < 0 && errno == EEXIST && lstat(tmp, &sb) == 0 && S_ISREG(sb.st_mode) && unlink(tmp) == 0)
+        fd = open(tmp, flags, 0644);
     if (fd < 0)
         return tg__error(ctx, TG_EIO, "checkpoint: %s: cannot create %s: %s", path, tmp, strerror(errno));
     *created = 1;
@@ -329,7 +381,16 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt)
     char tmp[4096 + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     int created = 0;
-    tg_status st = collect_entries(ctx, path, opt, &e, &n);
+    tg_status st = TG_OK;
+    /* The rename would replace whatever is at path: a link, a FIFO or a
+     * device node would become a regular file. Only a regular file (or
+     * nothing) is replaced. (rename itself refuses a directory, EISDIR.) */
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+        return tg__error(ctx, TG_EIO, "checkpoint: %s: is %s, not a regular file; not replaced", path,
+                         file_kind(sb.st_mode));
+    remove_stale_tmps(path);
+    st = collect_entries(ctx, path, opt, &e, &n);
     if (!st) st = check_names(ctx, path, e, n);
     if (!st) {
         lay_out(e, n);
@@ -752,19 +813,31 @@ static int read_exact(FILE *f, void *buf, size_t len) {
 tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_optim *opt) {
     if (!ctx) return TG_EINVAL;
     if (!path || !path[0]) return tg__error(ctx, TG_EINVAL, "checkpoint: no path given");
-    FILE *f = fopen(path, "rb");
-    if (!f) return tg__error(ctx, TG_EIO, "checkpoint: %s: cannot open: %s", path, strerror(errno));
+    remove_stale_tmps(path);
+    /* O_NONBLOCK: a FIFO with no writer would block open forever; cleared
+     * once fstat has shown a regular file. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return tg__error(ctx, TG_EIO, "checkpoint: %s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        int bad = fstat(fd, &sb) == 0;
+        close(fd);
+        if (bad) return tg__error(ctx, TG_EIO, "checkpoint: %s: is %s, not a regular file", path, file_kind(sb.st_mode));
+        return tg__error(ctx, TG_EIO, "checkpoint: %s: cannot stat: %s", path, strerror(errno));
+    }
+    int fl = fcntl(fd, F_GETFL);
+    FILE *f = fl >= 0 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return tg__error(ctx, TG_EIO, "checkpoint: %s: cannot open: %s", path, strerror(e));
+    }
     tg_status st = TG_OK;
     unsigned char *hdr = NULL, *data = NULL;
     tg__json jp;
     memset(&jp, 0, sizeof jp);
     ck_entry *e = NULL;
     size_t n = 0;
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = tg__error(ctx, TG_EIO, "checkpoint: %s: not a regular file", path);
-        goto done;
-    }
     uint64_t size = (uint64_t)sb.st_size;
     unsigned char len8[8];
     if (size < 8) {

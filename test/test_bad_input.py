@@ -17,7 +17,10 @@
     16,8, and by every other program with --load): the message must name
     the first tensor whose name or shape differs;
   - --text (char_rnn): a missing and an empty file; --save into a missing
-    directory.
+    directory;
+  - a FIFO with no writer (issue 21) as an image file of --data, as --load,
+    as --text and as --save: refused at once with a message naming the FIFO
+    (before, opening it blocked forever, and --save's rename replaced it).
 
 Each case must exit non-zero and below 128 (no signal), say something on
 stderr that names the flag or file at fault, and print no sanitizer report.
@@ -121,19 +124,21 @@ def fmt(v, kind):
 
 def write_idx_dirs(tmp):
     rnd = random.Random(8)
-    dirs = {k: os.path.join(tmp, k) for k in ("ok", "wrong", "trunc", "dirimg", "empty")}
+    dirs = {k: os.path.join(tmp, k) for k in ("ok", "wrong", "trunc", "dirimg", "fifo", "empty")}
     for d in dirs.values():
         os.mkdir(d)
     for split, n in (("train", 200), ("t10k", 100)):
         img = struct.pack(">IIII", 0x803, n, 28, 28) + bytes(rnd.randrange(256) for _ in range(n * 784))
         lbl = struct.pack(">II", 0x801, n) + bytes(rnd.randrange(10) for _ in range(n))
-        for k in ("ok", "wrong", "trunc", "dirimg"):
+        for k in ("ok", "wrong", "trunc", "dirimg", "fifo"):
             with open(os.path.join(dirs[k], split + "-labels-idx1-ubyte"), "wb") as f:
                 f.write(lbl)
         for k, data in (("ok", img), ("wrong", lbl), ("trunc", img[:1000])):
             with open(os.path.join(dirs[k], split + "-images-idx3-ubyte"), "wb") as f:
                 f.write(data)
         os.mkdir(os.path.join(dirs["dirimg"], split + "-images-idx3-ubyte"))
+        os.mkfifo(os.path.join(dirs["fifo"], split + "-images-idx3-ubyte"))  # no writer: open must not wait
+    os.mkfifo(os.path.join(tmp, "pipe"))
     return dirs
 
 
@@ -181,13 +186,15 @@ def cases_for(prog, flags, common, dirs, tmp, ck16):
     if "data" in flags:
         cs.append((["--data", "/nonexistent-tg-dir"], ["/nonexistent-tg-dir"], None))
         for key, needle in (("empty", "no such file"), ("wrong", "label file"), ("trunc", "truncated"),
-                            ("dirimg", "not a regular file")):
+                            ("dirimg", "not a regular file"), ("fifo", "FIFO")):
             cs.append((["--data", dirs[key]], [dirs[key], needle], None))
     base = ["--data", dirs["ok"]] if "data" in flags else []
+    fifo = os.path.join(tmp, "pipe")  # a FIFO nobody writes: reading it would block forever
     if "text" in flags:
         empty = os.path.join(tmp, "empty.txt")
         cs.append((["--text", "/nonexistent-tg-file"], ["/nonexistent-tg-file"], None))
         cs.append((["--text", empty], [empty], None))
+        cs.append((["--text", fifo], [fifo, "FIFO"], usage))
         base = ["--text", os.path.join(tmp, "small.txt")]
     if "load" in flags:
         junk = os.path.join(tmp, "junk.safetensors")
@@ -195,6 +202,7 @@ def cases_for(prog, flags, common, dirs, tmp, ck16):
         cs.append((base + ["--load", "/nonexistent-tg-dir/m.safetensors"] + ev,
                    ["/nonexistent-tg-dir/m.safetensors"], None))
         cs.append((base + ["--load", junk] + ev, [junk], None))
+        cs.append((base + ["--load", fifo] + ev, [fifo, "FIFO"], usage))
         if prog == "mlp":
             cs.append((base + ["--hidden", "32", "--load", ck16] + ev,
                        ["'fc1.W'", "[784,16]", "[784,32]"], 1))
@@ -205,6 +213,8 @@ def cases_for(prog, flags, common, dirs, tmp, ck16):
             cs.append((base + ["--load", ck16] + ev, [ck16, "tensor '"], 1))
     if "save" in flags:
         cs.append((base + ["--save", "/nonexistent-tg-dir/x.safetensors"], ["/nonexistent-tg-dir"], None))
+        # the atomic save's rename would replace the FIFO by a regular file
+        cs.append((base + ["--save", fifo], [fifo, "FIFO"], usage))
     return cs
 
 
