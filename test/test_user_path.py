@@ -8,6 +8,10 @@
   and the worst element, and the result line says gradcheck=failed.
 - docs/adding-an-op.md: every C block of "The user's path" section appears
   verbatim in examples/custom_op.c, so the doc cannot drift from the code.
+- docs/tutorial/02's pair: mlp --optim adam ... --save m, then
+  mlp --load m --eval-only (default --optim sgd) exits 0 and reports the
+  test accuracy the training run ended with: evaluation needs only the
+  parameters, not the optimizer the file was trained with.
 - mlp --dot FILE on a tiny run writes a DOT digraph of the first step with
   the parameters by name and gradient norms on the edges; rendered with
   Graphviz's dot when it is installed.
@@ -126,8 +130,32 @@ def test_mlp_dot(tmp):
     print("mlp --dot: %d edges, gradient norms %s" % (len(edges), ", ".join("%.3g" % v for v in norms)))
 
 
+@needs_data(T, "mlp --load --eval-only")
+def test_eval_only_other_optim(tmp):
+    ck = os.path.join(tmp, "m.safetensors")
+    small = ("--data", DATA, "--hidden", "16", "--limit", "3000", "--threads", "1")
+    rc, out, err = run("mlp", *small, "--optim", "adam", "--epochs", "1", "--save", ck)
+    trained = result(out) or {}
+    if rc != 0 or "test_acc" not in trained:
+        return fail("mlp --optim adam --save exited %d: %s" % (rc, err.strip()))
+    rc, out, err = run("mlp", "--data", DATA, "--hidden", "16", "--threads", "1", "--load", ck, "--eval-only")
+    ev = result(out) or {}
+    if rc != 0 or "test_acc" not in ev:
+        return fail("mlp --load (an adam checkpoint) --eval-only exited %d: %s" % (rc, err.strip()))
+    if ev["test_acc"] != trained["test_acc"] or float(ev["test_acc"]) <= 0.3:
+        fail("mlp --eval-only: test_acc %s, the training run ended with %s (want equal, above chance)" %
+             (ev["test_acc"], trained["test_acc"]))
+    # control: training on from that file with another optimizer still refuses it
+    rc, out, err = run("mlp", *small, "--epochs", "1", "--load", ck)
+    if rc != 1 or "optim" not in err:
+        fail("mlp --load (adam checkpoint) training with sgd: exit %d, want 1 naming the optimizer: %r" %
+             (rc, err.strip()))
+    print("mlp --load m --eval-only after --optim adam: test_acc %s, as trained" % ev["test_acc"])
+
+
 def main():
-    for t in (test_custom_op, test_wrong_backward, test_doc_matches_example, test_mlp_dot):
+    for t in (test_custom_op, test_wrong_backward, test_doc_matches_example, test_eval_only_other_optim,
+              test_mlp_dot):
         try:
             t()
         except Exception as e:  # a crash is a failure, not a Python traceback exit
