@@ -177,14 +177,14 @@ int main(int argc, char **argv) {
                       "Train an MLP classifier on a CSV file of your own, or list what a checkpoint holds.",
                       flags, (int)(sizeof flags / sizeof flags[0]));
     if (rc >= 0) return rc;
+    if (save) { /* each flag's own value first, then how they combine */
+        char msg[512];
+        if (ex_check_writable(save, msg, sizeof msg) != 0) return ex_usage_error(PROG, "--save: %s", msg);
+    }
     if (!csv == !listf) return ex_usage_error(PROG, "give one of --csv FILE (to train) and --list FILE");
     if (listf && (save || ex_flag_find(flags, 9, "label")->set))
         return ex_usage_error(PROG, "--list trains nothing: drop --save and --label");
     if (csv && label < 0) return ex_usage_error(PROG, "--csv needs --label N, the column of the class label");
-    if (save) {
-        char msg[512];
-        if (ex_check_writable(save, msg, sizeof msg) != 0) return ex_usage_error(PROG, "--save: %s", msg);
-    }
     tg_ctx *ctx = ex_ctx_new(seed, 1);
     if (!ctx) return ex_runtime_error(PROG, "out of memory");
     if (listf) {
