@@ -140,7 +140,15 @@ typedef struct tg_config {
 tg_config tg_config_default(void);
 
 /** A new context. NULL cfg means tg_config_default(). Returns NULL only when
- *  memory runs out. The caller frees it with tg_ctx_free(). */
+ *  memory runs out. The caller frees it with tg_ctx_free().
+ *  Threads: a context, and everything made from it (tensors, tapes,
+ *  optimizers), belongs to one thread at a time. Two contexts may be used
+ *  from two threads at once: they share no mutable state (the error
+ *  message, the RNG, the tapes and the thread pool are per context; the
+ *  call-site stack and GEMM scratch are per thread; the allocation counters
+ *  are atomic), and each gives the results it gives alone, bit for bit
+ *  (test/test_user_data.c). tg_set_allocator is the exception: call it
+ *  before any context exists. */
 tg_ctx *tg_ctx_new(const tg_config *cfg);
 /** Frees the context, its parameters, tapes and pool. NULL is a no-op. */
 void tg_ctx_free(tg_ctx *ctx);
@@ -1113,6 +1121,32 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt)
  *  group's parameters and slots must match exactly and steps is restored. */
 tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_optim *opt);
 
+/** One tensor of a checkpoint, as its header describes it. */
+typedef struct tg_checkpoint_entry {
+    char name[128];        /* the tensor's name (longer names are cut, NUL-terminated) */
+    tg_dtype dtype;        /* TG_F32 or TG_F64 */
+    int rank;                      /* 0..TG_MAX_RANK */
+    int64_t shape[TG_MAX_RANK];
+} tg_checkpoint_entry;
+/** What a checkpoint holds: its tensors and its optimizer. */
+typedef struct tg_checkpoint_info {
+    int n;                         /* entries */
+    tg_checkpoint_entry *entries;  /* (n), sorted by name; owned */
+    char optim[32];                /* __metadata__ "optim.kind" ("adam", ...), "" when none */
+    int64_t optim_steps;           /* "optim.steps", 0 when none */
+} tg_checkpoint_info;
+/** Lists what the checkpoint at path holds without a context's parameters
+ *  to match: each tensor's name, dtype and shape (parameters and the
+ *  "optim.*" slots alike), and the optimizer's kind and steps. The header is
+ *  validated as tg_checkpoint_load does (length, strict JSON, dtypes,
+ *  shapes, offsets inside the file); the data and checksums are not read.
+ *  Errors: TG_EIO (cannot open, not a regular file), TG_EFORMAT naming the
+ *  field, TG_ENOMEM; on error *out is zeroed. NULL ctx returns TG_EINVAL.
+ *  Free with tg_checkpoint_info_free. */
+tg_status tg_checkpoint_info_read(tg_ctx *ctx, const char *path, tg_checkpoint_info *out);
+/** Frees info->entries and zeroes *info. NULL is a no-op. */
+void tg_checkpoint_info_free(tg_checkpoint_info *info);
+
 /* ------------------------------------------------------------------------ */
 /* Data: IDX files (MNIST layout), batching                                  */
 /* ------------------------------------------------------------------------ */
@@ -1175,6 +1209,49 @@ tg_status tg_dataset_batch(const tg_dataset *ds, const int64_t *idx, int64_t n, 
 /** y (n, C) = one-hot of labels: y[i, labels[i]] = 1, every other entry 0.
  *  A label outside [0, C) is TG_EINVAL (y untouched); errors go to y->ctx. */
 tg_status tg_one_hot(const int32_t *labels, int64_t n, int C, tg_tensor *y);
+
+/* ------------------------------------------------------------------------ */
+/* Data: your own arrays or a CSV file (docs/training.md, "Your own data")   */
+/* ------------------------------------------------------------------------ */
+
+/** A table of samples: n rows of d features, with optional class labels. */
+typedef struct tg_table {
+    int64_t n;             /* N: samples (rows) */
+    int64_t d;             /* D: features per sample */
+    tg_dtype dtype;        /* TG_F32 or TG_F64: how x is stored */
+    void *x;               /* (N, D) row-major, float or double by dtype; owned */
+    int32_t *labels;       /* (N) in [0, classes), owned; NULL when the data has none */
+    int classes;           /* C: the caller's count, or the largest label + 1; 0 without labels */
+} tg_table;
+/** Copies the user's arrays into *out: x is n·d floats (dtype TG_F32) or
+ *  doubles (TG_F64), row-major; labels (n of them) may be NULL. classes > 0
+ *  is the class count and a label outside [0, classes) is TG_EINVAL naming
+ *  its index; classes 0 takes the largest label + 1. Checked before
+ *  anything is kept: n >= 1, d >= 1 (TG_ESHAPE), every value finite
+ *  (TG_EINVAL naming row and column), dtype (TG_EDTYPE). NULL ctx returns
+ *  TG_EINVAL. On error *out is zeroed; the caller frees with tg_table_free. */
+tg_status tg_table_from_arrays(tg_ctx *ctx, tg_dtype dtype, const void *x, int64_t n, int64_t d,
+                               const int32_t *labels, int classes, tg_table *out);
+/** Reads a CSV file: one sample per line, numbers separated by commas
+ *  (spaces around them allowed; blank lines skipped; CRLF accepted). A first
+ *  line with no number in it is a header and skipped. label_col is the
+ *  0-based column of an integer class label (0, 1, 2, ...), or -1 for none;
+ *  every other column is a feature, stored as dtype. Errors: TG_EIO (cannot
+ *  open, or not a regular file: a FIFO is refused, never waited on),
+ *  TG_EFORMAT naming the file, line and column ("csv: F:7: column 3: 'x' is
+ *  not a finite number", a row of another width, a label that is not a
+ *  class number, no data rows), TG_ENOMEM. On error *out is zeroed; the
+ *  caller frees with tg_table_free. */
+tg_status tg_table_read_csv(tg_ctx *ctx, const char *path, tg_dtype dtype, int label_col, tg_table *out);
+/** Frees x and labels and zeroes *t. NULL is a no-op. */
+void tg_table_free(tg_table *t);
+/** x[b, :] = row idx[b] of t (converted to x's dtype) for b in [0, n), and
+ *  labels[b] its label (labels may be NULL; a non-NULL labels with a table
+ *  without labels is TG_EINVAL); idx NULL means 0..n-1. x must be (n, d)
+ *  f32/f64 (TG_ESHAPE); an index outside [0, t->n) is TG_EINVAL, checked
+ *  before anything is written. Errors are reported in x->ctx; NULL x
+ *  returns TG_EINVAL. */
+tg_status tg_table_batch(const tg_table *t, const int64_t *idx, int64_t n, tg_tensor *x, int32_t *labels);
 
 /* ------------------------------------------------------------------------ */
 /* Call sites (for anomaly mode's messages; docs/debugging.md)               */

@@ -343,7 +343,9 @@ static int run(const cls_program *p, const cls_opts *o, tg_ctx *ctx, tg_dataset 
     tg_optim *opt = tg_optim_new(ctx, &oc, NULL, 0);
     int rc;
     if (!opt) rc = ex_runtime_error(p->prog, "creating the optimizer: %s", tg_last_error(ctx));
-    else if (o->load && tg_checkpoint_load(ctx, o->load, opt) != TG_OK)
+    /* --eval-only needs the parameters only: the file's optimizer state (of
+     * whatever --optim trained it) is not read (docs/tutorial/02-mlp.md). */
+    else if (o->load && tg_checkpoint_load(ctx, o->load, o->eval_only ? NULL : opt) != TG_OK)
         rc = ex_runtime_error(p->prog, "--load: %s", tg_last_error(ctx));
     else if (o->eval_only) rc = eval_only(&j, test);
     else if (tr->n < 1) rc = ex_runtime_error(p->prog, "no training samples in '%s'", o->data);

@@ -23,13 +23,52 @@
  *
  * Last line: "result: gradcheck=ok w=... b=... mse_w=... mse_b=...".
  * Exit codes: 0 ok, 1 runtime error (a failed gradient check included),
- * 2 usage error. */
-#include "common.h"
+ * 2 usage error.
+ *
+ * It includes tapegrad.h and the C library only (not the other examples'
+ * common.h), so the installed library is all it needs
+ * (docs/adding-an-op.md):
+ *   cc -std=c11 -o custom_op custom_op.c $(pkg-config --cflags --libs tapegrad) -lm */
+#include <tapegrad.h>
 
+#include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#define PROG "custom_op"
+static const char *PROG = "custom_op"; /* argv[0]'s last component, set in main */
+
+/* ---- messages and the result line ---- */
+
+/* "PROG: message" on stderr; returns 1, the runtime-error exit status. */
+static int runtime_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", PROG);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+/* The last stdout line, "result: k=v k=v ...", built up by result_add. */
+typedef struct result {
+    char line[512];
+} result;
+
+static void result_add(result *r, const char *key, const char *fmt, ...) {
+    size_t n = strlen(r->line);
+    if (n == 0) n = (size_t)snprintf(r->line, sizeof r->line, "result:");
+    if (n >= sizeof r->line) return;
+    n += (size_t)snprintf(r->line + n, sizeof r->line - n, " %s=", key);
+    if (n >= sizeof r->line) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->line + n, sizeof r->line - n, fmt, ap);
+    va_end(ap);
+}
 
 /* ---- the op: log cosh ---- */
 
@@ -123,7 +162,7 @@ static tg_op_def wrong_op(void) {
 /* tg_gradcheck_op on every case of the op's spec. 0 when all pass; -1 after
  * printing what failed (the library's message names the op, the input, the
  * element, and the analytic and numeric values). */
-static int check_op(tg_ctx *ctx, const tg_op_def *op, ex_result *res) {
+static int check_op(tg_ctx *ctx, const tg_op_def *op, result *res) {
     for (int c = 0; c < TG_MAX_CHECK_CASES && op->check.cases[c].shapes; c++) {
         const char *shapes = op->check.cases[c].shapes;
         tg_check_report rep;
@@ -133,18 +172,18 @@ static int check_op(tg_ctx *ctx, const tg_op_def *op, ex_result *res) {
                    "analytic %.6g, numeric %.6g\n",
                    op->name, shapes, rep.worst_input, (long long)rep.worst_index, rep.worst_analytic,
                    rep.worst_numeric);
-            ex_result_add(res, "gradcheck", "failed");
-            ex_result_add(res, "op", "%s", op->name);
-            ex_result_add(res, "shapes", "[%s]", shapes);
-            ex_result_add(res, "worst_input", "%d", rep.worst_input);
-            ex_result_add(res, "worst_index", "%lld", (long long)rep.worst_index);
-            ex_result_add(res, "analytic", "%.6g", rep.worst_analytic);
-            ex_result_add(res, "numeric", "%.6g", rep.worst_numeric);
-            ex_runtime_error(PROG, "%s", tg_last_error(ctx));
+            result_add(res, "gradcheck", "failed");
+            result_add(res, "op", "%s", op->name);
+            result_add(res, "shapes", "[%s]", shapes);
+            result_add(res, "worst_input", "%d", rep.worst_input);
+            result_add(res, "worst_index", "%lld", (long long)rep.worst_index);
+            result_add(res, "analytic", "%.6g", rep.worst_analytic);
+            result_add(res, "numeric", "%.6g", rep.worst_numeric);
+            runtime_error("%s", tg_last_error(ctx));
             return -1;
         }
         if (st != TG_OK) {
-            ex_runtime_error(PROG, "gradcheck %s [%s]: %s", op->name, shapes, tg_last_error(ctx));
+            runtime_error("gradcheck %s [%s]: %s", op->name, shapes, tg_last_error(ctx));
             return -1;
         }
         printf("gradcheck %s on [%s]: %lld elements, max abs err %.2e, ok\n", op->name, shapes,
@@ -198,7 +237,11 @@ static int fit(tg_ctx *ctx, const data *d, const char *prefix, int robust, doubl
         tg_tensor *loss;
         if (robust) loss = tg_mean(my_log_cosh(tg_mul(r, tg_scalar(ctx, TG_F64, 1 / scale))), 0, NULL, 0);
         else loss = tg_mean(tg_square(r), 0, NULL, 0);
-        tg_status st = ex_step_end(opt, tape, loss, loss ? tg_backward(loss) : TG_EINVAL, &lv);
+        tg_status st = loss ? tg_backward(loss) : TG_EINVAL;
+        if (st == TG_OK) st = tg_optim_step(opt);
+        lv = loss ? tg_item(loss) : NAN;
+        tg_optim_zero_grad(opt);
+        if (tape) tg_tape_end(tape);
         if (st != TG_OK || !isfinite(lv)) rc = -1;
     }
     *w = tg_get(lin.W, 0);
@@ -208,58 +251,134 @@ static int fit(tg_ctx *ctx, const data *d, const char *prefix, int robust, doubl
     return rc;
 }
 
+/* ---- the command line ---- */
+
+/* One flag: an int, a double or a switch, with the range its value must be
+ * in; the help text prints "(default D; in [lo, hi])". */
+typedef struct flag {
+    const char *name, *help;
+    char kind; /* 'i' int, 'd' double, 'b' switch */
+    void *target;
+    double lo, hi;
+    int lo_open; /* the range is (lo, hi] */
+} flag;
+
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", PROG);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", PROG);
+    va_end(ap);
+    return 2;
+}
+
+static void help(const flag *f, int n) {
+    printf("Usage: %s [OPTIONS]\n"
+           "Define a log-cosh op outside the library, gradient-check it, and fit a line\n"
+           "robust to outliers with it.\n\nOptions:\n",
+           PROG);
+    for (int i = 0; i < n; i++) {
+        if (f[i].kind == 'b') {
+            printf("  --%-21s %s\n", f[i].name, f[i].help);
+            continue;
+        }
+        char def[32];
+        if (f[i].kind == 'i') snprintf(def, sizeof def, "%d", *(int *)f[i].target);
+        else snprintf(def, sizeof def, "%g", *(double *)f[i].target);
+        char name[40];
+        snprintf(name, sizeof name, "%s %s", f[i].name, f[i].kind == 'i' ? "N" : "X");
+        printf("  --%-21s %s (default %s; in %c%.10g, %.10g])\n", name, f[i].help, def, f[i].lo_open ? '(' : '[',
+               f[i].lo, f[i].hi);
+    }
+    printf("  -h, --help              show this help and exit\n\n"
+           "Exit status: 0 success, 1 runtime error, 2 usage error.\n"
+           "The last line on stdout is 'result: key=value ...'.\n");
+}
+
+/* -1: go on; otherwise the exit status (0 after --help, 2 on a usage error). */
+static int parse(int argc, char **argv, const flag *f, int n) {
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) return help(f, n), 0;
+        if (strncmp(arg, "--", 2) != 0) return usage_error("unexpected argument '%s'", arg);
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        const flag *g = NULL;
+        for (int i = 0; i < n && !g; i++)
+            if (strlen(f[i].name) == len && !strncmp(arg + 2, f[i].name, len)) g = &f[i];
+        if (!g) return usage_error("unknown flag '%s'", arg);
+        if (g->kind == 'b') {
+            if (eq) return usage_error("--%s takes no value", g->name);
+            *(int *)g->target = 1;
+            continue;
+        }
+        const char *v = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+        if (!v) return usage_error("--%s needs a value", g->name);
+        char *end;
+        errno = 0;
+        double x = g->kind == 'i' ? (double)strtol(v, &end, 10) : strtod(v, &end);
+        if (!*v || *end || errno || !isfinite(x))
+            return usage_error("--%s: '%s' is not %s", g->name, v, g->kind == 'i' ? "an integer" : "a number");
+        if (x < g->lo || (g->lo_open && x == g->lo) || x > g->hi)
+            return usage_error("--%s: %s is out of range (must be in %c%.10g, %.10g])", g->name, v,
+                               g->lo_open ? '(' : '[', g->lo, g->hi);
+        if (g->kind == 'i') *(int *)g->target = (int)x;
+        else *(double *)g->target = x;
+    }
+    return -1;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 0 && argv[0][0]) PROG = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
     int epochs = 500, samples = 200, seed = 42, wrong = 0;
     double lr = 0.05, outliers = 0.2, noise = 0.3, scale = 0.3;
-    ex_flag flags[] = {
-        ex_flag_int("epochs", &epochs, "Adam steps per fit (full batch)", 1, 10000000),
-        ex_flag_lr(&lr, "Adam learning rate", 10),
-        ex_flag_int("samples", &samples, "points to fit", 2, 10000000),
-        {.name = "outliers", .type = EX_DOUBLE, .target = &outliers,
-         .help = "fraction of points pushed up by U(5,15)", .range = EX_LO | EX_HI, .lo = 0, .hi = 0.5},
-        {.name = "noise", .type = EX_DOUBLE, .target = &noise, .help = "standard deviation of the inliers' noise",
-         .range = EX_LO | EX_HI, .lo = 0, .hi = 100},
-        {.name = "scale", .type = EX_DOUBLE, .target = &scale,
-         .help = "s in log cosh(r/s): residuals well below s count as squared, above as absolute",
-         .range = EX_LO | EX_LO_OPEN | EX_HI, .lo = 0, .hi = 1000},
-        ex_flag_min("seed", &seed, "seed of the data and the gradient check", 0),
-        {.name = "wrong-backward", .type = EX_BOOL, .target = &wrong,
-         .help = "use a deliberately wrong backward, to watch the gradient check catch it"},
+    const flag flags[] = {
+        {"epochs", "Adam steps per fit (full batch)", 'i', &epochs, 1, 10000000, 0},
+        {"lr", "Adam learning rate", 'd', &lr, 0, 10, 1},
+        {"samples", "points to fit", 'i', &samples, 2, 10000000, 0},
+        {"outliers", "fraction of points pushed up by U(5,15)", 'd', &outliers, 0, 0.5, 0},
+        {"noise", "standard deviation of the inliers' noise", 'd', &noise, 0, 100, 0},
+        {"scale", "s in log cosh(r/s): residuals well below s count as squared, above as absolute", 'd', &scale, 0,
+         1000, 1},
+        {"seed", "seed of the data and the gradient check", 'i', &seed, 0, 2147483647, 0},
+        {"wrong-backward", "use a deliberately wrong backward, to watch the gradient check catch it", 'b', &wrong, 0, 0,
+         0},
     };
-    int rc = ex_parse(argc, argv, PROG,
-                      "Define a log-cosh op outside the library, gradient-check it, and fit a line\n"
-                      "robust to outliers with it.",
-                      flags, (int)(sizeof flags / sizeof flags[0]));
+    int rc = parse(argc, argv, flags, (int)(sizeof flags / sizeof flags[0]));
     if (rc >= 0) return rc;
 
-    tg_ctx *ctx = ex_ctx_new(seed, 1);
-    if (!ctx) return ex_runtime_error(PROG, "out of memory");
-    ex_result res = {0};
+    tg_config cfg = tg_config_default();
+    cfg.seed = (uint64_t)seed;
+    cfg.threads = 1;
+    tg_ctx *ctx = tg_ctx_new(&cfg);
+    if (!ctx) return runtime_error("out of memory");
+    result res = {{0}};
     data d = {0};
-    rc = EX_RUNTIME;
+    rc = 1;
     tg_op_def op = wrong ? wrong_op() : log_cosh_op;
     if (check_op(ctx, &op, &res) != 0) {
-        ex_result_print(&res);
+        printf("%s\n", res.line);
         goto out;
     }
-    ex_result_add(&res, "gradcheck", "ok");
+    result_add(&res, "gradcheck", "ok");
     if (make_data(ctx, &d, samples, noise, outliers) != 0) {
-        ex_runtime_error(PROG, "out of memory");
+        runtime_error("out of memory");
         goto out;
     }
     printf("data: t = 2x - 1 + %g·N(0,1), %d points, %.0f%% outliers\n", noise, samples, 100 * outliers);
     double w, b, mw, mb;
     if (fit(ctx, &d, "robust", 1, scale, epochs, lr, &w, &b) != 0 ||
         fit(ctx, &d, "squared", 0, scale, epochs, lr, &mw, &mb) != 0) {
-        ex_runtime_error(PROG, "training failed: %s", tg_last_error(ctx)[0] ? tg_last_error(ctx) : "diverged");
+        runtime_error("training failed: %s", tg_last_error(ctx)[0] ? tg_last_error(ctx) : "diverged");
         goto out;
     }
-    ex_result_add(&res, "w", "%.4f", w);
-    ex_result_add(&res, "b", "%.4f", b);
-    ex_result_add(&res, "mse_w", "%.4f", mw);
-    ex_result_add(&res, "mse_b", "%.4f", mb);
-    ex_result_print(&res);
-    rc = EX_OK;
+    result_add(&res, "w", "%.4f", w);
+    result_add(&res, "b", "%.4f", b);
+    result_add(&res, "mse_w", "%.4f", mw);
+    result_add(&res, "mse_b", "%.4f", mb);
+    printf("%s\n", res.line);
+    rc = 0;
 out:
     free(d.x);
     free(d.t);

@@ -54,7 +54,7 @@ LIBDIR=$(PKG_CONFIG_PATH="$PCDIR" pkg-config --define-variable=prefix="$ROOT" --
 [ -f "$LIBDIR/libtapegrad.a" ] || fail "libtapegrad.a not installed in $LIBDIR"
 ls "$LIBDIR"/libtapegrad.so.* >/dev/null 2>&1 || fail "libtapegrad.so.* not installed in $LIBDIR"
 [ -L "$LIBDIR/libtapegrad.so" ] || fail "libtapegrad.so (the link-time symlink) not installed"
-for ex in gradcheck mlp perceptron linear_unit custom_op char_rnn treenn autoencoder vae gan lenet5 cnn; do
+for ex in gradcheck mlp perceptron linear_unit custom_op char_rnn treenn autoencoder vae gan lenet5 cnn tabular; do
     [ -x "$ROOT/libexec/tapegrad/$ex" ] || fail "example $ex not installed in $ROOT/libexec/tapegrad"
     [ -L "$ROOT/bin/tapegrad-$ex" ] || fail "no symlink $ROOT/bin/tapegrad-$ex"
     [ -x "$ROOT/bin/tapegrad-$ex" ] || fail "$ROOT/bin/tapegrad-$ex does not lead to an executable"

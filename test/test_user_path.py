@@ -8,6 +8,16 @@
   and the worst element, and the result line says gradcheck=failed.
 - docs/adding-an-op.md: every C block of "The user's path" section appears
   verbatim in examples/custom_op.c, so the doc cannot drift from the code.
+- docs/tutorial/02's pair: mlp --optim adam ... --save m, then
+  mlp --load m --eval-only (default --optim sgd) exits 0 and reports the
+  test accuracy the training run ended with: evaluation needs only the
+  parameters, not the optimizer the file was trained with.
+- tabular (users' own data): trains on a CSV written here (three Gaussian
+  blobs, a header line, the label in the middle column) well above chance
+  (a control with shuffled labels stays near chance), saves, and --list
+  prints every tensor with its dtype and shape and the optimizer with its
+  steps; a CSV with a word in a number's place exits 1 naming line and
+  column.
 - mlp --dot FILE on a tiny run writes a DOT digraph of the first step with
   the parameters by name and gradient norms on the edges; rendered with
   Graphviz's dot when it is installed.
@@ -126,8 +136,80 @@ def test_mlp_dot(tmp):
     print("mlp --dot: %d edges, gradient norms %s" % (len(edges), ", ".join("%.3g" % v for v in norms)))
 
 
+@needs_data(T, "mlp --load --eval-only")
+def test_eval_only_other_optim(tmp):
+    ck = os.path.join(tmp, "m.safetensors")
+    small = ("--data", DATA, "--hidden", "16", "--limit", "3000", "--threads", "1")
+    rc, out, err = run("mlp", *small, "--optim", "adam", "--epochs", "1", "--save", ck)
+    trained = result(out) or {}
+    if rc != 0 or "test_acc" not in trained:
+        return fail("mlp --optim adam --save exited %d: %s" % (rc, err.strip()))
+    rc, out, err = run("mlp", "--data", DATA, "--hidden", "16", "--threads", "1", "--load", ck, "--eval-only")
+    ev = result(out) or {}
+    if rc != 0 or "test_acc" not in ev:
+        return fail("mlp --load (an adam checkpoint) --eval-only exited %d: %s" % (rc, err.strip()))
+    if ev["test_acc"] != trained["test_acc"] or float(ev["test_acc"]) <= 0.3:
+        fail("mlp --eval-only: test_acc %s, the training run ended with %s (want equal, above chance)" %
+             (ev["test_acc"], trained["test_acc"]))
+    # control: training on from that file with another optimizer still refuses it
+    rc, out, err = run("mlp", *small, "--epochs", "1", "--load", ck)
+    if rc != 1 or "optim" not in err:
+        fail("mlp --load (adam checkpoint) training with sgd: exit %d, want 1 naming the optimizer: %r" %
+             (rc, err.strip()))
+    print("mlp --load m --eval-only after --optim adam: test_acc %s, as trained" % ev["test_acc"])
+
+
+def test_tabular():
+    import random
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="tg-tabular-")
+    try:
+        rnd = random.Random(5)
+        rows = []
+        for i in range(300):
+            c = i % 3
+            rows.append((c + rnd.gauss(0, 0.3), c, 2 * c + rnd.gauss(0, 0.4), rnd.gauss(0, 1)))
+        good, ctl, bad = (os.path.join(tmp, n) for n in ("blobs.csv", "control.csv", "bad.csv"))
+        with open(good, "w") as f:
+            f.write("a, class, b, noise\n" + "".join("%.4f,%d,%.4f,%.4f\n" % r for r in rows))
+        labels = [r[1] for r in rows]
+        rnd.shuffle(labels)
+        with open(ctl, "w") as f:
+            f.write("".join("%.4f,%d,%.4f,%.4f\n" % (r[0], y, r[2], r[3]) for r, y in zip(rows, labels)))
+        with open(bad, "w") as f:
+            f.write("1,0,2,3\n4,1,oops,6\n")
+        ck = os.path.join(tmp, "t.safetensors")
+        rc, out, err = run("tabular", "--csv", good, "--label", "1", "--epochs", "20", "--save", ck)
+        r = result(out) or {}
+        if rc != 0 or "test_acc" not in r:
+            return fail("tabular --csv exited %d: %s" % (rc, err.strip()))
+        if (r.get("rows"), r.get("features"), r.get("classes")) != ("300", "3", "3"):
+            fail("tabular: rows/features/classes %s, want 300/3/3" % r)
+        if float(r["test_acc"]) < 0.9:
+            fail("tabular: test_acc %s on separable blobs, want >= 0.9" % r["test_acc"])
+        rc, out2, err = run("tabular", "--csv", ctl, "--label", "1", "--epochs", "20")
+        c = result(out2) or {}
+        if rc != 0 or float(c.get("test_acc", 1)) > 0.6:
+            fail("tabular control (shuffled labels): exit %d, test_acc %s, want near 1/3" % (rc, c.get("test_acc")))
+        rc, out3, err = run("tabular", "--list", ck)
+        lst = result(out3) or {}
+        # 4 parameters and Adam's 2 slots each; 20 epochs of ceil(240/64) = 4 steps
+        if rc != 0 or lst != {"tensors": "12", "optim": "adam", "steps": "80"}:
+            fail("tabular --list: exit %d, result %s, want 12 tensors, adam, 80 steps" % (rc, lst))
+        for want in ("fc1.W", "f32 [3,32]"), ("optim.fc2.b.exp_avg_sq", "f32 [3]"):
+            if not re.search(r"^%s\s+%s$" % (re.escape(want[0]), re.escape(want[1])), out3, re.M):
+                fail("tabular --list: no line %r %r in:\n%s" % (want[0], want[1], out3))
+        rc, _, err = run("tabular", "--csv", bad, "--label", "1")
+        if rc != 1 or "bad.csv:2: column 3" not in err or "'oops'" not in err:
+            fail("tabular on a bad CSV: exit %d, %r; want 1 naming line 2, column 3" % (rc, err.strip()))
+        print("tabular: test_acc %s (control %s), --list %s" % (r["test_acc"], c.get("test_acc"), lst))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
-    for t in (test_custom_op, test_wrong_backward, test_doc_matches_example, test_mlp_dot):
+    for t in (test_tabular, test_custom_op, test_wrong_backward, test_doc_matches_example, test_eval_only_other_optim,
+              test_mlp_dot):
         try:
             t()
         except Exception as e:  # a crash is a failure, not a Python traceback exit
