@@ -1050,7 +1050,7 @@ double tg_lr_cosine(double lr0, double lr_min, int t, int T);
  *  "<path>.tmp.<pid>", fsync'ed, renamed over path, and the directory is
  *  fsync'ed; on failure the temp file is removed, an existing file at path
  *  is kept, and TG_EIO names the path and the system's reason. Readable by
- *  any safetensors reader (test/read_safetensors.py uses json + NumPy). */
+ *  any safetensors reader (test/read_safetensors.py uses only json and struct). */
 tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt);
 /** Load a checkpoint written by tg_checkpoint_save (or any safetensors file
  *  with F32/F64 tensors and our crc32 entries). Validated first, in full:

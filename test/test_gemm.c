@@ -1,4 +1,4 @@
-/* test_gemm: the GEMM kernels (core/gemm.c) against a long-double reference.
+/* test_gemm: the GEMM kernels (core/gemm*.c) against a long-double reference.
  *
  * Every path the dispatcher can pick (rank-1 for K = 1, the direct loops for
  * tiny products and M = 1, the narrow-N kernels, the packed/in-place blocked
