@@ -1027,6 +1027,9 @@ tg_status tg_optim_clip_grad_norm(tg_optim *opt, double max_norm, double *norm_o
 /** Learning rate for the next steps (schedules call this each epoch); a
  *  negative or non-finite lr is ignored. */
 void tg_optim_set_lr(tg_optim *opt, double lr);
+/** The learning rate the next step uses; 0 for NULL opt. */
+double tg_optim_lr(const tg_optim *opt);
+/** Deprecated name of tg_optim_lr (the getter rule, docs/design.md). */
 double tg_optim_get_lr(const tg_optim *opt);
 /** Steps taken so far (Adam's t after the last step). */
 int64_t tg_optim_steps(const tg_optim *opt);
