@@ -127,12 +127,7 @@ def test_mlp_dot(tmp):
 
 
 def main():
-    for t in (test_custom_op, test_wrong_backward, test_doc_matches_example, test_mlp_dot):
-        try:
-            t()
-        except Exception as e:  # a crash is a failure, not a Python traceback exit
-            fail("%s raised %r" % (t.__name__, e))
-    return T.exit_code()
+    return T.run_all((test_custom_op, test_wrong_backward, test_doc_matches_example, test_mlp_dot))
 
 
 if __name__ == "__main__":
