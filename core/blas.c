@@ -1,10 +1,12 @@
 /* blas.c: the GEMM handed to OpenBLAS, for comparison only (meson option
- * -Dblas=openblas). Built only with that option; core/gemm.c calls these at
- * the top of tg__gemm_{f32,f64} and tg__gemm_mt_{f32,f64}. OpenBLAS picks its
- * own blocking and threads (OPENBLAS_NUM_THREADS), so results are not bitwise
- * equal across thread counts in this configuration, and the determinism test
- * is expected to fail with it: it exists to measure our kernels against a
- * tuned library inside the same engine, never for real use. */
+ * -Dblas=openblas). Built only with that option; the GEMM driver
+ * (core/gemm_driver_impl.h) calls these at the top of tg__gemm_{f32,f64},
+ * and tg__gemm_mt_{f32,f64} (core/gemm_mt_impl.h) then goes straight to it.
+ * OpenBLAS picks its own blocking and threads (OPENBLAS_NUM_THREADS), so
+ * results are not bitwise equal across thread counts in this configuration,
+ * and the determinism test is expected to fail with it: it exists to measure
+ * our kernels against a tuned library inside the same engine, never for real
+ * use. */
 #include "internal.h"
 
 #include <cblas.h>

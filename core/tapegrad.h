@@ -1074,6 +1074,9 @@ tg_status tg_optim_clip_grad_norm(tg_optim *opt, double max_norm, double *norm_o
 /** Learning rate for the next steps (schedules call this each epoch); a
  *  negative or non-finite lr is ignored. */
 void tg_optim_set_lr(tg_optim *opt, double lr);
+/** The learning rate the next step uses; 0 for NULL opt. */
+double tg_optim_lr(const tg_optim *opt);
+/** Deprecated name of tg_optim_lr (the getter rule, docs/design.md). */
 double tg_optim_get_lr(const tg_optim *opt);
 /** Steps taken so far (Adam's t after the last step). */
 int64_t tg_optim_steps(const tg_optim *opt);
@@ -1101,7 +1104,7 @@ double tg_lr_cosine(double lr0, double lr_min, int t, int T);
  *  symbolic link, FIFO, device or directory there is refused with TG_EIO
  *  saying what it is, and left alone. "<path>.tmp.<pid>" files of processes
  *  that are gone (saves killed mid-write) are removed first. Readable by
- *  any safetensors reader (test/read_safetensors.py uses json + NumPy). */
+ *  any safetensors reader (test/read_safetensors.py uses only json and struct). */
 tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, const tg_optim *opt);
 /** Load a checkpoint written by tg_checkpoint_save (or any safetensors file
  *  with F32/F64 tensors and our crc32 entries). path must be a regular file

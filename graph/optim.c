@@ -397,7 +397,8 @@ tg_status tg_optim_clip_grad_norm(tg_optim *opt, double max_norm, double *norm_o
 void tg_optim_set_lr(tg_optim *opt, double lr) {
     if (opt && lr >= 0 && isfinite(lr)) opt->cfg.lr = lr;
 }
-double tg_optim_get_lr(const tg_optim *opt) { return opt ? opt->cfg.lr : 0.0; }
+double tg_optim_lr(const tg_optim *opt) { return opt ? opt->cfg.lr : 0.0; }
+double tg_optim_get_lr(const tg_optim *opt) { return tg_optim_lr(opt); } /* deprecated name */
 int64_t tg_optim_steps(const tg_optim *opt) { return opt ? opt->steps : 0; }
 
 /* ---- schedules ---- */

@@ -4,7 +4,8 @@
  * Backward, per batch entry, accumulating (beta = 1) into the grad buffers:
  *   dA (M,K) += dY (M,N) · Bᵀ      (GEMM with transB)
  *   dB (K,N) += Aᵀ · dY (M,N)      (GEMM with transA)
- * Every product goes through core/gemm.c, so no transpose is materialized. */
+ * Every product goes through the GEMM (core/gemm*.c), so no transpose is
+ * materialized. */
 #include "ops_internal.h"
 
 static tg_status matmul_infer(tg_node *n, tg_out_spec *out) {

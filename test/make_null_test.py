@@ -66,6 +66,8 @@ VALID = {
     "tg_optim_config *": "&ocfg",
     "tg_idx *": "&idx",
     "tg_dataset *": "&ds",
+    "tg_table *": "&table",
+    "tg_checkpoint_info *": "&ckinfo",
     "tg_dot_opts *": "&dopts",
     "tg_scalar_fn": "scalar_fn",
     # not pointers
@@ -97,6 +99,8 @@ ZEROED = {
     "tg_tree_layer *": "&Z.tree",
     "tg_idx *": "&Z.idx",
     "tg_dataset *": "&Z.ds",
+    "tg_table *": "&Z.table",
+    "tg_checkpoint_info *": "&Z.ckinfo",
 }
 
 # With every pointer argument NULL a function returning tg_status must
@@ -308,10 +312,13 @@ def main():
     o.append("static tg_optim_config ocfg;")
     o.append("static tg_idx idx;")
     o.append("static tg_dataset ds;")
+    o.append("static tg_table table;")
+    o.append("static tg_checkpoint_info ckinfo;")
     o.append("static tg_dot_opts dopts;")
     o.append("static struct {")
     o.append("    tg_dense dense; tg_conv2d_layer conv; tg_cell cell; tg_rnn_state st; tg_rnn rnn;")
     o.append("    tg_rnn_carry carry; tg_tree_layer tree; tg_idx idx; tg_dataset ds;")
+    o.append("    tg_table table; tg_checkpoint_info ckinfo;")
     o.append("} Z; /* zeroed structs */")
     o.append("static tg_tensor *scalar_fn(tg_ctx *c, tg_tensor **in, int n, void *user) {")
     o.append("    (void)c; (void)n; (void)user;")

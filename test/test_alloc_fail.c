@@ -21,6 +21,7 @@
  * A second sweep does the same for tg_ctx_new with two threads (the pool's
  * allocations). Exit 0 pass, 1 fail. */
 #include "graph_internal.h"
+#include "testlib.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -51,14 +52,6 @@ static void count_release(void *p, void *user) {
     free(p);
 }
 
-static int failures;
-#define FAILF(...)                                                                          \
-    do {                                                                                    \
-        fprintf(stderr, "FAIL (fail_at %ld%s): ", g_fail_at, g_persistent ? " persistent" : ""); \
-        fprintf(stderr, __VA_ARGS__);                                                       \
-        fputc('\n', stderr);                                                                \
-        failures++;                                                                         \
-    } while (0)
 
 /* ---- fixtures ---- */
 
@@ -123,8 +116,9 @@ static int expect_oom(tg_ctx *ctx, const char *what, tg_status st) {
     if (!g_failed) FAILF("%s failed without an injected failure: %s", what, tg_last_error(ctx));
     else if (st != TG_ENOMEM || tg_last_status(ctx) != TG_ENOMEM)
         FAILF("%s: status %d (last %d), want TG_ENOMEM: %s", what, st, tg_last_status(ctx), tg_last_error(ctx));
-    else if (!strstr(tg_last_error(ctx), "out of memory"))
-        FAILF("%s: message does not say \"out of memory\": %s", what, tg_last_error(ctx));
+    else
+        CHECK(strstr(tg_last_error(ctx), "out of memory"), "%s: message does not say \"out of memory\": %s", what,
+              tg_last_error(ctx));
     return 1;
 }
 
@@ -254,61 +248,53 @@ static long sweep(const char *name, int (*fn)(void), long n_total) {
     for (int mode = 0; mode < 2; mode++) {
         for (long k = 1; k <= n_total; k++) {
             g_calls = 0, g_failed = 0, g_fail_at = k, g_persistent = mode;
+            TL_CONTEXT("fail_at %ld%s", k, mode ? " persistent" : "");
             int rc = fn();
             runs++;
-            if (!g_failed) FAILF("%s: request %ld never came (the run made %ld)", name, k, g_calls);
+            CHECK(g_failed, "%s: request %ld never came (the run made %ld)", name, k, g_calls);
             if (rc == 0) absorbed++;
             tg_alloc_stats now = tg_alloc_stats_get();
-            if (now.bytes_live != base.bytes_live || now.n_alloc - now.n_free != base.n_alloc - base.n_free)
-                FAILF("%s: leaked %lld bytes in %lld blocks", name,
-                      (long long)(now.bytes_live - base.bytes_live),
-                      (long long)((now.n_alloc - now.n_free) - (base.n_alloc - base.n_free)));
-            if (stray_files()) FAILF("%s: stray files", name);
+            CHECK(now.bytes_live == base.bytes_live && now.n_alloc - now.n_free == base.n_alloc - base.n_free,
+                  "%s: leaked %lld bytes in %lld blocks", name, (long long)(now.bytes_live - base.bytes_live),
+                  (long long)((now.n_alloc - now.n_free) - (base.n_alloc - base.n_free)));
+            CHECK(!stray_files(), "%s: stray files", name);
         }
     }
     g_fail_at = 0, g_persistent = 0;
+    tl_context_clear();
     printf("%s: %ld allocations, %ld failure runs, %ld completed despite the failure (fallbacks)\n", name,
            n_total, runs, absorbed);
     return absorbed;
 }
 
 int main(void) {
-    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(g_dir, sizeof g_dir, "%s/tg_allocfail_XXXXXX", tmp);
-    if (!mkdtemp(g_dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (tl_mkdtemp(g_dir, sizeof g_dir, "tg_allocfail")) return 1;
     snprintf(g_ckpt, sizeof g_ckpt, "%s/m.safetensors", g_dir);
     if (write_fixtures()) {
-        fprintf(stderr, "FAIL: cannot write the fixtures in %s\n", g_dir);
+        FAILF("cannot write the fixtures in %s", g_dir);
         cleanup_fixtures();
-        return 1;
+        return tl_summary();
     }
     tg_set_allocator(&(tg_allocator){count_alloc, count_release, NULL});
 
     /* A clean run, counted. */
     g_calls = 0, g_fail_at = 0, g_failed = 0;
     tg_alloc_stats base = tg_alloc_stats_get();
-    if (run_step() != 0) {
-        fprintf(stderr, "FAIL: the step fails without any injected failure\n");
-        failures++;
-    }
+    CHECK(run_step() == 0, "the step fails without any injected failure");
     long n_step = g_calls;
     tg_alloc_stats after = tg_alloc_stats_get();
-    if (after.bytes_live != base.bytes_live) FAILF("the clean run leaks %lld bytes",
-                                                   (long long)(after.bytes_live - base.bytes_live));
+    CHECK(after.bytes_live == base.bytes_live, "the clean run leaks %lld bytes",
+          (long long)(after.bytes_live - base.bytes_live));
     g_calls = 0;
     run_ctx2();
     long n_ctx2 = g_calls;
-    if (n_step < 10 || n_ctx2 < 1) FAILF("too few allocations counted (%ld, %ld)", n_step, n_ctx2);
+    CHECK(n_step >= 10 && n_ctx2 >= 1, "too few allocations counted (%ld, %ld)", n_step, n_ctx2);
 
-    if (!failures) {
+    if (!tl_fail) {
         sweep("training step", run_step, n_step);
         sweep("ctx_new with 2 threads", run_ctx2, n_ctx2);
     }
     tg_set_allocator(NULL);
     cleanup_fixtures();
-    printf("%s\n", failures ? "FAILED" : "ok");
-    return failures ? 1 : 0;
+    return tl_summary();
 }

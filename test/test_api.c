@@ -5,22 +5,11 @@
  * by hand in the comments beside them, never read back from the library. */
 #include <tapegrad.h>
 
+#include "testlib.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-static int n_checks, n_failed;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        n_checks++;                                                        \
-        if (!(cond)) {                                                     \
-            n_failed++;                                                    \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-        }                                                                  \
-    } while (0)
 
 /* ---- 1. tg_tape_end refuses an outer tape ---- */
 
@@ -323,10 +312,6 @@ int main(void) {
     test_param_by_name(TG_F64);
     test_renames();
     /* 115 CHECKs run, none conditional; fewer means a section was skipped. */
-    printf("api: %d checks, %d failed\n", n_checks, n_failed);
-    if (n_checks < 115) {
-        fprintf(stderr, "only %d checks ran\n", n_checks);
-        return 1;
-    }
-    return n_failed ? 1 : 0;
+    CHECK(tl_pass + tl_fail >= 115, "only %d checks ran, expected 115", tl_pass + tl_fail);
+    return tl_summary();
 }

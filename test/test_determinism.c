@@ -18,6 +18,7 @@
  * gradients of x and both weights and biases must match bitwise between 1
  * and 2 threads, in f32 and f64. */
 #include "graph_internal.h"
+#include "testlib.h"
 #include "vmath.h"
 
 #include <math.h>
@@ -128,8 +129,8 @@ static int ew_run(int threads, tg_dtype dt, int k, int64_t n, double *out) {
     return rc;
 }
 
-static int ew_check(void) {
-    int fails = 0;
+static void ew_check(void) {
+    int fails0 = tl_fail;
     for (int d = 0; d < 2; d++) {
         tg_dtype dt = d ? TG_F64 : TG_F32;
         for (int k = 0; k < EW_OPS; k++) {
@@ -139,19 +140,18 @@ static int ew_check(void) {
                         : k % 2       ? 40 * TG_PAR_CHUNK_MAX + 77
                                       : 5 * TG_PAR_CHUNK + 77;
             double *a = malloc((size_t)(2 * n) * sizeof(double)), *b = malloc((size_t)(2 * n) * sizeof(double));
-            if (!a || !b || ew_run(1, dt, k, n, a) || ew_run(2, dt, k, n, b)) {
-                fails++;
-            } else if (memcmp(a, b, (size_t)(2 * n) * sizeof(double)) != 0) {
-                printf("FAIL: %s %s on %lld elements differs between 1 and 2 threads\n", ew_name(k),
-                       tg_dtype_name(dt), (long long)n);
-                fails++;
-            }
+            int ran = a && b && !ew_run(1, dt, k, n, a) && !ew_run(2, dt, k, n, b);
+            CHECK(ran, "%s %s on %lld elements: a run failed", ew_name(k), tg_dtype_name(dt), (long long)n);
+            if (ran)
+                CHECK(!memcmp(a, b, (size_t)(2 * n) * sizeof(double)),
+                      "%s %s on %lld elements differs between 1 and 2 threads", ew_name(k), tg_dtype_name(dt),
+                      (long long)n);
             free(a);
             free(b);
         }
     }
-    if (!fails) printf("ok: %d elementwise ops, f32 and f64, forward and backward bitwise equal at 1 and 2 threads\n", EW_OPS);
-    return fails;
+    if (tl_fail == fails0)
+        printf("ok: %d elementwise ops, f32 and f64, forward and backward bitwise equal at 1 and 2 threads\n", EW_OPS);
 }
 
 /* ---- the convolutional path ---- */
@@ -200,56 +200,41 @@ static int64_t conv_run(int threads, tg_dtype dt, double *out) {
     return n;
 }
 
-static int conv_check(void) {
-    int fails = 0;
+static void conv_check(void) {
     size_t cap = 1 + 64 * 8 * 3 * 3 + 64 * 3 * 16 * 16 + 8 * 3 * 9 + 8 + 8 * 4 * 9 + 8;
     for (int d = 0; d < 2; d++) {
         tg_dtype dt = d ? TG_F64 : TG_F32;
         double *a = malloc(cap * sizeof(double)), *b = malloc(cap * sizeof(double));
         int64_t na = a ? conv_run(1, dt, a) : -1, nb = b ? conv_run(2, dt, b) : -1;
-        if (na < 0 || na != nb || (size_t)na > cap) {
-            printf("FAIL: conv path %s: %lld vs %lld values\n", tg_dtype_name(dt), (long long)na, (long long)nb);
-            fails++;
-        } else if (memcmp(a, b, (size_t)na * sizeof(double)) != 0) {
-            int64_t diff = 0;
-            for (int64_t i = 0; i < na; i++) diff += memcmp(&a[i], &b[i], sizeof(double)) != 0;
-            printf("FAIL: conv path %s: %lld of %lld values differ between 1 and 2 threads\n", tg_dtype_name(dt),
-                   (long long)diff, (long long)na);
-            fails++;
-        } else {
+        int ran = na >= 0 && na == nb && (size_t)na <= cap;
+        CHECK(ran, "conv path %s: %lld vs %lld values", tg_dtype_name(dt), (long long)na, (long long)nb);
+        int64_t diff = 0;
+        for (int64_t i = 0; ran && i < na; i++) diff += memcmp(&a[i], &b[i], sizeof(double)) != 0;
+        if (ran)
+            CHECK(!diff, "conv path %s: %lld of %lld values differ between 1 and 2 threads", tg_dtype_name(dt),
+                  (long long)diff, (long long)na);
+        if (ran && !diff)
             printf("ok: conv path %s (batch 64): %lld values bitwise equal at 1 and 2 threads\n", tg_dtype_name(dt),
                    (long long)na);
-        }
         free(a);
         free(b);
     }
-    return fails;
 }
 
 int main(void) {
     int64_t n = 784 * 256 + 256 + 256 * 10 + 10, n1 = 0, n2 = 0;
     float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
-    int pass = 0, fail = 0;
-    if (!a || !b || train(1, a, &n1) || train(2, b, &n2) || n1 != n || n2 != n) {
-        fail++;
-    } else {
-        int64_t diff = 0;
-        for (int64_t i = 0; i < n; i++)
-            if (memcmp(&a[i], &b[i], sizeof(float)) != 0) diff++;
-        if (diff) {
-            printf("FAIL: %lld of %lld weights differ between 1 and 2 threads\n", (long long)diff, (long long)n);
-            fail++;
-        } else {
-            printf("ok: %lld weights bitwise equal at 1 and 2 threads after 20 steps\n", (long long)n);
-            pass++;
-        }
-    }
+    int ran = a && b && !train(1, a, &n1) && !train(2, b, &n2) && n1 == n && n2 == n;
+    CHECK(ran, "training: a run failed or gave %lld, %lld weights (want %lld)", (long long)n1, (long long)n2,
+          (long long)n);
+    int64_t diff = 0;
+    for (int64_t i = 0; ran && i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float)) != 0) diff++;
+    if (ran) CHECK(!diff, "%lld of %lld weights differ between 1 and 2 threads", (long long)diff, (long long)n);
+    if (ran && !diff) printf("ok: %lld weights bitwise equal at 1 and 2 threads after 20 steps\n", (long long)n);
     free(a);
     free(b);
-    if (ew_check()) fail++;
-    else pass++;
-    if (conv_check()) fail++;
-    else pass++;
-    printf("%d passed, %d failed\n", pass, fail);
-    return fail ? 1 : 0;
+    ew_check();
+    conv_check();
+    return tl_summary();
 }

@@ -15,7 +15,6 @@ short run was skipped (no Fashion-MNIST): a partial run is not a pass.
 """
 import os
 import re
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
@@ -128,14 +127,7 @@ def main():
     if not os.path.isdir(EXAMPLES):
         print("FAIL: no examples directory at %s (set TG_BUILDDIR)" % EXAMPLES)
         return 1
-    for t in (test_perceptron, test_linear_unit, test_mlp_bad_flags, test_mlp_short_run):
-        try:
-            t()
-        except subprocess.TimeoutExpired as e:
-            fail("%s: timed out: %s" % (t.__name__, e))
-        except FileNotFoundError as e:
-            fail("%s: %s" % (t.__name__, e))
-    return T.exit_code()
+    return T.run_all((test_perceptron, test_linear_unit, test_mlp_bad_flags, test_mlp_short_run))
 
 
 if __name__ == "__main__":

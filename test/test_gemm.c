@@ -1,4 +1,4 @@
-/* test_gemm: the GEMM kernels (core/gemm.c) against a long-double reference.
+/* test_gemm: the GEMM kernels (core/gemm*.c) against a long-double reference.
  *
  * Every path the dispatcher can pick (rank-1 for K = 1, the direct loops for
  * tiny products and M = 1, the narrow-N kernels, the packed/in-place blocked
@@ -11,10 +11,11 @@
  * Each result element must be within TOL·(K + 2) of the exact sum, relative
  * to Σ|a·b| (+ |beta·c|), computed here in long double; and the guard band of
  * columns beyond N and elements beyond the last row must be untouched (no
- * kernel writes outside C). Prints "ok (0 failures)" or the failing cases;
- * exits 1 on any failure. An optional argument names a file that receives a
+ * kernel writes outside C). Each case is a check of test/testlib.h: prints
+ * the failing cases and "N passed, N failed"; exits 1 on any failure. An optional argument names a file that receives a
  * hash of every case's result bits (to compare two builds bitwise). */
 #include "graph_internal.h"
+#include "testlib.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,6 @@ static double rnd(void) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return (doubl
 static uint64_t fnv(const void *p, size_t n, uint64_t h) { const unsigned char *c = p; for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull; return h; }
 
 #define GUARD 7
-static int fails = 0;
 
 #define CASE(T, S, TOL)                                                                                  \
 static void case_##S(FILE *out, int tA, int tB, int64_t M, int64_t N, int64_t K, int beta) {              \
@@ -50,11 +50,11 @@ static void case_##S(FILE *out, int tA, int tB, int64_t M, int64_t N, int64_t K,
             if (!(e <= worst)) worst = e;                                                                \
         }                                                                                                \
         for (int64_t j = N; j < ldc && i * ldc + j < M * ldc + GUARD; j++)                               \
-            if (memcmp(&C[i * ldc + j], &C0[i * ldc + j], sizeof(T))) { printf("GUARD " #S " %d%d %lldx%lldx%lld b%d row %lld col %lld\n", tA, tB, (long long)M, (long long)N, (long long)K, beta, (long long)i, (long long)j); fails++; break; } \
+            if (memcmp(&C[i * ldc + j], &C0[i * ldc + j], sizeof(T))) { FAILF("GUARD " #S " %d%d %lldx%lldx%lld b%d row %lld col %lld", tA, tB, (long long)M, (long long)N, (long long)K, beta, (long long)i, (long long)j); break; } \
         h = fnv(C + i * ldc, sizeof(T) * (size_t)N, h);                                                  \
     }                                                                                                    \
-    for (int64_t j = M * ldc; j < M * ldc + GUARD; j++) if (memcmp(&C[j], &C0[j], sizeof(T))) { printf("GUARD-END\n"); fails++; break; } \
-    if (!(worst <= TOL * (double)(K + 2))) { printf("ERR " #S " %d%d %lldx%lldx%lld b%d rel %g\n", tA, tB, (long long)M, (long long)N, (long long)K, beta, worst); fails++; } \
+    for (int64_t j = M * ldc; j < M * ldc + GUARD; j++) if (memcmp(&C[j], &C0[j], sizeof(T))) { FAILF("GUARD-END " #S " %d%d %lldx%lldx%lld b%d", tA, tB, (long long)M, (long long)N, (long long)K, beta); break; } \
+    CHECK(worst <= TOL * (double)(K + 2), "ERR " #S " %d%d %lldx%lldx%lld b%d rel %g", tA, tB, (long long)M, (long long)N, (long long)K, beta, worst); \
     fprintf(out, #S " %d %d %lld %lld %lld %d %016llx\n", tA, tB, (long long)M, (long long)N, (long long)K, beta, (unsigned long long)h); \
     free(A); free(B); free(C); free(C0);                                                                 \
 }
@@ -81,11 +81,9 @@ static void mtcase_##S(int tA, int tB, int64_t M, int64_t N, int64_t K, int beta
         tg__gemm_mt_##S(g_ctx[t], tA, tB, M, N, K, A, lda, B, ldb, (T)beta, C[t], ldc);                  \
     }                                                                                                    \
     for (int t = 1; t < 3; t++)                                                                          \
-        if (memcmp(C[0], C[t], sizeof(T) * (size_t)(M * ldc))) {                                         \
-            printf("MT " #S " %d%d %lldx%lldx%lld b%d: %d threads differ from 1 thread\n", tA, tB,        \
-                   (long long)M, (long long)N, (long long)K, beta, t + 1);                               \
-            fails++;                                                                                     \
-        }                                                                                                \
+        CHECK(!memcmp(C[0], C[t], sizeof(T) * (size_t)(M * ldc)),                                        \
+              "MT " #S " %d%d %lldx%lldx%lld b%d: %d threads differ from 1 thread", tA, tB,              \
+              (long long)M, (long long)N, (long long)K, beta, t + 1);                                    \
     double worst = 0;                                                                                    \
     for (int64_t i = 0; i < M; i += (i + rstep < M || i == M - 1) ? rstep : M - 1 - i)                  \
         for (int64_t j = 0; j < ldc; j++) {                                                              \
@@ -101,11 +99,8 @@ static void mtcase_##S(int tA, int tB, int64_t M, int64_t N, int64_t K, int beta
             double e = (double)(fabsl(C[1][i * ldc + j] - r) / (m + 1e-30L));                            \
             if (!(e <= worst)) worst = e;                                                                \
         }                                                                                                \
-    if (!(worst <= TOL * (double)(K + 2))) {                                                             \
-        printf("MT-ERR " #S " %d%d %lldx%lldx%lld b%d rel %g\n", tA, tB, (long long)M, (long long)N,      \
-               (long long)K, beta, worst);                                                               \
-        fails++;                                                                                         \
-    }                                                                                                    \
+    CHECK(worst <= TOL * (double)(K + 2), "MT-ERR " #S " %d%d %lldx%lldx%lld b%d rel %g", tA, tB,       \
+          (long long)M, (long long)N, (long long)K, beta, worst);                                        \
     free(A); free(B); free(C0); for (int t = 0; t < 3; t++) free(C[t]);                                  \
 }
 MTCASE(float, f32, 1.2e-7)
@@ -140,7 +135,7 @@ int main(int argc, char **argv) {
         tg_config cfg = tg_config_default();
         cfg.threads = t + 1;
         g_ctx[t] = tg_ctx_new(&cfg);
-        if (!g_ctx[t]) { printf("FAIL: no context with %d threads\n", t + 1); return 1; }
+        if (!g_ctx[t]) { FAILF("no context with %d threads", t + 1); return tl_summary(); }
     }
     static const int64_t mt[][3] = {{32, 512, 128}, {32, 128, 512}, {128, 512, 32}, {2048, 96, 128}, {128, 96, 2048},
         {2048, 128, 96}, {200, 500, 784}, {784, 500, 200}, {200, 784, 500}, {32, 64, 2000}, {100, 200, 300},
@@ -175,6 +170,5 @@ int main(int argc, char **argv) {
         }
     for (int t = 0; t < 3; t++) tg_ctx_free(g_ctx[t]);
     fclose(out);
-    printf("%s (%d failures)\n", fails ? "FAIL" : "ok", fails);
-    return fails != 0;
+    return tl_summary();
 }

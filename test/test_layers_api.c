@@ -14,27 +14,15 @@
  *   - every layer has a free that zeroes it (a conv layer's mask released);
  *   - tg_dataset_load takes the class count from the caller or the labels;
  *   - tg__error is tg_set_error (one function).
- * Every check is counted; the test fails when any fails or when fewer than
- * the expected number ran. Exit 0 pass, 1 fail. */
+ * Every check counts (test/testlib.h); the test fails when any fails or when
+ * fewer than the expected number ran. Exit 0 pass, 1 fail. */
 #include "graph_internal.h"
+#include "testlib.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int n_pass, n_fail;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (cond) {                                                        \
-            n_pass++;                                                      \
-        } else {                                                           \
-            n_fail++;                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-        }                                                                  \
-    } while (0)
 
 /* ---- a counting allocator that refuses the n-th request ---- */
 
@@ -462,11 +450,6 @@ int main(void) {
     test_one_error_function();
     /* At least the checks that run whatever happens: for 5 layers, 3 plus 5
      * per refused allocation (>= 8 allocations each) alone exceed 150. */
-    int floor = 150;
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    if (n_pass + n_fail < floor) {
-        fprintf(stderr, "FAIL: only %d checks ran, expected at least %d\n", n_pass + n_fail, floor);
-        return 1;
-    }
-    return n_fail ? 1 : 0;
+    CHECK(tl_pass + tl_fail >= 150, "only %d checks ran, expected at least 150", tl_pass + tl_fail);
+    return tl_summary();
 }

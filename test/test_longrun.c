@@ -10,6 +10,7 @@
  *
  * Exit 0 pass, 1 fail. */
 #include "tapegrad.h"
+#include "testlib.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -65,7 +66,10 @@ int main(void) {
      * warm-up does not depend on which thread ran which tile. */
     cfg.threads = 2;
     tg_ctx *ctx = tg_ctx_new(&cfg);
-    if (!ctx) return 1;
+    if (!ctx) {
+        FAILF("no context");
+        return tl_summary();
+    }
 
     /* data: real when present, else random (owned here, not by the library) */
     tg_dataset real = {0}, ds;
@@ -79,7 +83,10 @@ int main(void) {
         tg_clear_error(ctx);
         own_img = malloc((size_t)N * D);
         own_lbl = malloc(N);
-        if (!own_img || !own_lbl) return 1;
+        if (!own_img || !own_lbl) {
+            FAILF("no memory for the synthetic images");
+            return tl_summary();
+        }
         /* noise, plus a bright row 2·label + 4 so that the labels can be learnt */
         for (int i = 0; i < N; i++) {
             own_lbl[i] = (uint8_t)(tg_rng_u64(ctx) % C);
@@ -95,13 +102,16 @@ int main(void) {
     tg_dense l1, l2;
     if (tg_dense_init(&l1, ctx, "fc1", D, H, TG_F32, TG_INIT_HE) ||
         tg_dense_init(&l2, ctx, "fc2", H, C, TG_F32, TG_INIT_HE)) {
-        fprintf(stderr, "FAIL: %s\n", tg_last_error(ctx));
-        return 1;
+        FAILF("%s", tg_last_error(ctx));
+        return tl_summary();
     }
     tg_optim_config oc = tg_optim_defaults(TG_OPT_MOMENTUM);
     oc.lr = 0.05;
     tg_optim *opt = tg_optim_new(ctx, &oc, NULL, 0);
-    if (!opt) return 1;
+    if (!opt) {
+        FAILF("optim_new: %s", tg_last_error(ctx));
+        return tl_summary();
+    }
 
     static int64_t perm[N];
     static int32_t labels[B];
@@ -109,7 +119,7 @@ int main(void) {
     tg_alloc_stats s_warm = {0};
     long rss_warm = 0;
     double first_loss = 0, last_loss = 0, epoch_loss = 0, acc0 = evaluate(ctx, &l1, &l2, &ds), acc = acc0;
-    int fails = 0;
+    int ok = 1;
     for (int step = 1; step <= STEPS; step++) {
         int b0 = ((step - 1) * B) % N;
         if (b0 == 0) tg_shuffle(ctx, perm, N);
@@ -125,8 +135,8 @@ int main(void) {
         tg_optim_zero_grad(opt);
         tg_tape_end(tape);
         if (s != TG_OK || !isfinite(lv)) {
-            fprintf(stderr, "FAIL: step %d: loss %g: %s\n", step, lv, tg_last_error(ctx));
-            fails++;
+            FAILF("step %d: loss %g: %s", step, lv, tg_last_error(ctx));
+            ok = 0;
             break;
         }
         epoch_loss += lv;
@@ -151,28 +161,19 @@ int main(void) {
            (unsigned long long)s_end.bytes_live, rss_end / 1048576.0);
     printf("loss: first epoch %.4f, last epoch %.4f; accuracy on %d training samples %.3f -> %.3f\n",
            first_loss, last_loss, EVAL_N, acc0, acc);
-    if (!fails) {
-        if (s_end.n_alloc != s_warm.n_alloc || s_end.n_free != s_warm.n_free ||
-            s_end.bytes_live != s_warm.bytes_live) {
-            fprintf(stderr, "FAIL: the steady state allocates (counters above differ)\n");
-            fails++;
-        }
-        if (rss_warm < 0 || rss_end < 0 || labs(rss_end - rss_warm) > (1L << 20)) {
-            fprintf(stderr, "FAIL: resident memory moved by %+.2f MiB (limit 1 MiB)\n",
-                    (rss_end - rss_warm) / 1048576.0);
-            fails++;
-        }
-        if (!(last_loss < first_loss) || acc < 0) {
-            fprintf(stderr, "FAIL: training did not progress (loss %g -> %g, accuracy %g)\n", first_loss,
-                    last_loss, acc);
-            fails++;
-        }
+    if (ok) {
+        CHECK(s_end.n_alloc == s_warm.n_alloc && s_end.n_free == s_warm.n_free &&
+                  s_end.bytes_live == s_warm.bytes_live,
+              "the steady state allocates (counters above differ)");
+        CHECK(rss_warm >= 0 && rss_end >= 0 && labs(rss_end - rss_warm) <= (1L << 20),
+              "resident memory moved by %+.2f MiB (limit 1 MiB)", (rss_end - rss_warm) / 1048576.0);
+        CHECK(last_loss < first_loss && acc >= 0, "training did not progress (loss %g -> %g, accuracy %g)",
+              first_loss, last_loss, acc);
     }
     tg_optim_free(opt);
     tg_dataset_free(&real);
     free(own_img);
     free(own_lbl);
     tg_ctx_free(ctx);
-    printf("%s\n", fails ? "FAILED" : "ok");
-    return fails ? 1 : 0;
+    return tl_summary();
 }

@@ -38,15 +38,14 @@ import subprocess
 import sys
 import tempfile
 
+from testlib import Tally
+
 SRC = os.environ.get("TG_SRCDIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 BUILD = os.environ.get("TG_BUILDDIR", os.path.join(SRC, "build"))
 LIBS = ["libtgcore.a", "libtgops.a", "libtggraph.a"]
-failures = []
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    failures.append(msg)
+T = Tally()
+fail = T.fail
+failures = T.failures
 
 
 def read(root, rel):
@@ -461,16 +460,7 @@ def test_walk():
 
 
 def main():
-    for t in (test_registry, test_call_sites, test_guide, test_walk):
-        try:
-            t()
-        except Exception as e:  # a crash is a failure, not a traceback exit
-            fail("%s raised %r" % (t.__name__, e))
-    if failures:
-        print("%d failure(s)" % len(failures))
-        return 1
-    print("all passed")
-    return 0
+    return T.run_all((test_registry, test_call_sites, test_guide, test_walk))
 
 
 if __name__ == "__main__":

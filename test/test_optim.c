@@ -400,7 +400,10 @@ static void test_config(void) {
         tg__optim_set_steps(o, 41);
         CHECK(tg_optim_steps(o) == 41, "layout %zu: set_steps", i);
         tg_optim_set_lr(o, 0.125);
-        CHECK(tg_optim_get_lr(o) == 0.125, "layout %zu: set_lr", i);
+        CHECK(tg_optim_lr(o) == 0.125, "layout %zu: set_lr", i);
+        tg_optim_set_lr(o, -1.0); /* ignored */
+        CHECK(tg_optim_lr(o) == 0.125 && tg_optim_get_lr(o) == 0.125, "layout %zu: lr %g, deprecated name %g", i,
+              tg_optim_lr(o), tg_optim_get_lr(o));
         tg_optim_free(o);
     }
 

@@ -208,13 +208,8 @@ def test_tabular():
 
 
 def main():
-    for t in (test_tabular, test_custom_op, test_wrong_backward, test_doc_matches_example, test_eval_only_other_optim,
-              test_mlp_dot):
-        try:
-            t()
-        except Exception as e:  # a crash is a failure, not a Python traceback exit
-            fail("%s raised %r" % (t.__name__, e))
-    return T.exit_code()
+    return T.run_all((test_tabular, test_custom_op, test_wrong_backward, test_doc_matches_example,
+                      test_eval_only_other_optim, test_mlp_dot))
 
 
 if __name__ == "__main__":

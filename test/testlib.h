@@ -15,6 +15,8 @@
  *   ASSERT_EQ(a, b)          integers (as long long), both values printed
  *   ASSERT_NEAR(a, b, tol)   |a - b| <= tol, doubles, both values printed
  *   ASSERT_STR_EQ(a, b)      strcmp == 0, both strings printed
+ *   TL_CONTEXT(fmt, ...)     what a loop is on (fail_at 7, persistent),
+ *                            printed in every failure until tl_context_clear()
  *   tl_run(argv, out, size)  fork/exec a program, its stdout into out;
  *                            returns its exit status, or -1 (no shell)
  *   tl_ctx_seeded(seed, threads)  a context with this seed and thread count
@@ -38,11 +40,17 @@
 #include <unistd.h>
 
 static int tl_pass, tl_fail, tl_skip;
+static char tl_context[160];
 
-/* Prints where a check failed; the caller prints what. */
+#define TL_CONTEXT(...) snprintf(tl_context, sizeof tl_context, __VA_ARGS__)
+static inline void tl_context_clear(void) { tl_context[0] = 0; }
+
+/* Prints where a check failed, and the context if any; the caller prints
+ * what. */
 static inline void tl_failed_at(const char *file, int line) {
     tl_fail++;
     printf("FAIL %s:%d: ", file, line);
+    if (tl_context[0]) printf("(%s) ", tl_context);
 }
 
 #define CHECK(cond, ...)                        \

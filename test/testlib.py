@@ -9,6 +9,9 @@
   exits non-zero or prints no (matching) result line; tally.exit_code() is 1 on any
   failure, 77 (meson's skip) when part of the work was skipped, else 0, so a
   script that skipped part of its checks never reports a plain pass;
+  tally.run_all(tests) runs each test function, records an exception
+  (a timeout, a missing program, a crash) as that test's failure instead of
+  a traceback exit, and returns exit_code();
 - needs_data(tally, what): a decorator for a test that needs Fashion-MNIST
   (skipped without it) and a temporary directory;
 - sanitized(build): True for a -Db_sanitize build.
@@ -86,6 +89,17 @@ class Tally:
             print("%s\n  %s" % (what, last), flush=True)
             return fields, out
         return None, out
+
+    def run_all(self, tests):
+        """Runs each test, a function of no arguments (functools.partial for
+        one with arguments); an exception becomes a failure naming the test.
+        Returns exit_code()."""
+        for t in tests:
+            try:
+                t()
+            except Exception as e:  # a crash is a failure, not a traceback exit
+                self.fail("%s raised %r" % (getattr(t, "func", t).__name__, e))
+        return self.exit_code()
 
     def exit_code(self):
         print("%d failure(s), %d part(s) skipped" % (len(self.failures), len(self.skips)))

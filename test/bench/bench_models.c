@@ -98,6 +98,26 @@ static const int64_t *order_next(order *o, int64_t B) {
     return p;
 }
 
+/* An image classifier's timed steps (cnn, lenet5): each takes the next B
+ * images of ord (H×W, framed at pad: image_batch), net's logits, mean
+ * cross-entropy and opt's step; reports samples/s under key. */
+enum { IMAGE_B_MAX = 64 };
+typedef tg_tensor *(*image_net)(tg_ctx *ctx, tg_tensor *x);
+static int image_steps(FILE *out, const char *key, tg_ctx *ctx, const tg_dataset *ds, order *ord, tg_optim *opt,
+                       image_net net, int64_t B, int64_t H, int64_t W, int64_t pad, int steps) {
+    int32_t labels[IMAGE_B_MAX];
+    if (B > IMAGE_B_MAX) return fprintf(out, "error %s: batch %lld > %d\n", key, (long long)B, IMAGE_B_MAX), -1;
+    double loss = 0, t0 = bench_now();
+    for (int i = 0; i < steps; i++) {
+        tg_tape *tape = tg_tape_begin(ctx);
+        tg_tensor *x = tape ? image_batch(ctx, ds, order_next(ord, B), B, H, W, pad, labels) : NULL;
+        tg_tensor *l = tg_cross_entropy(net(ctx, x), labels, TG_MEAN);
+        if (!tape || finish_step(tape, l, opt, &loss)) return bench_fail(out, key, ctx);
+    }
+    double dt = bench_now() - t0;
+    return report(out, key, (double)steps * B / dt, "samples/s", loss);
+}
+
 /* ---- mlp ---- */
 
 enum { MLP_B = 200, MLP_HIDDEN = 500, N_CLASSES = 10 };
@@ -154,6 +174,15 @@ static struct {
     order ord;
 } g_cnn;
 
+static tg_tensor *cnn_net(tg_ctx *ctx, tg_tensor *x) {
+    (void)ctx;
+    tg_tensor *h = tg_relu(tg_conv2d_layer_forward(&g_cnn.c1, x));
+    h = tg_relu(tg_conv2d_layer_forward(&g_cnn.c2, h));
+    h = tg_dropout(tg_max_pool2d(h, 2, 2, 2, 2, 0, 0), 0.2, 1);
+    h = tg_dropout(tg_relu(tg_dense_forward(&g_cnn.fc, tg_flatten(h, 1))), 0.2, 1);
+    return tg_dense_forward(&g_cnn.out, h);
+}
+
 int bench_cnn(bench_env *e, FILE *out) {
     const tg_dataset *ds = bench_data(e);
     if (!ds) return fprintf(out, "error cnn: no data\n"), -1;
@@ -170,22 +199,7 @@ int bench_cnn(bench_env *e, FILE *out) {
             !(g_cnn.opt = tg_optim_new(ctx, &oc, NULL, 0)) || order_init(&g_cnn.ord, ctx, ds->n))
             return bench_fail(out, "cnn", ctx);
     }
-    tg_ctx *ctx = g_cnn.ctx;
-    int steps = e->quick ? 3 : 40;
-    int32_t labels[CNN_B];
-    double loss = 0, t0 = bench_now();
-    for (int i = 0; i < steps; i++) {
-        tg_tape *tape = tg_tape_begin(ctx);
-        tg_tensor *x = tape ? image_batch(ctx, ds, order_next(&g_cnn.ord, CNN_B), CNN_B, H, W, 0, labels) : NULL;
-        tg_tensor *h = tg_relu(tg_conv2d_layer_forward(&g_cnn.c1, x));
-        h = tg_relu(tg_conv2d_layer_forward(&g_cnn.c2, h));
-        h = tg_dropout(tg_max_pool2d(h, 2, 2, 2, 2, 0, 0), 0.2, 1);
-        h = tg_dropout(tg_relu(tg_dense_forward(&g_cnn.fc, tg_flatten(h, 1))), 0.2, 1);
-        tg_tensor *l = tg_cross_entropy(tg_dense_forward(&g_cnn.out, h), labels, TG_MEAN);
-        if (!tape || finish_step(tape, l, g_cnn.opt, &loss)) return bench_fail(out, "cnn", ctx);
-    }
-    double dt = bench_now() - t0;
-    return report(out, "cnn", (double)steps * CNN_B / dt, "samples/s", loss);
+    return image_steps(out, "cnn", g_cnn.ctx, ds, &g_cnn.ord, g_cnn.opt, cnn_net, CNN_B, H, W, 0, e->quick ? 3 : 40);
 }
 
 /* ---- lenet5 (examples/lenet5.c, tanh squashing) ---- */
@@ -220,6 +234,16 @@ static tg_tensor *new_sub_param(tg_ctx *ctx, const char *name, int64_t C, double
     return p;
 }
 
+static tg_tensor *lenet_net(tg_ctx *ctx, tg_tensor *x) {
+    tg_tensor *h = tg_tanh(tg_conv2d_layer_forward(&g_lenet.c1, x)); /* (B,6,28,28) */
+    h = subsample(ctx, h, g_lenet.s2c, g_lenet.s2b);                  /* (B,6,14,14) */
+    h = tg_tanh(tg_conv2d_layer_forward(&g_lenet.c3, h));            /* (B,16,10,10) */
+    h = subsample(ctx, h, g_lenet.s4c, g_lenet.s4b);                  /* (B,16,5,5) */
+    h = tg_tanh(tg_conv2d_layer_forward(&g_lenet.c5, h));            /* (B,120,1,1) */
+    h = tg_tanh(tg_dense_forward(&g_lenet.f6, tg_flatten(h, 1)));     /* (B,84) */
+    return tg_dense_forward(&g_lenet.out, h);
+}
+
 int bench_lenet5(bench_env *e, FILE *out) {
     const tg_dataset *ds = bench_data(e);
     if (!ds) return fprintf(out, "error lenet5: no data\n"), -1;
@@ -240,26 +264,8 @@ int bench_lenet5(bench_env *e, FILE *out) {
             !(g_lenet.opt = tg_optim_new(ctx, &oc, NULL, 0)) || order_init(&g_lenet.ord, ctx, ds->n))
             return bench_fail(out, "lenet5", ctx);
     }
-    tg_ctx *ctx = g_lenet.ctx;
-    int steps = e->quick ? 5 : 150;
-    int32_t labels[LENET_B];
-    double loss = 0, t0 = bench_now();
-    for (int i = 0; i < steps; i++) {
-        tg_tape *tape = tg_tape_begin(ctx);
-        tg_tensor *x = tape ? image_batch(ctx, ds, order_next(&g_lenet.ord, LENET_B), LENET_B, LENET_SIDE,
-                                          LENET_SIDE, 2, labels)
-                            : NULL;
-        tg_tensor *h = tg_tanh(tg_conv2d_layer_forward(&g_lenet.c1, x)); /* (B,6,28,28) */
-        h = subsample(ctx, h, g_lenet.s2c, g_lenet.s2b);                  /* (B,6,14,14) */
-        h = tg_tanh(tg_conv2d_layer_forward(&g_lenet.c3, h));            /* (B,16,10,10) */
-        h = subsample(ctx, h, g_lenet.s4c, g_lenet.s4b);                  /* (B,16,5,5) */
-        h = tg_tanh(tg_conv2d_layer_forward(&g_lenet.c5, h));            /* (B,120,1,1) */
-        h = tg_tanh(tg_dense_forward(&g_lenet.f6, tg_flatten(h, 1)));     /* (B,84) */
-        tg_tensor *l = tg_cross_entropy(tg_dense_forward(&g_lenet.out, h), labels, TG_MEAN);
-        if (!tape || finish_step(tape, l, g_lenet.opt, &loss)) return bench_fail(out, "lenet5", ctx);
-    }
-    double dt = bench_now() - t0;
-    return report(out, "lenet5", (double)steps * LENET_B / dt, "samples/s", loss);
+    return image_steps(out, "lenet5", g_lenet.ctx, ds, &g_lenet.ord, g_lenet.opt, lenet_net, LENET_B, LENET_SIDE,
+                       LENET_SIDE, 2, e->quick ? 5 : 150);
 }
 
 /* ---- lstm char LM ---- */
