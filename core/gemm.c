@@ -110,5 +110,5 @@ void tg__gemm_free_scratch(void) {
 
 /* ---- the loop nest, per dtype ---- */
 
-#define TG_GEMM_IMPL "gemm_driver_impl.h"
-#include "gemm_each_dtype.h"
+#define TG_DTYPE_IMPL "gemm_driver_impl.h"
+#include "each_dtype.h"

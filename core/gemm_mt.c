@@ -41,5 +41,5 @@ static int64_t gemm_tile_n(int64_t M, int64_t N) {
     return w < GEMM_TN ? w : GEMM_TN;
 }
 
-#define TG_GEMM_IMPL "gemm_mt_impl.h"
-#include "gemm_each_dtype.h"
+#define TG_DTYPE_IMPL "gemm_mt_impl.h"
+#include "each_dtype.h"

@@ -43,5 +43,5 @@ static inline void pack_bt8_f64(const double *restrict s0, int64_t ldb, int64_t 
     }
 }
 
-#define TG_GEMM_IMPL "gemm_pack_impl.h"
-#include "gemm_each_dtype.h"
+#define TG_DTYPE_IMPL "gemm_pack_impl.h"
+#include "each_dtype.h"

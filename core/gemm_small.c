@@ -87,5 +87,5 @@
 #define VPIN(v) __asm__("" : "+v"(v))
 #endif
 
-#define TG_GEMM_IMPL "gemm_small_impl.h"
-#include "gemm_each_dtype.h"
+#define TG_DTYPE_IMPL "gemm_small_impl.h"
+#include "each_dtype.h"

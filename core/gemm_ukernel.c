@@ -3,8 +3,8 @@
  * vectors, and the tables the driver picks them from by width. */
 #include "gemm.h"
 
-#define TG_GEMM_IMPL "gemm_ukernel_impl.h"
-#include "gemm_each_dtype.h"
+#define TG_DTYPE_IMPL "gemm_ukernel_impl.h"
+#include "each_dtype.h"
 
 #if ISA_NVMAX >= 4
 const ukr_fn_f32 tg__gemm_ukr_f32[ISA_NVMAX + 1] = {NULL, ukr_f32_1, ukr_f32_2, ukr_f32_3, ukr_f32_4};

@@ -1,5 +1,5 @@
 /* gemm_ukernel_impl.h: the micro-kernels of one dtype (T, S defined by
- * gemm_each_dtype.h), one per tile width NV = 1 .. ISA_NVMAX vectors. */
+ * each_dtype.h), one per tile width NV = 1 .. ISA_NVMAX vectors. */
 #define NV 1
 #include "gemm_ukr_impl.h"
 #undef NV

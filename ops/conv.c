@@ -234,17 +234,8 @@ static void row_range(const geom *g, int64_t kh, int64_t *lo, int64_t *hi, int64
 #define CONV_GLUE(a, b) CONV_GLUE_(a, b)
 #define FN(name) CONV_GLUE(name, S)
 
-#define T float
-#define S f32
-#include "conv_kernels_impl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "conv_kernels_impl.h"
-#undef T
-#undef S
+#define TG_DTYPE_IMPL "conv_kernels_impl.h"
+#include "each_dtype.h"
 #undef FN
 
 /* ---- scratch ---- */
