@@ -65,6 +65,7 @@ int main(int argc, char **argv) {
         goto out;
     }
     int64_t shape[2] = {N, 1};
+    double loss0 = NAN; /* the first loss: ex_diverged's reference */
     for (int e = 1; e <= epochs; e++) {
         tg_tape *tape = tg_tape_begin(ctx);
         tg_tensor *x = tape ? tg_tensor_temp(ctx, TG_F64, 2, shape) : NULL;
@@ -77,8 +78,9 @@ int main(int argc, char **argv) {
             rc = ex_runtime_error(PROG, "step %d: %s", e, tg_last_error(ctx));
             goto out;
         }
-        if (!isfinite(lv)) {
-            rc = ex_runtime_error(PROG, "diverged at step %d; try a smaller --lr", e);
+        if (ex_diverged(&loss0, lv)) {
+            rc = ex_runtime_error(PROG, "training diverged at step %d (loss %g, first loss %g); try a smaller --lr", e,
+                                  lv, loss0);
             goto out;
         }
         if (print_every && (e % print_every == 0 || e == 1))

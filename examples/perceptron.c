@@ -95,7 +95,7 @@ static double train_xor(tg_ctx *ctx, int hidden, int steps, double lr, const cha
     oc.lr = lr;
     tg_optim *opt = tg_optim_new(ctx, &oc, NULL, 0);
     if (!opt) return -1;
-    double acc = -1, loss_v = NAN;
+    double acc = -1, loss_v = NAN, loss0 = NAN; /* loss0: ex_diverged's reference */
     int64_t ts[2] = {4, 1};
     for (int s = 0; s <= steps; s++) {
         tg_tape *tape = tg_tape_begin(ctx);
@@ -108,6 +108,12 @@ static double train_xor(tg_ctx *ctx, int hidden, int steps, double lr, const cha
             break;
         }
         loss_v = tg_item(loss);
+        if (ex_diverged(&loss0, loss_v)) {
+            tg_set_error(ctx, TG_ENUMERIC, "XOR training diverged at step %d (loss %g, first loss %g); try a smaller --xor-lr",
+                         s, loss_v, loss0);
+            tg_tape_end(tape);
+            break;
+        }
         if (s == steps) { /* the last pass only measures */
             int right = 0;
             for (int r = 0; r < 4; r++) right += (tg_get(z, r) > 0) == (T[r] > 0.5);

@@ -404,12 +404,13 @@ int main(int argc, char **argv) {
     ex_progress_begin(&pr, o.epochs, (o.n_train + o.batch - 1) / o.batch);
     double t_train = 0;
     scores s = {0}, sb = {0};
+    double loss0 = NAN, loss0_bow = NAN; /* the first losses: ex_diverged's references */
     for (int ep = 1; ep <= o.epochs; ep++) {
         double t0 = ex_epoch_begin(&pr, ctx, ep, perm, o.n_train);
         double loss = train_epoch(ctx, &m, opt, train, perm, o.n_train, o.batch, 0);
         t_train += ex_now() - t0;
         double loss_bow = train_epoch(ctx, &m, opt_bow, train, perm, o.n_train, o.batch, 1);
-        if (!isfinite(loss) || !isfinite(loss_bow)) {
+        if (ex_diverged(&loss0, loss) || ex_diverged(&loss0_bow, loss_bow)) {
             rc = ex_runtime_error(PROG, "epoch %d: %s", ep,
                                   tg_last_error(ctx)[0] ? tg_last_error(ctx) : "training diverged; try a smaller --lr");
             goto done;

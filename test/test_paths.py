@@ -132,6 +132,14 @@ def divergence():
     check(rc == 1 and "diverged at epoch" in err,
           "gan --optim adam --lr 1000 on the ring: exit %d, want 1 and 'diverged at epoch': %s / %s" %
           (rc, err.strip()[-300:], out.strip()[-300:]))
+    # Full-batch programs: linear_unit's standardised MSE diverges for lr > 1
+    # (|1 - 2 lr| > 1), growing 2.8x a step at 1.9: about 1e134 after its 300
+    # steps, finite, so the old non-finite check let it exit 0. The XOR net's
+    # logits at SGD lr 1e6 give a BCE of about 4e4 on step 1 (first 0.74).
+    for prog, args in (("linear_unit", ["--lr", "1.9"]), ("perceptron", ["--xor-lr", "1e6", "--optim", "sgd"])):
+        rc, out, err = run_example(prog, *args)
+        check(rc == 1 and "diverged at step" in err,
+              "%s %s: exit %d, want 1 and 'diverged at step': %s" % (prog, " ".join(args), rc, err.strip()[-300:]))
     if not have_data(DATA):
         tally.skip("lenet5 --lr 1000: no Fashion-MNIST at %s" % DATA)
         return
