@@ -25,8 +25,10 @@ OUT=${1:-build-fuzz}
 CC=${FUZZ_CC:-clang}
 mkdir -p "$OUT/obj"
 
-# The library's sources, from meson.build (the one list of them).
-SRCS=$(sed -n '/^lib_sources = files(/,/^)/p' meson.build | grep -o "'[^']*\.c'" | tr -d "'")
+# The library's sources, from meson.build (the one list of them: one per
+# layer, core_sources, ops_sources and graph_sources).
+SRCS=$(sed -n -E '/^(core|ops|graph)_sources = files\(/,/^\)/p' meson.build | grep -o "'[^']*\.c'" | tr -d "'")
+[ -n "$SRCS" ] || { echo "run.sh: no library sources found in meson.build" >&2; exit 1; }
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -fno-math-errno -march=x86-64-v3 -fno-omit-frame-pointer
   -fsanitize=address,undefined -fno-sanitize-recover=all -Icore -Iops -Igraph
   $(pkg-config --cflags hwloc libpng zlib)"
