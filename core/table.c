@@ -86,24 +86,26 @@ typedef struct grow {
     int64_t n, cap, nlab, labcap;
 } grow;
 
+/* Double *p's capacity *cap (elements of elem bytes; 1024 to start) through
+ * the library's allocator, so the hook and its failure injection see it. */
+static int grow_buf(void **p, int64_t *cap, size_t elem) {
+    int64_t c = *cap ? 2 * *cap : 1024;
+    void *q = tg__malloc((size_t)c * elem);
+    if (!q) return -1;
+    if (*p) memcpy(q, *p, (size_t)*cap * elem);
+    tg__free(*p);
+    *p = q, *cap = c;
+    return 0;
+}
+
 static int push_v(grow *g, double v) {
-    if (g->n == g->cap) {
-        int64_t cap = g->cap ? 2 * g->cap : 1024;
-        double *p = realloc(g->v, (size_t)cap * sizeof *p);
-        if (!p) return -1;
-        g->v = p, g->cap = cap;
-    }
+    if (g->n == g->cap && grow_buf((void **)&g->v, &g->cap, sizeof *g->v) != 0) return -1;
     g->v[g->n++] = v;
     return 0;
 }
 
 static int push_lab(grow *g, int32_t v) {
-    if (g->nlab == g->labcap) {
-        int64_t cap = g->labcap ? 2 * g->labcap : 1024;
-        int32_t *p = realloc(g->lab, (size_t)cap * sizeof *p);
-        if (!p) return -1;
-        g->lab = p, g->labcap = cap;
-    }
+    if (g->nlab == g->labcap && grow_buf((void **)&g->lab, &g->labcap, sizeof *g->lab) != 0) return -1;
     g->lab[g->nlab++] = v;
     return 0;
 }
@@ -174,7 +176,7 @@ tg_status tg_table_read_csv(tg_ctx *ctx, const char *path, tg_dtype dtype, int l
     tg_status st = TG_OK;
     FILE *f = open_regular(ctx, path, &st);
     if (!f) return st;
-    char **fields = malloc(CSV_MAX_COLS * sizeof *fields);
+    char **fields = tg__malloc(CSV_MAX_COLS * sizeof *fields);
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -259,9 +261,9 @@ tg_status tg_table_read_csv(tg_ctx *ctx, const char *path, tg_dtype dtype, int l
         }
     }
     free(line);
-    free(fields);
-    free(g.v);
-    free(g.lab);
+    tg__free(fields);
+    tg__free(g.v);
+    tg__free(g.lab);
     fclose(f);
     return st;
 }
